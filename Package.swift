@@ -1,0 +1,99 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Strict Swift 6 everywhere; the upcoming features keep imports and existentials explicit.
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "patchwork",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "patchwork-router", targets: ["patchwork-router"]),
+        .executable(name: "patchwork-worker", targets: ["patchwork-worker"]),
+        .executable(name: "patchwork-frontend", targets: ["patchwork-frontend"]),
+    ],
+    dependencies: [
+        // Traits off: swift-configuration is not used and costs build time.
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+    ],
+    targets: [
+        // C libraries from Debian, one shim header each.
+        .systemLibrary(name: "CZeroMQ", pkgConfig: "libzmq", providers: [.apt(["libzmq3-dev"])]),
+        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+
+        // Identities, wire messages, MessagePack, configuration, errors. No I/O.
+        .target(name: "PatchworkCore", swiftSettings: strict),
+        // ZeroMQ sockets on dedicated threads, bridged to async code.
+        .target(name: "PatchworkMessaging", dependencies: ["PatchworkCore", "CZeroMQ"], swiftSettings: strict),
+        // PEFT adapter parsing, validation, digests and the per-worker registry.
+        .target(
+            name: "PatchworkAdapters",
+            dependencies: ["PatchworkCore", "CCrypto", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        // Model files and (from [2/6] on) the inference engine. Depends on the core only.
+        .target(name: "PatchworkEngine", dependencies: ["PatchworkCore"], swiftSettings: strict),
+        // Pure routing logic: cluster membership and (from [5/6] on) the prefix index.
+        .target(name: "PatchworkRouting", dependencies: ["PatchworkCore"], swiftSettings: strict),
+        // What every process shares: logging, metrics, the system HTTP server, flag/env plumbing.
+        .target(
+            name: "PatchworkRuntime",
+            dependencies: [
+                "PatchworkCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+
+        // Process modules: each assembles its services.
+        .target(
+            name: "PatchworkRouter",
+            dependencies: ["PatchworkCore", "PatchworkMessaging", "PatchworkRouting", "PatchworkRuntime"],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "PatchworkWorker",
+            dependencies: ["PatchworkCore", "PatchworkMessaging", "PatchworkAdapters", "PatchworkEngine", "PatchworkRuntime"],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "PatchworkFrontend",
+            dependencies: ["PatchworkCore", "PatchworkMessaging", "PatchworkRuntime"],
+            swiftSettings: strict
+        ),
+        .executableTarget(name: "patchwork-router", dependencies: ["PatchworkRouter"], swiftSettings: strict),
+        .executableTarget(name: "patchwork-worker", dependencies: ["PatchworkWorker"], swiftSettings: strict),
+        .executableTarget(name: "patchwork-frontend", dependencies: ["PatchworkFrontend"], swiftSettings: strict),
+
+        // Test helpers that start the real processes on free loopback ports.
+        .target(name: "PatchworkTesting", dependencies: ["PatchworkCore"], swiftSettings: strict),
+
+        .testTarget(name: "PatchworkCoreTests", dependencies: ["PatchworkCore"], swiftSettings: strict),
+        .testTarget(name: "PatchworkMessagingTests", dependencies: ["PatchworkMessaging"], swiftSettings: strict),
+        .testTarget(
+            name: "PatchworkAdaptersTests",
+            dependencies: ["PatchworkAdapters", "PatchworkTesting"],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "PatchworkEngineTests", dependencies: ["PatchworkEngine", "PatchworkTesting"], swiftSettings: strict),
+        .testTarget(name: "PatchworkRoutingTests", dependencies: ["PatchworkRouting"], swiftSettings: strict),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["PatchworkCore", "PatchworkTesting"],
+            swiftSettings: strict
+        ),
+    ]
+)

@@ -1,0 +1,3 @@
+#include <zmq.h>
+// eventfd wakes a socket thread blocked in zmq_poll.
+#include <sys/eventfd.h>

@@ -1,0 +1,122 @@
+import Logging
+import PatchworkCore
+
+/// A worker's adapters: runs loads and unloads as ``AdapterLifecycle`` decides, and announces
+/// every change through `onChange` (the worker forwards it to the routers).
+public actor AdapterRegistry {
+    public enum LoadOutcome: Sendable, Equatable {
+        case loaded(AdapterRecord)
+        case alreadyLoaded(AdapterRecord)
+    }
+
+    public nonisolated let enabled: Bool
+    private let loader: AdapterLoader
+    private let clock: @Sendable () -> Double
+    private let onChange: @Sendable (AdapterEvent.Kind, AdapterRecord) -> Void
+    private let logger: Logger
+    private var lifecycle = AdapterLifecycle()
+    private var inFlight: [AdapterName: Task<AdapterRecord, any Error>] = [:]
+    /// Loads that read and validated files (joined and repeated loads not counted).
+    public private(set) var loadsPerformed = 0
+
+    /// - Parameters:
+    ///   - enabled: `--enable-lora`; when off every operation answers 503.
+    ///   - clock: seconds since the Unix epoch (injected for tests).
+    public init(
+        enabled: Bool, loader: AdapterLoader, logger: Logger, clock: @escaping @Sendable () -> Double,
+        onChange: @escaping @Sendable (AdapterEvent.Kind, AdapterRecord) -> Void
+    ) {
+        self.enabled = enabled
+        self.loader = loader
+        self.logger = logger
+        self.clock = clock
+        self.onChange = onChange
+    }
+
+    /// Loads `rawName` from `uri`, or joins a running load of the same source.
+    public func load(name rawName: String, uri: String) async throws(AdapterError) -> LoadOutcome {
+        try requireEnabled()
+        let name = try Self.parseName(rawName)
+        let source = try AdapterSource(uri: uri)
+        switch lifecycle.requestLoad(name: name, source: source, now: clock()) {
+        case .alreadyLoaded(let record):
+            return .alreadyLoaded(record)
+        case .conflict(let existing):
+            throw AdapterError(.conflict, "LoRA adapter '\(name)' is already loaded from \(existing); unload it before loading \(source)")
+        case .idCollision(let other):
+            throw AdapterError(.conflict, "LoRA adapter '\(name)' has the same lora_id \(name.loraID) as loaded adapter '\(other)'; rename one")
+        case .join:
+            return .loaded(try await result(of: inFlight[name], name: name))
+        case .start:
+            let loader = self.loader, now = clock()
+            logger.info("loading adapter", metadata: ["adapter.name": "\(name)", "adapter.source": "\(source)"])
+            // File reads and hashing run off the actor so other names proceed meanwhile.
+            let task = Task.detached { () throws -> AdapterRecord in try loader.load(name: name, source: source, now: now) }
+            inFlight[name] = task
+            defer { inFlight[name] = nil }
+            do {
+                var record = try await result(of: task, name: name)
+                record.loadedAt = clock()
+                lifecycle.loadSucceeded(record)
+                loadsPerformed += 1
+                logger.info("adapter loaded", metadata: [
+                    "adapter.name": "\(name)", "adapter.lora_id": "\(record.loraID)", "adapter.digest": "\(record.digest.hex)",
+                    "adapter.rank": "\(record.validated.rank)", "adapter.modules": "\(record.validated.targetModules.joined(separator: ","))",
+                ])
+                onChange(.loaded, record)
+                return .loaded(record)
+            } catch {
+                lifecycle.loadFailed(name: name)
+                logger.warning("adapter load failed", metadata: [
+                    "adapter.name": "\(name)", "adapter.source": "\(source)", "error": "\(error.message)",
+                ])
+                throw error
+            }
+        }
+    }
+
+    /// Unloads `rawName`, after any running load of it has finished.
+    public func unload(name rawName: String) async throws(AdapterError) -> AdapterRecord {
+        try requireEnabled()
+        let name = try Self.parseName(rawName)
+        while true {
+            switch lifecycle.requestUnload(name: name) {
+            case .notFound:
+                throw AdapterError(.notFound, "LoRA adapter '\(name)' is not loaded")
+            case .waitForLoad:
+                _ = try? await inFlight[name]?.value
+                // Re-check: the lifecycle may have changed while this call waited.
+                continue
+            case .unloaded(let record):
+                logger.info("adapter unloaded", metadata: ["adapter.name": "\(name)", "adapter.lora_id": "\(record.loraID)"])
+                onChange(.unloaded, record)
+                return record
+            }
+        }
+    }
+
+    public func loaded() -> [AdapterRecord] { lifecycle.loaded }
+
+    /// The state of one name, for `GET /v1/loras/{name}`.
+    public func state(of rawName: String) throws(AdapterError) -> AdapterLifecycle.State {
+        try requireEnabled()
+        let name = try Self.parseName(rawName)
+        guard let state = lifecycle.entries[name] else { throw AdapterError(.notFound, "LoRA adapter '\(name)' is not loaded") }
+        return state
+    }
+
+    private func requireEnabled() throws(AdapterError) {
+        guard enabled else { throw AdapterError(.unavailable, "LoRA adapters are not enabled on this worker (start it with --enable-lora)") }
+    }
+
+    private static func parseName(_ raw: String) throws(AdapterError) -> AdapterName {
+        do { return try AdapterName(raw) } catch { throw AdapterError(.badRequest, "\(error.description): '\(raw.prefix(80))'") }
+    }
+
+    private func result(of task: Task<AdapterRecord, any Error>?, name: AdapterName) async throws(AdapterError) -> AdapterRecord {
+        guard let task else { throw AdapterError(.internalFailure, "load of '\(name)' vanished") }
+        do { return try await task.value } catch let error as AdapterError { throw error } catch {
+            throw AdapterError(.internalFailure, "load of '\(name)' failed: \(error)")
+        }
+    }
+}

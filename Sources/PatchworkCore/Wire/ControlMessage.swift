@@ -1,0 +1,112 @@
+/// Every message on the control channel (worker ↔ router, frontend ↔ router).
+///
+/// On the wire: a MessagePack map `{"v": protocol version, "type": name, "body": payload}`.
+/// A peer speaking another version is refused with ``ControlMessage/refused(_:)``.
+public enum ControlMessage: Sendable, Equatable {
+    /// Worker → router.
+    case register(WorkerRegistration)
+    /// Router → worker.
+    case registered(RegistrationAck)
+    /// Worker → router, every heartbeat interval.
+    case heartbeat(WorkerHeartbeat)
+    /// Worker → router, as soon as an adapter is loaded or unloaded.
+    case adapterEvent(AdapterEvent)
+    /// Worker → router, on graceful shutdown: forget me now rather than after missed heartbeats.
+    case goodbye(WorkerID)
+    /// Router → worker: "I do not know you" (the router restarted); the worker registers again.
+    case unknownWorker(WorkerID)
+    /// Frontend → router.
+    case frontendPing(FrontendPing)
+    /// Router → frontend: the view, pushed on every change and sent when a ping shows a stale one.
+    case clusterView(ClusterView)
+    /// Router → frontend: answer to a ping whose known version is current.
+    case viewUnchanged(version: UInt64)
+    /// Either way: the message was refused.
+    case refused(Refusal)
+
+    /// The version spoken by this build. Raise it for any incompatible change of a message.
+    public static let protocolVersion = 1
+
+    public var typeName: String {
+        switch self {
+        case .register: return "register"
+        case .registered: return "registered"
+        case .heartbeat: return "heartbeat"
+        case .adapterEvent: return "adapter_event"
+        case .goodbye: return "goodbye"
+        case .unknownWorker: return "unknown_worker"
+        case .frontendPing: return "frontend_ping"
+        case .clusterView: return "cluster_view"
+        case .viewUnchanged: return "view_unchanged"
+        case .refused: return "refused"
+        }
+    }
+
+    /// The message as MessagePack bytes.
+    public func encoded() throws -> [UInt8] {
+        let encoder = MessagePackEncoder()
+        let body: MessagePackValue
+        switch self {
+        case .register(let m): body = try encoder.encodeValue(m)
+        case .registered(let m): body = try encoder.encodeValue(m)
+        case .heartbeat(let m): body = try encoder.encodeValue(m)
+        case .adapterEvent(let m): body = try encoder.encodeValue(m)
+        case .goodbye(let m): body = try encoder.encodeValue(m)
+        case .unknownWorker(let m): body = try encoder.encodeValue(m)
+        case .frontendPing(let m): body = try encoder.encodeValue(m)
+        case .clusterView(let m): body = try encoder.encodeValue(m)
+        case .viewUnchanged(let version): body = .uint(version)
+        case .refused(let m): body = try encoder.encodeValue(m)
+        }
+        return MessagePackValue.map([
+            (.string("v"), .int(Int64(Self.protocolVersion))),
+            (.string("type"), .string(typeName)),
+            (.string("body"), body),
+        ]).encoded()
+    }
+
+    /// Reads a message.
+    /// - Throws: ``ControlMessageError`` for another protocol version, an unknown type or a malformed body.
+    public init(decoding bytes: [UInt8]) throws(ControlMessageError) {
+        let value: MessagePackValue
+        do { value = try MessagePackValue(decoding: bytes) } catch { throw .malformed("\(error)") }
+        guard let version = value["v"]?.int64Value else { throw .malformed("no protocol version") }
+        guard version == Self.protocolVersion else { throw .versionMismatch(peer: Int(version), ours: Self.protocolVersion) }
+        guard let type = value["type"]?.stringValue, let body = value["body"] else { throw .malformed("no type or body") }
+        let decoder = MessagePackDecoder()
+        do {
+            switch type {
+            case "register": self = .register(try decoder.decode(WorkerRegistration.self, from: body))
+            case "registered": self = .registered(try decoder.decode(RegistrationAck.self, from: body))
+            case "heartbeat": self = .heartbeat(try decoder.decode(WorkerHeartbeat.self, from: body))
+            case "adapter_event": self = .adapterEvent(try decoder.decode(AdapterEvent.self, from: body))
+            case "goodbye": self = .goodbye(try decoder.decode(WorkerID.self, from: body))
+            case "unknown_worker": self = .unknownWorker(try decoder.decode(WorkerID.self, from: body))
+            case "frontend_ping": self = .frontendPing(try decoder.decode(FrontendPing.self, from: body))
+            case "cluster_view": self = .clusterView(try decoder.decode(ClusterView.self, from: body))
+            case "view_unchanged": self = .viewUnchanged(version: try decoder.decode(UInt64.self, from: body))
+            case "refused": self = .refused(try decoder.decode(Refusal.self, from: body))
+            default: throw ControlMessageError.unknownType(type)
+            }
+        } catch let error as ControlMessageError {
+            throw error
+        } catch {
+            throw .malformed("\(type): \(error)")
+        }
+    }
+}
+
+/// Why bytes on the control channel are not a message this build accepts.
+public enum ControlMessageError: Error, Equatable, CustomStringConvertible {
+    case versionMismatch(peer: Int, ours: Int)
+    case unknownType(String)
+    case malformed(String)
+
+    public var description: String {
+        switch self {
+        case .versionMismatch(let peer, let ours): return "peer speaks protocol version \(peer), this build speaks \(ours)"
+        case .unknownType(let type): return "unknown message type '\(type)'"
+        case .malformed(let detail): return "malformed message: \(detail)"
+        }
+    }
+}

@@ -1,0 +1,17 @@
+/// A worker's load, sent in every heartbeat; the router weighs it when it picks a worker.
+public struct LoadMetrics: Codable, Sendable, Equatable {
+    public var runningRequests: Int
+    public var waitingRequests: Int
+    public var kvBlocksUsed: Int
+    public var kvBlocksTotal: Int
+    /// Adapters whose weights are ready for compute (at most `--max-loras`).
+    public var residentAdapters: Int
+
+    public init(runningRequests: Int = 0, waitingRequests: Int = 0, kvBlocksUsed: Int = 0, kvBlocksTotal: Int = 0, residentAdapters: Int = 0) {
+        self.runningRequests = runningRequests
+        self.waitingRequests = waitingRequests
+        self.kvBlocksUsed = kvBlocksUsed
+        self.kvBlocksTotal = kvBlocksTotal
+        self.residentAdapters = residentAdapters
+    }
+}

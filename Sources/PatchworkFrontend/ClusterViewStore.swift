@@ -1,0 +1,63 @@
+import Foundation
+import PatchworkCore
+import Synchronization
+
+/// The frontend's copy of the cluster views its routers send, merged. A router whose last view
+/// is older than `timeout` counts as unreachable and its view is ignored.
+final class ClusterViewStore: Sendable {
+    private struct State {
+        var views: [ClusterView?]
+        var received: [Double]
+        /// When each model id was first listed, for `created` in `/v1/models`.
+        var firstSeen: [String: Int] = [:]
+    }
+
+    private let state: Mutex<State>
+    private let timeout: Double
+
+    init(routerCount: Int, timeout: Double) {
+        state = Mutex(State(views: Array(repeating: nil, count: routerCount), received: Array(repeating: 0, count: routerCount)))
+        self.timeout = timeout
+    }
+
+    func update(router index: Int, view: ClusterView, now: Double) {
+        state.withLock { state in
+            state.views[index] = view
+            state.received[index] = now
+        }
+    }
+
+    /// A router answered a ping without a new view: its view is still current.
+    func touch(router index: Int, now: Double) {
+        state.withLock { $0.received[index] = now }
+    }
+
+    func knownVersion(router index: Int) -> UInt64 {
+        state.withLock { $0.views[index]?.version ?? 0 }
+    }
+
+    /// Routers heard from within the timeout.
+    func reachableRouters(now: Double) -> Int {
+        state.withLock { state in state.received.filter { now - $0 <= timeout }.count }
+    }
+
+    /// Live workers across reachable routers; a worker known to several routers appears once.
+    func workers(now: Double) -> [WorkerView] {
+        state.withLock { state in
+            var byID: [WorkerID: WorkerView] = [:]
+            for (view, received) in zip(state.views, state.received) where now - received <= timeout {
+                for worker in view?.workers ?? [] where byID[worker.workerID] == nil { byID[worker.workerID] = worker }
+            }
+            return byID.values.sorted { $0.workerID < $1.workerID }
+        }
+    }
+
+    /// The first time `id` was listed (now, if never before).
+    func firstSeen(_ id: String, now: Double) -> Int {
+        state.withLock { state in
+            if let seen = state.firstSeen[id] { return seen }
+            state.firstSeen[id] = Int(now)
+            return Int(now)
+        }
+    }
+}

@@ -1,0 +1,67 @@
+import ArgumentParser
+import Foundation
+import Logging
+import PatchworkCore
+import PatchworkRuntime
+
+/// `patchwork-frontend`: the OpenAI-compatible HTTP surface.
+public struct FrontendCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "patchwork-frontend",
+        abstract: "Serves the OpenAI-compatible API and forwards requests through the routers."
+    )
+
+    @Option(name: .customLong("router"), help: "A router's ZeroMQ endpoint; repeat for several (env PATCHWORK_ROUTER, comma-separated).")
+    var routers: [String] = []
+
+    @Option(help: "Address of the HTTP server (env PATCHWORK_HTTP_HOST).")
+    var httpHost = "0.0.0.0"
+
+    @Option(help: "Port of the HTTP server; 0 picks a free one (env PATCHWORK_HTTP_PORT).")
+    var httpPort = 8000
+
+    @Option(help: "Seconds without a cluster view after which a router counts as unreachable (env PATCHWORK_ROUTER_TIMEOUT).")
+    var routerTimeout = 3.0
+
+    @Option(help: "This frontend's id in router logs (env PATCHWORK_FRONTEND_ID). Default: host name and a random suffix.")
+    var frontendID: String?
+
+    @Option(help: "trace, debug, info, notice, warning, error or critical (env PATCHWORK_LOG_LEVEL).")
+    var logLevel: Logger.Level = .info
+
+    public init() {}
+
+    static let environment: [EnvironmentOption] = [
+        .init("router", "PATCHWORK_ROUTER", .list),
+        .init("http-host", "PATCHWORK_HTTP_HOST"),
+        .init("http-port", "PATCHWORK_HTTP_PORT"),
+        .init("router-timeout", "PATCHWORK_ROUTER_TIMEOUT"),
+        .init("frontend-id", "PATCHWORK_FRONTEND_ID"),
+        .init("log-level", "PATCHWORK_LOG_LEVEL"),
+    ]
+
+    public static func mainWithEnvironment() async {
+        let arguments = EnvironmentOption.apply(
+            environment, to: Array(CommandLine.arguments.dropFirst()), environment: ProcessInfo.processInfo.environment
+        )
+        await main(arguments)
+    }
+
+    public func validate() throws {
+        guard !routers.isEmpty else { throw ValidationError("give at least one --router tcp://HOST:PORT (or PATCHWORK_ROUTER)") }
+        for router in routers {
+            do { _ = try Endpoint(parsing: router) } catch { throw ValidationError("--router: \(error.description)") }
+        }
+        guard routerTimeout > 0 else { throw ValidationError("--router-timeout must be positive") }
+        guard (0...65535).contains(httpPort) else { throw ValidationError("--http-port must be 0...65535") }
+    }
+
+    public func run() async throws {
+        let (registry, logger) = ProcessBootstrap.start(label: "patchwork-frontend", logLevel: logLevel)
+        let id = frontendID ?? "frontend-\(ProcessInfo.processInfo.hostName)-\(String(UInt32.random(in: 0...UInt32.max), radix: 16))"
+        let store = ClusterViewStore(routerCount: routers.count, timeout: routerTimeout)
+        let client = ClusterViewClient(frontendID: id, routers: try routers.map { try Endpoint(parsing: $0) }, store: store, logger: logger)
+        let router = FrontendRoutes(store: store, logger: logger).makeRouter(registry: registry)
+        try await ProcessRunner.run(router: router, host: httpHost, port: httpPort, services: [client], logger: logger)
+    }
+}

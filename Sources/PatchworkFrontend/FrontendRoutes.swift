@@ -1,0 +1,77 @@
+import Foundation
+import Hummingbird
+import Logging
+import PatchworkRuntime
+import Prometheus
+
+/// The frontend's HTTP routes.
+struct FrontendRoutes: Sendable {
+    let store: ClusterViewStore
+    let logger: Logger
+
+    func makeRouter(registry: PrometheusCollectorRegistry) -> Router<BasicRequestContext> {
+        let router = Router()
+        router.add(middleware: OpenAIErrorMiddleware(logger: logger))
+        router.addSystemRoutes(registry: registry) {
+            let now = Date().timeIntervalSince1970
+            let reachable = store.reachableRouters(now: now)
+            let workers = store.workers(now: now).count
+            return HealthReport(
+                healthy: reachable > 0, status: reachable > 0 ? "ok" : "no router reachable",
+                details: ["routers_reachable": "\(reachable)", "workers": "\(workers)"]
+            )
+        }
+        router.get("/v1/models") { _, _ in listModels() }
+        router.get("/v1/models/**") { _, context in
+            let id = context.parameters.getCatchAll().joined(separator: "/")
+            return try model(id.removingPercentEncoding ?? id)
+        }
+        return router
+    }
+
+    /// OpenAI's model object, with vLLM's `root`, `parent` and `max_model_len`.
+    struct ModelObject: Encodable {
+        var id: String
+        var object = "model"
+        var created: Int
+        var owned_by = "patchwork"
+        var root: String
+        var parent: String?
+        var max_model_len: Int
+
+        func encode(to encoder: any Encoder) throws {
+            // `parent` is null for base models, as vLLM sends it.
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(id, forKey: .id)
+            try c.encode(object, forKey: .object)
+            try c.encode(created, forKey: .created)
+            try c.encode(owned_by, forKey: .owned_by)
+            try c.encode(root, forKey: .root)
+            try c.encode(parent, forKey: .parent)
+            try c.encode(max_model_len, forKey: .max_model_len)
+        }
+
+        enum CodingKeys: String, CodingKey { case id, object, created, owned_by, root, parent, max_model_len }
+    }
+
+    private func catalog(now: Double) -> [ModelObject] {
+        ModelCatalog(workers: store.workers(now: now)).entries.map { entry in
+            ModelObject(
+                id: entry.id, created: store.firstSeen(entry.id, now: now), root: entry.root, parent: entry.parent,
+                max_model_len: entry.contextLength
+            )
+        }
+    }
+
+    func listModels() -> Response {
+        struct ModelList: Encodable { var object = "list"; var data: [ModelObject] }
+        return .json(ModelList(data: catalog(now: Date().timeIntervalSince1970)), status: .ok)
+    }
+
+    func model(_ id: String) throws -> Response {
+        guard let object = catalog(now: Date().timeIntervalSince1970).first(where: { $0.id == id }) else {
+            throw OpenAIError.modelNotFound(id)
+        }
+        return .json(object, status: .ok)
+    }
+}

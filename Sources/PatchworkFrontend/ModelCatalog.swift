@@ -1,0 +1,41 @@
+import PatchworkCore
+
+/// The models a client can ask for, derived from the live workers: each base model, and each
+/// adapter loaded on any live worker, with `parent` naming its base model.
+struct ModelCatalog: Sendable, Equatable {
+    struct Entry: Sendable, Equatable {
+        var id: String
+        /// The base model's served name; nil for a base model itself.
+        var parent: String?
+        /// Where an adapter came from; the model's name for a base model.
+        var root: String
+        var contextLength: Int
+        /// Workers that serve it.
+        var workers: [WorkerID]
+    }
+
+    var entries: [Entry]
+
+    init(workers: [WorkerView]) {
+        var bases: [String: Entry] = [:]
+        var adapters: [String: Entry] = [:]
+        for worker in workers {
+            let base = worker.model.servedModelName
+            bases[base, default: Entry(id: base, parent: nil, root: base, contextLength: worker.model.contextLength, workers: [])]
+                .workers.append(worker.workerID)
+            for adapter in worker.adapters {
+                let name = adapter.name.rawValue
+                // An adapter name served over two different base models would be ambiguous:
+                // the first base model (in worker order) keeps it.
+                if let existing = adapters[name], existing.parent != base { continue }
+                adapters[name, default: Entry(id: name, parent: base, root: adapter.source, contextLength: worker.model.contextLength, workers: [])]
+                    .workers.append(worker.workerID)
+            }
+        }
+        // A name cannot be both a base model and an adapter; the base model wins.
+        entries = bases.values.sorted { $0.id < $1.id }
+            + adapters.values.filter { bases[$0.id] == nil }.sorted { $0.id < $1.id }
+    }
+
+    func entry(_ id: String) -> Entry? { entries.first { $0.id == id } }
+}

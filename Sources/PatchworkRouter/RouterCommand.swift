@@ -1,0 +1,81 @@
+import ArgumentParser
+import Foundation
+import Logging
+import PatchworkCore
+import PatchworkRuntime
+
+/// `patchwork-router`: keeps the cluster's membership and (from [5/6] on) its KV-cache index, and
+/// tells frontends which workers serve what.
+public struct RouterCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "patchwork-router",
+        abstract: "Tracks live workers and their adapters, and serves the cluster view to frontends."
+    )
+
+    @Option(help: "ZeroMQ endpoint for workers and frontends (env PATCHWORK_ROUTER_LISTEN). Port 0 picks a free one.")
+    var listen = "tcp://0.0.0.0:7000"
+
+    @Option(help: "ZeroMQ endpoint where workers publish KV-cache events (env PATCHWORK_EVENTS_LISTEN).")
+    var eventsListen = "tcp://0.0.0.0:7001"
+
+    @Option(help: "Address of the HTTP server for /health, /metrics and /cluster (env PATCHWORK_SYSTEM_HOST).")
+    var systemHost = "0.0.0.0"
+
+    @Option(help: "Port of that HTTP server; 0 picks a free one (env PATCHWORK_SYSTEM_PORT).")
+    var systemPort = 8082
+
+    @Option(help: "Heartbeat intervals a worker may miss before it is declared dead (env PATCHWORK_HEARTBEAT_MISSES).")
+    var heartbeatMisses = 3
+
+    @Option(help: "This router's name in logs and cluster views (env PATCHWORK_ROUTER_ID). Default: host name and a random suffix.")
+    var routerID: String?
+
+    @Option(help: "trace, debug, info, notice, warning, error or critical (env PATCHWORK_LOG_LEVEL).")
+    var logLevel: Logger.Level = .info
+
+    public init() {}
+
+    static let environment: [EnvironmentOption] = [
+        .init("listen", "PATCHWORK_ROUTER_LISTEN"),
+        .init("events-listen", "PATCHWORK_EVENTS_LISTEN"),
+        .init("system-host", "PATCHWORK_SYSTEM_HOST"),
+        .init("system-port", "PATCHWORK_SYSTEM_PORT"),
+        .init("heartbeat-misses", "PATCHWORK_HEARTBEAT_MISSES"),
+        .init("router-id", "PATCHWORK_ROUTER_ID"),
+        .init("log-level", "PATCHWORK_LOG_LEVEL"),
+    ]
+
+    /// Parses the command line, with `PATCHWORK_*` variables as fallbacks, and runs.
+    public static func mainWithEnvironment() async {
+        let arguments = EnvironmentOption.apply(
+            environment, to: Array(CommandLine.arguments.dropFirst()), environment: ProcessInfo.processInfo.environment
+        )
+        await main(arguments)
+    }
+
+    public func validate() throws {
+        guard heartbeatMisses >= 1 else { throw ValidationError("--heartbeat-misses must be at least 1") }
+        guard (0...65535).contains(systemPort) else { throw ValidationError("--system-port must be 0...65535") }
+        do {
+            _ = try Endpoint(parsing: listen)
+            _ = try Endpoint(parsing: eventsListen)
+        } catch { throw ValidationError(error.description) }
+    }
+
+    public func run() async throws {
+        let (registry, logger) = ProcessBootstrap.start(label: "patchwork-router", logLevel: logLevel)
+        let id = routerID ?? "router-\(ProcessInfo.processInfo.hostName)-\(String(UInt32.random(in: 0...UInt32.max), radix: 16))"
+        let service: RouterService
+        do {
+            service = try RouterService(
+                routerID: id, listen: try Endpoint(parsing: listen), eventsListen: try Endpoint(parsing: eventsListen),
+                missedHeartbeatsAllowed: heartbeatMisses, logger: logger
+            )
+        } catch {
+            logger.critical("router failed to start", metadata: ["error": "\(error)"])
+            throw ExitCode.failure
+        }
+        let router = SystemRouter.make(registry: registry, service: service)
+        try await ProcessRunner.run(router: router, host: systemHost, port: systemPort, services: [service], logger: logger)
+    }
+}

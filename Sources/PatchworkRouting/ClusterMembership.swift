@@ -1,0 +1,108 @@
+import PatchworkCore
+
+/// Which workers are alive, what they serve and how loaded they are, as a pure value driven by
+/// their messages and an injected clock. The router process feeds it and publishes ``view``.
+///
+/// A worker is alive from its registration until `missedHeartbeatsAllowed` of its heartbeat
+/// intervals pass without a message from it; then ``expire(now:)`` declares it dead and it
+/// leaves the view (with its adapters, and from [5/6] on its cached blocks).
+public struct ClusterMembership: Sendable {
+    public struct Member: Sendable, Equatable {
+        public var registration: WorkerRegistration
+        /// The ZeroMQ routing id of the worker's connection, for replies.
+        public var peer: [UInt8]
+        public var adapters: [AdapterSummary]
+        public var metrics: LoadMetrics
+        public var lastSeen: Double
+    }
+
+    public let routerID: String
+    public let missedHeartbeatsAllowed: Int
+    public private(set) var members: [WorkerID: Member] = [:]
+    /// Grows with every change of the view.
+    public private(set) var version: UInt64 = 0
+
+    /// - Parameter initialVersion: where ``version`` starts. A router passes its start time in
+    ///   microseconds, so versions keep growing across restarts and a frontend never mistakes a
+    ///   restarted router's view for the one it holds.
+    public init(routerID: String, missedHeartbeatsAllowed: Int = 3, initialVersion: UInt64 = 0) {
+        self.routerID = routerID
+        self.missedHeartbeatsAllowed = missedHeartbeatsAllowed
+        version = initialVersion
+    }
+
+    /// A worker registers (first time, or again after a restart of it or of the router).
+    public mutating func register(_ registration: WorkerRegistration, peer: [UInt8], now: Double) {
+        let member = Member(
+            registration: registration, peer: peer, adapters: registration.adapters.sortedByName(),
+            metrics: registration.metrics, lastSeen: now
+        )
+        members[registration.workerID] = member
+        version += 1
+    }
+
+    public enum Outcome: Sendable, Equatable {
+        /// The worker is not registered here: ask it to register.
+        case unknownWorker
+        case accepted(viewChanged: Bool)
+    }
+
+    public mutating func heartbeat(_ heartbeat: WorkerHeartbeat, peer: [UInt8], now: Double) -> Outcome {
+        guard var member = members[heartbeat.workerID] else { return .unknownWorker }
+        member.lastSeen = now
+        member.peer = peer
+        let adapters = heartbeat.adapters.sortedByName()
+        let changed = adapters != member.adapters || heartbeat.metrics != member.metrics
+        member.adapters = adapters
+        member.metrics = heartbeat.metrics
+        members[heartbeat.workerID] = member
+        if changed { version += 1 }
+        return .accepted(viewChanged: changed)
+    }
+
+    public mutating func adapterEvent(_ event: AdapterEvent, now: Double) -> Outcome {
+        guard var member = members[event.workerID] else { return .unknownWorker }
+        member.lastSeen = now
+        let before = member.adapters
+        member.adapters.removeAll { $0.name == event.adapter.name }
+        if event.kind == .loaded { member.adapters = (member.adapters + [event.adapter]).sortedByName() }
+        members[event.workerID] = member
+        let changed = before != member.adapters
+        if changed { version += 1 }
+        return .accepted(viewChanged: changed)
+    }
+
+    /// Removes the workers whose last message is older than their allowed silence; returns them.
+    public mutating func expire(now: Double) -> [Member] {
+        let dead = members.values.filter { member in
+            now - member.lastSeen > member.registration.heartbeatInterval * Double(missedHeartbeatsAllowed)
+        }.sorted { $0.registration.workerID < $1.registration.workerID }
+        for member in dead { members[member.registration.workerID] = nil }
+        if !dead.isEmpty { version += 1 }
+        return dead
+    }
+
+    /// A worker said goodbye (graceful shutdown).
+    public mutating func remove(_ workerID: WorkerID) -> Member? {
+        guard let member = members.removeValue(forKey: workerID) else { return nil }
+        version += 1
+        return member
+    }
+
+    public var view: ClusterView {
+        ClusterView(
+            routerID: routerID, version: version,
+            workers: members.values.sorted { $0.registration.workerID < $1.registration.workerID }.map { m in
+                WorkerView(
+                    workerID: m.registration.workerID, httpURL: m.registration.httpURL,
+                    servingEndpoint: m.registration.servingEndpoint, model: m.registration.model,
+                    adapters: m.adapters, metrics: m.metrics
+                )
+            }
+        )
+    }
+}
+
+extension [AdapterSummary] {
+    func sortedByName() -> [AdapterSummary] { sorted { $0.name < $1.name } }
+}

@@ -1,0 +1,49 @@
+import Foundation
+/// Environment variables as fallbacks for command-line options, read in this one place.
+///
+/// Each option of a process may be given as `PATCHWORK_…` in the environment; a value on the
+/// command line wins. The fallbacks are turned into arguments before parsing, so every default
+/// stays written where its option is declared and parsing errors read the same either way.
+public struct EnvironmentOption: Sendable {
+    public enum Kind: Sendable {
+        /// `--name value`.
+        case value
+        /// `--name value`, repeatable: the variable holds a comma-separated list.
+        case list
+        /// `--name` alone: `1`, `true` or `yes` turn it on.
+        case flag
+    }
+
+    public let option: String
+    public let variable: String
+    public let kind: Kind
+
+    public init(_ option: String, _ variable: String, _ kind: Kind = .value) {
+        self.option = option
+        self.variable = variable
+        self.kind = kind
+    }
+
+    /// `arguments` plus one argument (or several, for a list) for each option that the command
+    /// line does not set and the environment does.
+    public static func apply(
+        _ options: [EnvironmentOption], to arguments: [String], environment: [String: String]
+    ) -> [String] {
+        var result = arguments
+        for option in options {
+            let flag = "--\(option.option)"
+            let givenOnCommandLine = arguments.contains { $0 == flag || $0.hasPrefix(flag + "=") }
+            guard !givenOnCommandLine, let raw = environment[option.variable], !raw.isEmpty else { continue }
+            switch option.kind {
+            case .value: result += [flag, raw]
+            case .list:
+                for item in raw.split(separator: ",") where !item.trimmingCharacters(in: .whitespaces).isEmpty {
+                    result += [flag, item.trimmingCharacters(in: .whitespaces)]
+                }
+            case .flag:
+                if ["1", "true", "yes", "on"].contains(raw.lowercased()) { result.append(flag) }
+            }
+        }
+        return result
+    }
+}

@@ -1,0 +1,142 @@
+import ArgumentParser
+import Foundation
+import Logging
+import PatchworkCore
+import PatchworkRuntime
+
+/// `patchwork-worker`: serves a base model and its LoRA adapters, and reports to routers.
+public struct WorkerCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "patchwork-worker",
+        abstract: "Serves a base model and LoRA adapters, and reports to one or more routers.",
+        subcommands: [ServeCommand.self],
+        defaultSubcommand: ServeCommand.self
+    )
+
+    public init() {}
+
+    /// Parses the command line, with `PATCHWORK_*` variables as fallbacks for `serve`, and runs.
+    public static func mainWithEnvironment() async {
+        var arguments = Array(CommandLine.arguments.dropFirst())
+        let subcommands = configuration.subcommands.map { $0._commandName }
+        if arguments.first.map({ !subcommands.contains($0) || $0 == ServeCommand._commandName }) ?? true {
+            arguments = EnvironmentOption.apply(ServeCommand.environment, to: arguments, environment: ProcessInfo.processInfo.environment)
+        }
+        await main(arguments)
+    }
+}
+
+/// `patchwork-worker serve` (the default): the long-running worker process.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "serve", abstract: "Run the worker (the default subcommand).")
+
+    @Option(name: .customLong("router"), help: "A router's ZeroMQ endpoint; repeat for several routers (env PATCHWORK_ROUTER, comma-separated).")
+    var routers: [String] = []
+
+    @Option(help: "The base model: a GGUF file or a Hugging Face directory (env PATCHWORK_MODEL).")
+    var model: String
+
+    @Option(help: "The name clients use for the base model (env PATCHWORK_SERVED_MODEL_NAME). Default: the model's own name.")
+    var servedModelName: String?
+
+    @Option(help: "ZeroMQ endpoint for inference requests; serving starts with the batching engine (env PATCHWORK_WORKER_LISTEN).")
+    var listen = "tcp://0.0.0.0:7100"
+
+    @Option(help: "Address of the HTTP server for /v1/loras, /health and /metrics (env PATCHWORK_SYSTEM_HOST).")
+    var systemHost = "0.0.0.0"
+
+    @Option(help: "Port of that HTTP server; 0 picks a free one (env PATCHWORK_SYSTEM_PORT).")
+    var systemPort = 8081
+
+    @Option(help: "Host name or address routers and frontends use to reach this worker (env PATCHWORK_ADVERTISE_HOST). Default: the system host, or this machine's host name when that is a wildcard.")
+    var advertiseHost: String?
+
+    @Flag(help: "Serve LoRA adapters (env PATCHWORK_ENABLE_LORA=1).")
+    var enableLora = false
+
+    @Option(help: "Highest adapter rank accepted (env PATCHWORK_MAX_LORA_RANK).")
+    var maxLoraRank = 64
+
+    @Option(help: "Adapters resident for compute at once (env PATCHWORK_MAX_LORAS).")
+    var maxLoras = 8
+
+    @Option(help: "Tokens per KV-cache block (env PATCHWORK_BLOCK_SIZE).")
+    var blockSize = 16
+
+    @Option(help: "Seconds between heartbeats to the routers (env PATCHWORK_HEARTBEAT_INTERVAL).")
+    var heartbeatInterval = 1.0
+
+    @Option(help: "This worker's id in the cluster (env PATCHWORK_WORKER_ID). Default: host name and a random suffix.")
+    var workerID: String?
+
+    @Option(help: "trace, debug, info, notice, warning, error or critical (env PATCHWORK_LOG_LEVEL).")
+    var logLevel: Logger.Level = .info
+
+    static let environment: [EnvironmentOption] = [
+        .init("router", "PATCHWORK_ROUTER", .list),
+        .init("model", "PATCHWORK_MODEL"),
+        .init("served-model-name", "PATCHWORK_SERVED_MODEL_NAME"),
+        .init("listen", "PATCHWORK_WORKER_LISTEN"),
+        .init("system-host", "PATCHWORK_SYSTEM_HOST"),
+        .init("system-port", "PATCHWORK_SYSTEM_PORT"),
+        .init("advertise-host", "PATCHWORK_ADVERTISE_HOST"),
+        .init("enable-lora", "PATCHWORK_ENABLE_LORA", .flag),
+        .init("max-lora-rank", "PATCHWORK_MAX_LORA_RANK"),
+        .init("max-loras", "PATCHWORK_MAX_LORAS"),
+        .init("block-size", "PATCHWORK_BLOCK_SIZE"),
+        .init("heartbeat-interval", "PATCHWORK_HEARTBEAT_INTERVAL"),
+        .init("worker-id", "PATCHWORK_WORKER_ID"),
+        .init("log-level", "PATCHWORK_LOG_LEVEL"),
+    ]
+
+    func validate() throws {
+        guard !routers.isEmpty else { throw ValidationError("give at least one --router tcp://HOST:PORT (or PATCHWORK_ROUTER)") }
+        for router in routers {
+            do { _ = try Endpoint(parsing: router) } catch { throw ValidationError("--router: \(error.description)") }
+        }
+        do { _ = try Endpoint(parsing: listen) } catch { throw ValidationError("--listen: \(error.description)") }
+        guard maxLoraRank >= 1 else { throw ValidationError("--max-lora-rank must be at least 1") }
+        guard maxLoras >= 1 else { throw ValidationError("--max-loras must be at least 1") }
+        guard blockSize >= 1 else { throw ValidationError("--block-size must be at least 1") }
+        guard heartbeatInterval >= 0.05 else { throw ValidationError("--heartbeat-interval must be at least 0.05 seconds") }
+        guard (0...65535).contains(systemPort) else { throw ValidationError("--system-port must be 0...65535") }
+    }
+
+    func run() async throws {
+        let (registry, logger) = ProcessBootstrap.start(label: "patchwork-worker", logLevel: logLevel)
+        let settings = WorkerSettings(
+            routers: try routers.map { try Endpoint(parsing: $0) }, modelPath: model, servedModelName: servedModelName,
+            systemHost: systemHost, systemPort: systemPort,
+            advertiseHost: advertiseHost ?? Self.defaultAdvertiseHost(systemHost: systemHost),
+            lora: LoRACapabilities(enabled: enableLora, maxLoras: maxLoras, maxRank: maxLoraRank),
+            blockSize: blockSize, heartbeatInterval: heartbeatInterval,
+            workerID: WorkerID(workerID ?? "worker-\(ProcessInfo.processInfo.hostName)-\(String(UInt32.random(in: 0...UInt32.max), radix: 16))")
+        )
+        let worker: Worker
+        do {
+            worker = try Worker(settings: settings, registry: registry, logger: logger)
+        } catch {
+            logger.critical("worker failed to start", metadata: ["error": "\(error)"])
+            throw ExitCode.failure
+        }
+        try await worker.run()
+    }
+
+    static func defaultAdvertiseHost(systemHost: String) -> String {
+        Endpoint(host: systemHost, port: 0).isWildcard ? ProcessInfo.processInfo.hostName : systemHost
+    }
+}
+
+/// The worker's configuration after parsing.
+struct WorkerSettings: Sendable {
+    var routers: [Endpoint]
+    var modelPath: String
+    var servedModelName: String?
+    var systemHost: String
+    var systemPort: Int
+    var advertiseHost: String
+    var lora: LoRACapabilities
+    var blockSize: Int
+    var heartbeatInterval: Double
+    var workerID: WorkerID
+}

@@ -1,0 +1,3 @@
+import PatchworkFrontend
+
+await FrontendCommand.mainWithEnvironment()

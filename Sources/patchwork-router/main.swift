@@ -1,0 +1,3 @@
+import PatchworkRouter
+
+await RouterCommand.mainWithEnvironment()

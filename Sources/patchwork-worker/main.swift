@@ -1,0 +1,3 @@
+import PatchworkWorker
+
+await WorkerCommand.mainWithEnvironment()
