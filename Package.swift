@@ -74,9 +74,9 @@ let package = Package(
             dependencies: ["PatchworkCore", "PatchworkMessaging", "PatchworkRuntime"],
             swiftSettings: strict
         ),
-        .executableTarget(name: "patchwork-router", dependencies: ["PatchworkRouter"], swiftSettings: strict),
-        .executableTarget(name: "patchwork-worker", dependencies: ["PatchworkWorker"], swiftSettings: strict),
-        .executableTarget(name: "patchwork-frontend", dependencies: ["PatchworkFrontend"], swiftSettings: strict),
+        .executableTarget(name: "patchwork-router", dependencies: ["PatchworkRouter", "PatchworkRuntime"], swiftSettings: strict),
+        .executableTarget(name: "patchwork-worker", dependencies: ["PatchworkWorker", "PatchworkRuntime"], swiftSettings: strict),
+        .executableTarget(name: "patchwork-frontend", dependencies: ["PatchworkFrontend", "PatchworkRuntime"], swiftSettings: strict),
 
         // Test helpers that start the real processes on free loopback ports.
         .target(name: "PatchworkTesting", dependencies: ["PatchworkCore"], swiftSettings: strict),

@@ -5,7 +5,7 @@ import PatchworkCore
 import PatchworkRuntime
 
 /// `patchwork-frontend`: the OpenAI-compatible HTTP surface.
-public struct FrontendCommand: AsyncParsableCommand {
+public struct FrontendCommand: EnvironmentConfigurable {
     public static let configuration = CommandConfiguration(
         commandName: "patchwork-frontend",
         abstract: "Serves the OpenAI-compatible API and forwards requests through the routers."
@@ -31,7 +31,7 @@ public struct FrontendCommand: AsyncParsableCommand {
 
     public init() {}
 
-    static let environment: [EnvironmentOption] = [
+    public static let environment: [EnvironmentOption] = [
         .init("router", "PATCHWORK_ROUTER", .list),
         .init("http-host", "PATCHWORK_HTTP_HOST"),
         .init("http-port", "PATCHWORK_HTTP_PORT"),
@@ -40,12 +40,6 @@ public struct FrontendCommand: AsyncParsableCommand {
         .init("log-level", "PATCHWORK_LOG_LEVEL"),
     ]
 
-    public static func mainWithEnvironment() async {
-        let arguments = EnvironmentOption.apply(
-            environment, to: Array(CommandLine.arguments.dropFirst()), environment: ProcessInfo.processInfo.environment
-        )
-        await main(arguments)
-    }
 
     public func validate() throws {
         guard !routers.isEmpty else { throw ValidationError("give at least one --router tcp://HOST:PORT (or PATCHWORK_ROUTER)") }
@@ -58,7 +52,7 @@ public struct FrontendCommand: AsyncParsableCommand {
 
     public func run() async throws {
         let (registry, logger) = ProcessBootstrap.start(label: "patchwork-frontend", logLevel: logLevel)
-        let id = frontendID ?? "frontend-\(ProcessInfo.processInfo.hostName)-\(String(UInt32.random(in: 0...UInt32.max), radix: 16))"
+        let id = frontendID ?? defaultProcessID(role: "frontend")
         let store = ClusterViewStore(routerCount: routers.count, timeout: routerTimeout)
         let client = ClusterViewClient(frontendID: id, routers: try routers.map { try Endpoint(parsing: $0) }, store: store, logger: logger)
         let router = FrontendRoutes(store: store, logger: logger).makeRouter(registry: registry)

@@ -6,7 +6,7 @@ import PatchworkRuntime
 
 /// `patchwork-router`: keeps the cluster's membership and (from [5/6] on) its KV-cache index, and
 /// tells frontends which workers serve what.
-public struct RouterCommand: AsyncParsableCommand {
+public struct RouterCommand: EnvironmentConfigurable {
     public static let configuration = CommandConfiguration(
         commandName: "patchwork-router",
         abstract: "Tracks live workers and their adapters, and serves the cluster view to frontends."
@@ -35,7 +35,7 @@ public struct RouterCommand: AsyncParsableCommand {
 
     public init() {}
 
-    static let environment: [EnvironmentOption] = [
+    public static let environment: [EnvironmentOption] = [
         .init("listen", "PATCHWORK_ROUTER_LISTEN"),
         .init("events-listen", "PATCHWORK_EVENTS_LISTEN"),
         .init("system-host", "PATCHWORK_SYSTEM_HOST"),
@@ -44,14 +44,6 @@ public struct RouterCommand: AsyncParsableCommand {
         .init("router-id", "PATCHWORK_ROUTER_ID"),
         .init("log-level", "PATCHWORK_LOG_LEVEL"),
     ]
-
-    /// Parses the command line, with `PATCHWORK_*` variables as fallbacks, and runs.
-    public static func mainWithEnvironment() async {
-        let arguments = EnvironmentOption.apply(
-            environment, to: Array(CommandLine.arguments.dropFirst()), environment: ProcessInfo.processInfo.environment
-        )
-        await main(arguments)
-    }
 
     public func validate() throws {
         guard heartbeatMisses >= 1 else { throw ValidationError("--heartbeat-misses must be at least 1") }
@@ -64,7 +56,7 @@ public struct RouterCommand: AsyncParsableCommand {
 
     public func run() async throws {
         let (registry, logger) = ProcessBootstrap.start(label: "patchwork-router", logLevel: logLevel)
-        let id = routerID ?? "router-\(ProcessInfo.processInfo.hostName)-\(String(UInt32.random(in: 0...UInt32.max), radix: 16))"
+        let id = routerID ?? defaultProcessID(role: "router")
         let service: RouterService
         do {
             service = try RouterService(

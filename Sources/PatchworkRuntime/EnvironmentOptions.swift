@@ -1,4 +1,5 @@
 import Foundation
+import ArgumentParser
 /// Environment variables as fallbacks for command-line options, read in this one place.
 ///
 /// Each option of a process may be given as `PATCHWORK_…` in the environment; a value on the
@@ -46,4 +47,25 @@ public struct EnvironmentOption: Sendable {
         }
         return result
     }
+}
+
+/// A command whose options fall back to `PATCHWORK_*` environment variables.
+public protocol EnvironmentConfigurable: AsyncParsableCommand {
+    /// The option ↔ variable table, one entry per option that has a fallback.
+    static var environment: [EnvironmentOption] { get }
+}
+
+extension EnvironmentConfigurable {
+    /// Parses the command line, with the environment as fallback, and runs the command.
+    public static func mainWithEnvironment() async {
+        let arguments = EnvironmentOption.apply(
+            environment, to: Array(CommandLine.arguments.dropFirst()), environment: ProcessInfo.processInfo.environment
+        )
+        await main(arguments)
+    }
+}
+
+/// A default identity for a process in logs and cluster views: role, host name, random suffix.
+public func defaultProcessID(role: String) -> String {
+    "\(role)-\(ProcessInfo.processInfo.hostName)-\(String(UInt32.random(in: 0...UInt32.max), radix: 16))"
 }

@@ -110,7 +110,7 @@ struct ServeCommand: AsyncParsableCommand {
             advertiseHost: advertiseHost ?? Self.defaultAdvertiseHost(systemHost: systemHost),
             lora: LoRACapabilities(enabled: enableLora, maxLoras: maxLoras, maxRank: maxLoraRank),
             blockSize: blockSize, heartbeatInterval: heartbeatInterval,
-            workerID: WorkerID(workerID ?? "worker-\(ProcessInfo.processInfo.hostName)-\(String(UInt32.random(in: 0...UInt32.max), radix: 16))")
+            workerID: WorkerID(workerID ?? defaultProcessID(role: "worker"))
         )
         let worker: Worker
         do {

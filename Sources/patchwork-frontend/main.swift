@@ -1,3 +1,4 @@
 import PatchworkFrontend
+import PatchworkRuntime
 
 await FrontendCommand.mainWithEnvironment()

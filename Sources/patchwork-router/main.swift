@@ -1,3 +1,4 @@
 import PatchworkRouter
+import PatchworkRuntime
 
 await RouterCommand.mainWithEnvironment()

@@ -1,3 +1,4 @@
 import PatchworkWorker
+import PatchworkRuntime
 
 await WorkerCommand.mainWithEnvironment()

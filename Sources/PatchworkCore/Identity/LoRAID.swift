@@ -3,7 +3,7 @@
 /// Derived from the name alone, so every worker and every restart gives one name the same id:
 /// `1 + (FNV-1a-64(UTF-8 bytes of the name) mod (2^31 - 1))`. The result is in `1 ... 2^31 - 1`:
 /// never zero (vLLM reserves 0 for "no adapter") and it fits a signed 32-bit integer.
-public struct LoRAID: Hashable, Sendable, Codable, Comparable, CustomStringConvertible {
+public struct LoRAID: RawRepresentable, Hashable, Sendable, Codable, Comparable, CustomStringConvertible {
     public let rawValue: Int
 
     public init(name: AdapterName) {
@@ -20,12 +20,4 @@ public struct LoRAID: Hashable, Sendable, Codable, Comparable, CustomStringConve
     public var description: String { String(rawValue) }
     public static func < (lhs: LoRAID, rhs: LoRAID) -> Bool { lhs.rawValue < rhs.rawValue }
 
-    public init(from decoder: any Decoder) throws {
-        rawValue = try decoder.singleValueContainer().decode(Int.self)
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.singleValueContainer()
-        try c.encode(rawValue)
-    }
 }
