@@ -51,9 +51,11 @@ $(MODEL): | $(VENV)/.ready
 build: deps
 	swift build $(SWIFT_FLAGS)
 
-## fixtures: regenerate the committed PEFT-format adapter fixtures (numpy + safetensors).
+## fixtures: regenerate the committed fixtures: PEFT-format adapters (numpy + safetensors) and
+## the reference vectors (msgpack, msgspec with vLLM's schema, documented hashes).
 fixtures: venv
 	$(PYTHON) Tests/Fixtures/make_adapters.py
+	$(PYTHON) Tests/Fixtures/make_vectors.py
 
 ## run: router, one worker and the frontend on localhost, on the bundled model.
 run: build model

@@ -81,18 +81,19 @@ let package = Package(
         // Test helpers that start the real processes on free loopback ports.
         .target(name: "PatchworkTesting", dependencies: ["PatchworkCore"], swiftSettings: strict),
 
-        .testTarget(name: "PatchworkCoreTests", dependencies: ["PatchworkCore"], swiftSettings: strict),
+        .testTarget(name: "PatchworkCoreTests", dependencies: ["PatchworkCore", "PatchworkTesting"], swiftSettings: strict),
+        .testTarget(name: "PatchworkRuntimeTests", dependencies: ["PatchworkRuntime"], swiftSettings: strict),
         .testTarget(name: "PatchworkMessagingTests", dependencies: ["PatchworkMessaging"], swiftSettings: strict),
         .testTarget(
             name: "PatchworkAdaptersTests",
-            dependencies: ["PatchworkAdapters", "PatchworkTesting"],
+            dependencies: ["PatchworkAdapters", "PatchworkTesting", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
-        .testTarget(name: "PatchworkEngineTests", dependencies: ["PatchworkEngine", "PatchworkTesting"], swiftSettings: strict),
+        .testTarget(name: "PatchworkEngineTests", dependencies: ["PatchworkEngine", "PatchworkCore", "PatchworkTesting"], swiftSettings: strict),
         .testTarget(name: "PatchworkRoutingTests", dependencies: ["PatchworkRouting"], swiftSettings: strict),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["PatchworkCore", "PatchworkTesting"],
+            dependencies: ["PatchworkCore", "PatchworkMessaging", "PatchworkTesting"],
             swiftSettings: strict
         ),
     ]

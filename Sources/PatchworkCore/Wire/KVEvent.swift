@@ -50,9 +50,13 @@ public enum KVEvent: Sendable, Equatable {
 }
 
 /// An engine's opaque name for a cached block. vLLM sends integers (older versions, and
-/// Patchwork workers) or 32-byte digests (newer versions).
+/// Patchwork workers) or 32-byte digests (newer versions). Integers keep their sign, as Python
+/// does: a negative `hash()` and the unsigned number with the same bits are different hashes.
 public enum KVBlockHash: Hashable, Sendable {
+    /// Any non-negative integer.
     case integer(UInt64)
+    /// A negative integer.
+    case negative(Int64)
     case bytes([UInt8])
 }
 
@@ -196,6 +200,7 @@ extension KVBlockHash {
     var messagePackValue: MessagePackValue {
         switch self {
         case .integer(let u): return .uint(u)
+        case .negative(let i): return .int(i)
         case .bytes(let b): return .binary(b)
         }
     }
@@ -203,8 +208,7 @@ extension KVBlockHash {
     init(value: MessagePackValue) throws(KVEventDecodingError) {
         switch value {
         case .uint(let u): self = .integer(u)
-        // Python's hash() is signed; keep the 64 bits.
-        case .int(let i): self = .integer(UInt64(bitPattern: i))
+        case .int(let i): self = i >= 0 ? .integer(UInt64(i)) : .negative(i)
         case .binary(let b): self = .bytes(b)
         default: throw KVEventDecodingError(reason: "a block hash is neither an integer nor bytes")
         }

@@ -1,0 +1,39 @@
+import Foundation
+
+/// Where tests find the built executables, the bundled model and the committed fixtures.
+///
+/// `make test` sets `PATCHWORK_TEST_BIN_DIR` and `PATCHWORK_TEST_MODEL`; fixtures are found from
+/// this file's location in the source tree.
+public enum TestPaths {
+    /// `Tests/Fixtures` in the source tree.
+    public static let fixtures: URL = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Tests/Fixtures")
+
+    public static func adapter(_ name: String) -> URL { fixtures.appendingPathComponent("adapters/\(name)") }
+
+    public static func vectors(_ name: String) throws -> Data {
+        try Data(contentsOf: fixtures.appendingPathComponent("vectors/\(name).json"))
+    }
+
+    /// Folder of `patchwork-router`, `patchwork-worker` and `patchwork-frontend`.
+    public static var binaries: URL {
+        if let dir = ProcessInfo.processInfo.environment["PATCHWORK_TEST_BIN_DIR"] { return URL(fileURLWithPath: dir) }
+        // `swift test` without make: the debug build folder beside the sources.
+        return fixtures.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent(".build/debug")
+    }
+
+    /// The bundled SmolLM2-135M-Instruct GGUF (`make model` downloads it).
+    public static var model: URL {
+        if let path = ProcessInfo.processInfo.environment["PATCHWORK_TEST_MODEL"] { return URL(fileURLWithPath: path) }
+        return fixtures.deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("models/SmolLM2-135M-Instruct.Q4_1.gguf")
+    }
+
+    /// A fresh temporary directory.
+    public static func temporaryDirectory(_ label: String) throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("patchwork-\(label)-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+}

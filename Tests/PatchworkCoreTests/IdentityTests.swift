@@ -1,0 +1,54 @@
+import Foundation
+import PatchworkCore
+import PatchworkTesting
+import Testing
+
+struct IdentityTests {
+    @Test(arguments: ["a", "org/adapter", "sql-lora_v2", "日本語", String(repeating: "x", count: 256), "a.b/c..d"])
+    func acceptsNames(name: String) throws {
+        #expect(try AdapterName(name).rawValue == name)
+    }
+
+    @Test(arguments: [
+        ("", "empty"), (String(repeating: "x", count: 257), "257 bytes"), ("..", "'..'"), ("org/../x", "'..'"),
+        ("./x", "'.'"), ("a\nb", "control"), ("a\u{7f}", "control"), ("a\tb", "control"), ("/abs", "empty path segment"),
+        ("a//b", "empty path segment"), ("a/", "empty path segment"), ("a\\b", "backslash"),
+    ])
+    func refusesNames(name: String, reason: String) {
+        #expect { try AdapterName(name) } throws: { ($0 as? InvalidAdapterName)?.reason.contains(reason) == true }
+    }
+
+    /// lora_id by the documented formula, computed independently in Python.
+    @Test func loraIDsMatchTheDocumentedHash() throws {
+        struct Vector: Decodable { var name: String; var lora_id: Int }
+        let vectors = try JSONDecoder().decode([Vector].self, from: TestPaths.vectors("identities"))
+        #expect(vectors.count >= 5)
+        for vector in vectors {
+            let id = try AdapterName(vector.name).loraID.rawValue
+            #expect(id == vector.lora_id)
+            #expect(id > 0 && id < 1 << 31)
+        }
+    }
+
+    @Test(arguments: [
+        ("tcp://127.0.0.1:7000", "127.0.0.1", 7000, "tcp://127.0.0.1:7000"),
+        ("tcp://0.0.0.0:0", "0.0.0.0", 0, "tcp://0.0.0.0:*"),
+        ("tcp://[::1]:80", "[::1]", 80, "tcp://[::1]:80"),
+    ])
+    func parsesEndpoints(text: String, host: String, port: Int, bind: String) throws {
+        let endpoint = try Endpoint(parsing: text)
+        #expect(endpoint.host == host && endpoint.port == port && endpoint.bindString == bind)
+    }
+
+    @Test(arguments: ["127.0.0.1:7000", "tcp://host", "tcp://:7000", "tcp://h:70000", "ipc://x"])
+    func refusesEndpoints(text: String) {
+        #expect(throws: ConfigurationError.self) { try Endpoint(parsing: text) }
+    }
+
+    @Test func digestsAreLowercaseHex() {
+        #expect(ContentDigest(hex: String(repeating: "ab", count: 32)) != nil)
+        #expect(ContentDigest(hex: String(repeating: "AB", count: 32)) == nil)
+        #expect(ContentDigest(hex: "abc") == nil)
+        #expect(ContentDigest(bytes: Array(0..<32)).hex.hasPrefix("000102"))
+    }
+}
