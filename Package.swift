@@ -28,6 +28,7 @@ let package = Package(
         // C libraries from Debian, one shim header each.
         .systemLibrary(name: "CZeroMQ", pkgConfig: "libzmq", providers: [.apt(["libzmq3-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
 
         // Identities, wire messages, MessagePack, configuration, errors. No I/O.
         .target(name: "PatchworkCore", swiftSettings: strict),
@@ -36,11 +37,11 @@ let package = Package(
         // PEFT adapter parsing, validation, digests and the per-worker registry.
         .target(
             name: "PatchworkAdapters",
-            dependencies: ["PatchworkCore", "CCrypto", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["PatchworkCore", "PatchworkEngine", "CCrypto", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         // Model files and (from [2/6] on) the inference engine. Depends on the core only.
-        .target(name: "PatchworkEngine", dependencies: ["PatchworkCore"], swiftSettings: strict),
+        .target(name: "PatchworkEngine", dependencies: ["PatchworkCore", "COpenBLAS"], swiftSettings: strict),
         // Pure routing logic: cluster membership and (from [5/6] on) the prefix index.
         .target(name: "PatchworkRouting", dependencies: ["PatchworkCore"], swiftSettings: strict),
         // What every process shares: logging, metrics, the system HTTP server, flag/env plumbing.
@@ -86,7 +87,7 @@ let package = Package(
         .testTarget(name: "PatchworkMessagingTests", dependencies: ["PatchworkMessaging"], swiftSettings: strict),
         .testTarget(
             name: "PatchworkAdaptersTests",
-            dependencies: ["PatchworkAdapters", "PatchworkTesting", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["PatchworkAdapters", "PatchworkEngine", "PatchworkTesting", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         .testTarget(name: "PatchworkEngineTests", dependencies: ["PatchworkEngine", "PatchworkCore", "PatchworkTesting"], swiftSettings: strict),

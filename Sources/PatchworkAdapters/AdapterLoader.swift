@@ -1,5 +1,6 @@
 import Foundation
 import PatchworkCore
+import PatchworkEngine
 
 /// A loaded, validated adapter.
 public struct AdapterRecord: Sendable, Equatable {
@@ -58,7 +59,15 @@ public struct AdapterLoader: Sendable {
             )
         }
         let config = try PEFTConfig.parse(configData)
-        let header = try SafetensorsHeader.read(path: weightsPath)
+        let header: SafetensorsHeader
+        do { header = try SafetensorsHeader.read(path: weightsPath) } catch {
+            let kind: AdapterError.Kind = switch error.kind {
+            case .notFound: .notFound
+            case .invalid: .invalidAdapter
+            case .io: .internalFailure
+            }
+            throw AdapterError(kind, error.message)
+        }
         let validated = try validator.validate(config: config, header: header)
         let digest = try AdapterDigest.compute(directory: directory, files: [Self.configFile, Self.weightsFile])
         return AdapterRecord(

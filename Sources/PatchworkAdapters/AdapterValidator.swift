@@ -1,5 +1,6 @@
 import Foundation
 import PatchworkCore
+import PatchworkEngine
 
 /// Checks a PEFT LoRA adapter against the base model before anything is registered, and reports
 /// every problem in one message (like vLLM's PEFT helper), so a user fixes them in one round.
@@ -113,22 +114,3 @@ public struct AdapterValidator: Sendable {
     }
 }
 
-/// A PEFT tensor name: `base_model.model.model.layers.{i}.{self_attn|mlp}.{module}.lora_{A|B}[.{adapter}].weight`.
-struct LoRATensorName: Equatable {
-    var layer: Int
-    var module: String
-    var isA: Bool
-
-    init?(_ name: String) {
-        let parts = name.split(separator: ".").map(String.init)
-        guard parts.last == "weight",
-              let loraIndex = parts.firstIndex(where: { $0 == "lora_A" || $0 == "lora_B" }), loraIndex >= 1,
-              parts.count - loraIndex <= 3,
-              let layersIndex = parts.firstIndex(of: "layers"), layersIndex + 1 < loraIndex,
-              let layer = Int(parts[layersIndex + 1])
-        else { return nil }
-        self.layer = layer
-        module = parts[loraIndex - 1]
-        isA = parts[loraIndex] == "lora_A"
-    }
-}

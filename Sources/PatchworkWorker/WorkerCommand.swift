@@ -9,7 +9,7 @@ public struct WorkerCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "patchwork-worker",
         abstract: "Serves a base model and LoRA adapters, and reports to one or more routers.",
-        subcommands: [ServeCommand.self],
+        subcommands: [ServeCommand.self, GenerateCommand.self],
         defaultSubcommand: ServeCommand.self
     )
 

@@ -1,5 +1,6 @@
 import Foundation
 @testable import PatchworkAdapters
+@testable import PatchworkEngine
 import PatchworkCore
 import Testing
 

@@ -29,35 +29,35 @@ public struct SafetensorsHeader: Sendable, Equatable {
 
     /// Reads and checks the header of the file at `path`.
     /// - Throws: ``AdapterError`` listing every problem found (422), or 404/500 for I/O.
-    public static func read(path: String) throws(AdapterError) -> SafetensorsHeader {
+    public static func read(path: String) throws(SafetensorsError) -> SafetensorsHeader {
         let fileName = (path as NSString).lastPathComponent
         guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw AdapterError(.notFound, "cannot open \(fileName)")
+            throw SafetensorsError(.notFound, "cannot open \(fileName)")
         }
         defer { try? handle.close() }
         do {
             let fileSize = Int(try handle.seekToEnd())
             try handle.seek(toOffset: 0)
             guard fileSize >= 8, let lengthBytes = try handle.read(upToCount: 8), lengthBytes.count == 8 else {
-                throw AdapterError(.invalidAdapter, "\(fileName): file is \(fileSize) bytes, too short for a safetensors header")
+                throw SafetensorsError(.invalid, "\(fileName): file is \(fileSize) bytes, too short for a safetensors header")
             }
             let length = lengthBytes.reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
             guard length <= UInt64(min(maxHeaderBytes, fileSize - 8)) else {
-                throw AdapterError(.invalidAdapter, "\(fileName): header length \(length) exceeds the file (\(fileSize) bytes) or the \(maxHeaderBytes)-byte limit")
+                throw SafetensorsError(.invalid, "\(fileName): header length \(length) exceeds the file (\(fileSize) bytes) or the \(maxHeaderBytes)-byte limit")
             }
             let json = try handle.read(upToCount: Int(length)) ?? Data()
             return try parse(json: json, dataBytes: fileSize - 8 - Int(length), fileName: fileName)
-        } catch let error as AdapterError {
+        } catch let error as SafetensorsError {
             throw error
         } catch {
-            throw AdapterError(.internalFailure, "\(fileName): read failed: \(error.localizedDescription)")
+            throw SafetensorsError(.io, "\(fileName): read failed: \(error.localizedDescription)")
         }
     }
 
     /// Checks a header's JSON against a data section of `dataBytes` bytes.
-    public static func parse(json: Data, dataBytes: Int, fileName: String) throws(AdapterError) -> SafetensorsHeader {
+    public static func parse(json: Data, dataBytes: Int, fileName: String) throws(SafetensorsError) -> SafetensorsHeader {
         guard let object = try? JSONSerialization.jsonObject(with: json), let entries = object as? [String: Any] else {
-            throw AdapterError(.invalidAdapter, "\(fileName): header is not a JSON object")
+            throw SafetensorsError(.invalid, "\(fileName): header is not a JSON object")
         }
         var problems: [String] = []
         var tensors: [Tensor] = []
@@ -95,8 +95,20 @@ public struct SafetensorsHeader: Sendable, Equatable {
             problems.append("tensors '\(a.name)' and '\(b.name)' overlap")
         }
         guard problems.isEmpty else {
-            throw AdapterError(.invalidAdapter, "\(fileName): " + problems.joined(separator: "; "))
+            throw SafetensorsError(.invalid, "\(fileName): " + problems.joined(separator: "; "))
         }
         return SafetensorsHeader(tensors: tensors, dataBytes: dataBytes, headerBytes: json.count)
     }
+}
+
+/// A safetensors file is missing, unreadable or malformed.
+public struct SafetensorsError: Error, Equatable, CustomStringConvertible {
+    public enum Kind: Sendable { case notFound, invalid, io }
+    public let kind: Kind
+    public let message: String
+    public init(_ kind: Kind, _ message: String) {
+        self.kind = kind
+        self.message = message
+    }
+    public var description: String { message }
 }

@@ -1,0 +1,74 @@
+import Foundation
+import PatchworkCore
+
+/// A loaded model: configuration, weights, tokenizer and chat template, ready to run.
+public struct Model: Sendable {
+    public let config: ModelConfig
+    public let weights: ModelWeights
+    public let tokenizer: Tokenizer
+    public let chatTemplate: String?
+    public let description: ModelDescription
+
+    /// Loads a GGUF file or a Hugging Face directory.
+    public init(path: String) throws(ModelFileError) {
+        let description = try ModelDescription(path: path)
+        self.description = description
+        chatTemplate = description.chatTemplate
+        var isDirectory: ObjCBool = false
+        _ = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
+        let d = description.dimensions
+        if isDirectory.boolValue {
+            let source = try SafetensorsTensorSource(directory: path)
+            config = try Self.config(description: description, huggingFaceDirectory: path, source: source)
+            weights = try ModelWeights.load(config: config, from: source)
+            tokenizer = try Tokenizer(huggingFaceDirectory: path)
+        } else {
+            let file = try GGUFFile(path: path)
+            let source = try GGUFTensorSource(path: path, file: file, heads: d.heads, kvHeads: d.kvHeads, headDim: d.headDim)
+            let arch = description.architecture
+            let m = file.metadata
+            config = ModelConfig(
+                architecture: try Self.architecture(arch), dimensions: d, contextLength: description.contextLength,
+                ropeTheta: Float(m["\(arch).rope.freq_base"]?.doubleValue ?? 10000),
+                rmsNormEpsilon: Float(m["\(arch).attention.layer_norm_rms_epsilon"]?.doubleValue ?? 1e-6),
+                tiedEmbeddings: !source.has("lm_head.weight"),
+                attentionBias: source.has("model.layers.0.self_attn.q_proj.bias"),
+                queryKeyNorm: source.has("model.layers.0.self_attn.q_norm.weight")
+            )
+            weights = try ModelWeights.load(config: config, from: source)
+            tokenizer = try Tokenizer(gguf: file)
+        }
+    }
+
+    static func architecture(_ name: String) throws(ModelFileError) -> ModelConfig.Architecture {
+        guard let arch = ModelConfig.Architecture(rawValue: name) else {
+            throw ModelFileError("model architecture '\(name)' is not supported (supported: llama, qwen2, qwen3)")
+        }
+        return arch
+    }
+
+    /// Reads what `config.json` adds to the description: RoPE base, norm epsilon, tying.
+    static func config(description: ModelDescription, huggingFaceDirectory path: String, source: SafetensorsTensorSource) throws(ModelFileError) -> ModelConfig {
+        struct Config: Decodable {
+            struct RopeParameters: Decodable { var rope_theta: Double? }
+            var rope_theta: Double?
+            var rope_parameters: RopeParameters?
+            var rms_norm_eps: Double?
+            var tie_word_embeddings: Bool?
+            var attention_bias: Bool?
+        }
+        let data = FileManager.default.contents(atPath: (path as NSString).appendingPathComponent("config.json")) ?? Data()
+        let config: Config
+        do { config = try JSONDecoder().decode(Config.self, from: data) } catch { throw ModelFileError("config.json: \(error)") }
+        let arch = try architecture(description.architecture)
+        return ModelConfig(
+            architecture: arch, dimensions: description.dimensions, contextLength: description.contextLength,
+            // transformers 5 writes rope_parameters.rope_theta; earlier versions a top-level rope_theta.
+            ropeTheta: Float(config.rope_parameters?.rope_theta ?? config.rope_theta ?? 10000),
+            rmsNormEpsilon: Float(config.rms_norm_eps ?? 1e-6),
+            tiedEmbeddings: config.tie_word_embeddings ?? !source.has("lm_head.weight"),
+            attentionBias: config.attention_bias ?? (arch == .qwen2),
+            queryKeyNorm: arch == .qwen3
+        )
+    }
+}

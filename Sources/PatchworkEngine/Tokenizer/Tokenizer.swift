@@ -1,0 +1,216 @@
+import Foundation
+
+/// A byte-level BPE tokenizer (GPT-2 style, as SmolLM2, Llama 3 and Qwen use), built from GGUF
+/// metadata (`tokenizer.ggml.*`) or from a Hugging Face `tokenizer.json`.
+///
+/// Encoding: added/special tokens are matched first (longest first), the rest is split by the
+/// pre-tokenizer, each piece's bytes are mapped to GPT-2's byte alphabet and merged by rank.
+public struct Tokenizer: Sendable {
+    public let vocabulary: [String]
+    let ids: [String: Int]
+    /// "left right" → rank (lower merges first).
+    let mergeRanks: [String: Int]
+    let preTokenizer: PreTokenizer
+    /// Tokens matched verbatim in text, longest first.
+    let addedTokens: [(text: String, id: Int)]
+    /// Ids of control tokens (BOS, EOS, `<|im_start|>`, …).
+    public let specialIDs: Set<Int>
+    public let bosID: Int?
+    public let eosID: Int?
+    /// Whether `encode` prepends BOS.
+    public let addsBOS: Bool
+
+    public var count: Int { vocabulary.count }
+
+    init(
+        vocabulary: [String], merges: [String], added: [(String, Int)], special: Set<Int>, patterns: [String],
+        bos: Int?, eos: Int?, addsBOS: Bool
+    ) throws(ModelFileError) {
+        self.vocabulary = vocabulary
+        ids = Dictionary(vocabulary.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+        mergeRanks = Dictionary(merges.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+        preTokenizer = try PreTokenizer(patterns: patterns)
+        addedTokens = added.sorted { $0.0.utf8.count > $1.0.utf8.count }.map { (text: $0.0, id: $0.1) }
+        specialIDs = special
+        bosID = bos
+        eosID = eos
+        self.addsBOS = addsBOS
+    }
+
+    /// From GGUF metadata: `tokenizer.ggml.model` must be `gpt2` (byte-level BPE).
+    public init(gguf: GGUFFile) throws(ModelFileError) {
+        let m = gguf.metadata
+        guard m["tokenizer.ggml.model"]?.stringValue == "gpt2" else {
+            throw ModelFileError("tokenizer model '\(m["tokenizer.ggml.model"]?.stringValue ?? "none")' is not supported (byte-level BPE, 'gpt2', is)")
+        }
+        let tokens = m["tokenizer.ggml.tokens"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        let merges = m["tokenizer.ggml.merges"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        let types = m["tokenizer.ggml.token_type"]?.arrayValue?.compactMap(\.intValue) ?? []
+        guard !tokens.isEmpty else { throw ModelFileError("GGUF has no tokenizer.ggml.tokens") }
+        // Token types: 3 control, 4 user-defined; both are matched verbatim in text.
+        var added: [(String, Int)] = [], special = Set<Int>()
+        for (id, type) in types.enumerated() where type == 3 || type == 4 {
+            added.append((tokens[id], id))
+            if type == 3 { special.insert(id) }
+        }
+        try self.init(
+            vocabulary: tokens, merges: merges, added: added, special: special,
+            patterns: PreTokenizer.patterns(ggufPre: m["tokenizer.ggml.pre"]?.stringValue),
+            bos: m["tokenizer.ggml.bos_token_id"]?.intValue, eos: m["tokenizer.ggml.eos_token_id"]?.intValue,
+            addsBOS: m["tokenizer.ggml.add_bos_token"].map { $0 == .bool(true) } ?? false
+        )
+    }
+
+    /// From `tokenizer.json` (and `tokenizer_config.json` for BOS/EOS).
+    public init(huggingFaceDirectory path: String) throws(ModelFileError) {
+        let file = (path as NSString).appendingPathComponent("tokenizer.json")
+        guard let data = FileManager.default.contents(atPath: file),
+              let json = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
+              let model = json["model"] as? [String: Any], let vocab = model["vocab"] as? [String: Int]
+        else { throw ModelFileError("\(file) is missing or has no BPE model") }
+        guard (model["type"] as? String ?? "BPE") == "BPE" else { throw ModelFileError("\(file): only BPE models are supported") }
+        var vocabulary = [String](repeating: "", count: (vocab.values.max() ?? -1) + 1)
+        for (token, id) in vocab { vocabulary[id] = token }
+        let merges: [String] = (model["merges"] as? [Any] ?? []).compactMap { entry in
+            if let text = entry as? String { return text }
+            if let pair = entry as? [String], pair.count == 2 { return pair.joined(separator: " ") }
+            return nil
+        }
+        var added: [(String, Int)] = [], special = Set<Int>()
+        for token in json["added_tokens"] as? [[String: Any]] ?? [] {
+            guard let id = token["id"] as? Int, let content = token["content"] as? String else { continue }
+            if id >= vocabulary.count { vocabulary += Array(repeating: "", count: id + 1 - vocabulary.count) }
+            vocabulary[id] = content
+            added.append((content, id))
+            if token["special"] as? Bool == true { special.insert(id) }
+        }
+        let config = FileManager.default.contents(atPath: (path as NSString).appendingPathComponent("tokenizer_config.json"))
+            .flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] } ?? [:]
+        func tokenID(_ key: String) -> Int? {
+            let value = config[key]
+            let text = (value as? String) ?? ((value as? [String: Any])?["content"] as? String)
+            return text.flatMap { t in added.first { $0.0 == t }?.1 ?? vocab[t] }
+        }
+        try self.init(
+            vocabulary: vocabulary, merges: merges, added: added, special: special,
+            patterns: try Self.patterns(preTokenizer: json["pre_tokenizer"]),
+            bos: tokenID("bos_token"), eos: tokenID("eos_token"), addsBOS: config["add_bos_token"] as? Bool ?? false
+        )
+    }
+
+    /// The split patterns of a `tokenizer.json` pre-tokenizer (Sequence, Split, ByteLevel, Digits).
+    static func patterns(preTokenizer: Any?) throws(ModelFileError) -> [String] {
+        guard let spec = preTokenizer as? [String: Any], let type = spec["type"] as? String else { return [PreTokenizer.gpt2] }
+        switch type {
+        case "Sequence":
+            var result: [String] = []
+            for item in spec["pretokenizers"] as? [Any] ?? [] { result += try patterns(preTokenizer: item) }
+            return result
+        case "Split":
+            guard let pattern = spec["pattern"] as? [String: Any], let regex = (pattern["Regex"] as? String) ?? (pattern["String"] as? String).map(NSRegularExpression.escapedPattern(for:)) else {
+                throw ModelFileError("tokenizer.json: Split pre-tokenizer without a pattern")
+            }
+            return [regex]
+        case "ByteLevel":
+            return spec["use_regex"] as? Bool ?? true ? [PreTokenizer.gpt2] : []
+        case "Digits":
+            return spec["individual_digits"] as? Bool ?? false ? [#"\p{N}"#] : [#"\p{N}+"#]
+        default:
+            throw ModelFileError("tokenizer.json: pre-tokenizer '\(type)' is not supported")
+        }
+    }
+
+    /// Token ids of `text`; added and special tokens written in the text are recognised.
+    public func encode(_ text: String, addBOS: Bool? = nil) -> [Int] {
+        var result: [Int] = []
+        if addBOS ?? addsBOS, let bos = bosID { result.append(bos) }
+        var rest = Substring(text)
+        while !rest.isEmpty {
+            // The earliest added token in the rest, longest first at equal positions.
+            var best: (range: Range<Substring.Index>, id: Int)?
+            for token in addedTokens {
+                if let range = rest.range(of: token.text), best == nil || range.lowerBound < best!.range.lowerBound {
+                    best = (range, token.id)
+                }
+            }
+            let plainEnd = best?.range.lowerBound ?? rest.endIndex
+            for piece in preTokenizer.split(String(rest[..<plainEnd])) { result += bpe(piece) }
+            guard let found = best else { break }
+            result.append(found.id)
+            rest = rest[found.range.upperBound...]
+        }
+        return result
+    }
+
+    /// Merges one pre-tokenized piece by rank and looks the symbols up.
+    func bpe(_ piece: Substring) -> [Int] {
+        var symbols = ByteLevel.encode(piece).map { String($0) }
+        while symbols.count > 1 {
+            var bestRank = Int.max, bestIndex = -1
+            for i in 0..<symbols.count - 1 {
+                if let rank = mergeRanks[symbols[i] + " " + symbols[i + 1]], rank < bestRank {
+                    bestRank = rank
+                    bestIndex = i
+                }
+            }
+            guard bestIndex >= 0 else { break }
+            let (left, right) = (symbols[bestIndex], symbols[bestIndex + 1])
+            var merged: [String] = []
+            merged.reserveCapacity(symbols.count)
+            var i = 0
+            while i < symbols.count {
+                if i < symbols.count - 1 && symbols[i] == left && symbols[i + 1] == right {
+                    merged.append(left + right)
+                    i += 2
+                } else {
+                    merged.append(symbols[i])
+                    i += 1
+                }
+            }
+            symbols = merged
+        }
+        return symbols.flatMap { symbol in ids[symbol].map { [$0] } ?? symbol.compactMap { ids[String($0)] } }
+    }
+
+    /// The bytes a token stands for (special tokens: their text).
+    public func bytes(of id: Int) -> [UInt8] {
+        guard id >= 0 && id < vocabulary.count else { return [] }
+        if addedTokens.contains(where: { $0.id == id }) { return Array(vocabulary[id].utf8) }
+        return ByteLevel.decode(vocabulary[id])
+    }
+
+    /// The text of `ids`; invalid UTF-8 becomes U+FFFD.
+    public func decode(_ ids: [Int], skipSpecial: Bool = false) -> String {
+        String(decoding: ids.filter { !skipSpecial || !specialIDs.contains($0) }.flatMap { bytes(of: $0) }, as: UTF8.self)
+    }
+}
+
+/// Turns a stream of token ids into text without splitting a UTF-8 character across chunks.
+public struct StreamingDecoder: Sendable {
+    private var pending: [UInt8] = []
+    public init() {}
+
+    /// The text that `bytes` completes; an unfinished character waits for the next call.
+    public mutating func append(_ bytes: [UInt8]) -> String {
+        pending += bytes
+        var end = pending.count
+        // Back off over an incomplete trailing sequence (at most 3 continuation bytes).
+        var i = pending.count - 1, seen = 0
+        while i >= 0 && seen < 4 {
+            let byte = pending[i]
+            if byte & 0xc0 == 0x80 { seen += 1; i -= 1; continue }
+            let needed = byte >= 0xf0 ? 4 : byte >= 0xe0 ? 3 : byte >= 0xc0 ? 2 : 1
+            if needed > seen + 1 { end = i }
+            break
+        }
+        let text = String(decoding: pending[..<end], as: UTF8.self)
+        pending.removeFirst(end)
+        return text
+    }
+
+    /// What is left at the end of the stream.
+    public mutating func finish() -> String {
+        defer { pending = [] }
+        return String(decoding: pending, as: UTF8.self)
+    }
+}
