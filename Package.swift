@@ -90,7 +90,7 @@ let package = Package(
             dependencies: ["PatchworkAdapters", "PatchworkEngine", "PatchworkTesting", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
-        .testTarget(name: "PatchworkEngineTests", dependencies: ["PatchworkEngine", "PatchworkCore", "PatchworkTesting"], swiftSettings: strict),
+        .testTarget(name: "PatchworkEngineTests", dependencies: ["PatchworkEngine", "PatchworkAdapters", "PatchworkCore", "PatchworkTesting"], swiftSettings: strict),
         .testTarget(name: "PatchworkRoutingTests", dependencies: ["PatchworkRouting"], swiftSettings: strict),
         .testTarget(
             name: "EndToEndTests",

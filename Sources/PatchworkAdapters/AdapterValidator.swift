@@ -55,6 +55,7 @@ public struct AdapterValidator: Sendable {
         if config.useDoRA { unsupported.append("DoRA (use_dora)") }
         if !config.modulesToSave.isEmpty { unsupported.append("modules_to_save \(config.modulesToSave)") }
         if config.bias != "none" { unsupported.append("bias '\(config.bias)'") }
+        if config.loraBias { unsupported.append("lora_bias") }
         if !config.rankPattern.isEmpty { unsupported.append("rank_pattern") }
         if !config.alphaPattern.isEmpty { unsupported.append("alpha_pattern") }
 

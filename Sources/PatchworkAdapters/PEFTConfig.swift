@@ -16,6 +16,8 @@ public struct PEFTConfig: Decodable, Sendable, Equatable {
     public var modulesToSave: [String]
     public var baseModelNameOrPath: String?
     public var useDoRA: Bool
+    /// A bias on lora_B (PEFT's `lora_bias`); not served.
+    public var loraBias: Bool
     public var rankPattern: [String: Int]
     public var alphaPattern: [String: Double]
 
@@ -34,7 +36,7 @@ public struct PEFTConfig: Decodable, Sendable, Equatable {
         case peftType = "peft_type", rank = "r", alpha = "lora_alpha", useRSLoRA = "use_rslora"
         case targetModules = "target_modules", fanInFanOut = "fan_in_fan_out", bias
         case modulesToSave = "modules_to_save", baseModelNameOrPath = "base_model_name_or_path"
-        case useDoRA = "use_dora", rankPattern = "rank_pattern", alphaPattern = "alpha_pattern"
+        case useDoRA = "use_dora", loraBias = "lora_bias", rankPattern = "rank_pattern", alphaPattern = "alpha_pattern"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -49,6 +51,7 @@ public struct PEFTConfig: Decodable, Sendable, Equatable {
         modulesToSave = try c.decodeIfPresent([String].self, forKey: .modulesToSave) ?? []
         baseModelNameOrPath = try c.decodeIfPresent(String.self, forKey: .baseModelNameOrPath)
         useDoRA = try c.decodeIfPresent(Bool.self, forKey: .useDoRA) ?? false
+        loraBias = try c.decodeIfPresent(Bool.self, forKey: .loraBias) ?? false
         rankPattern = try c.decodeIfPresent([String: Int].self, forKey: .rankPattern) ?? [:]
         alphaPattern = try c.decodeIfPresent([String: Double].self, forKey: .alphaPattern) ?? [:]
     }

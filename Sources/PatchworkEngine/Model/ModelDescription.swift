@@ -77,7 +77,10 @@ public struct ModelDescription: Sendable, Equatable {
             heads: config.num_attention_heads, kvHeads: config.num_key_value_heads ?? config.num_attention_heads,
             headDim: config.head_dim ?? config.hidden_size / max(config.num_attention_heads, 1), vocabulary: config.vocab_size
         )
+        // transformers 5 writes the template to chat_template.jinja; earlier versions into tokenizer_config.json.
+        let templateFile = (path as NSString).appendingPathComponent("chat_template.jinja")
         let tokenizerConfig = FileManager.default.contents(atPath: (path as NSString).appendingPathComponent("tokenizer_config.json"))
-        chatTemplate = tokenizerConfig.flatMap { try? JSONDecoder().decode(TokenizerConfig.self, from: $0) }?.chat_template
+        chatTemplate = (try? String(contentsOfFile: templateFile, encoding: .utf8))
+            ?? tokenizerConfig.flatMap { try? JSONDecoder().decode(TokenizerConfig.self, from: $0) }?.chat_template
     }
 }
