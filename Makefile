@@ -18,7 +18,7 @@ WORKER_SYSTEM_PORT ?= 8081
 ROUTER_SYSTEM_PORT ?= 8082
 HTTP_PORT ?= 8000
 
-.PHONY: deps build run test model venv fixtures clean
+.PHONY: deps build release run test model venv fixtures references reference-venv bench-venv bench-engine clean
 
 ## deps: install the Debian packages that are missing (apt-get; root or sudo).
 deps:
@@ -68,6 +68,31 @@ test: deps venv model
 	swift build $(SWIFT_FLAGS) --build-tests
 	PATCHWORK_TEST_BIN_DIR="$(BIN_DIR)" PATCHWORK_TEST_MODEL="$(CURDIR)/$(MODEL)" \
 	  PATCHWORK_TEST_PYTHON="$(CURDIR)/$(PYTHON)" swift test $(SWIFT_FLAGS) --skip-build
+
+## release: an optimized build (what run and the benchmarks use).
+release: deps
+	swift build -c release
+
+## reference-venv, references: the dev-only Hugging Face reference (torch, transformers, peft;
+## several GB, minutes to install; never in CI) and the engine fixtures it writes.
+reference-venv: .venv-reference/.ready
+.venv-reference/.ready:
+	python3 -m venv .venv-reference
+	.venv-reference/bin/pip install -q --disable-pip-version-check torch transformers peft gguf tokenizers safetensors numpy
+	touch $@
+references: reference-venv model
+	cd Tests/Fixtures && ../../.venv-reference/bin/python make_engine_references.py ../../$(MODEL)
+
+## bench-engine: prefill/decode tokens/s vs llama.cpp (llama-cpp-python, which pip compiles: minutes).
+bench-venv: .venv-bench/.ready
+.venv-bench/.ready:
+	python3 -m venv .venv-bench
+	.venv-bench/bin/pip install -q --disable-pip-version-check llama-cpp-python numpy
+	touch $@
+BENCH_THREADS ?= 2
+bench-engine: release model bench-venv
+	.venv-bench/bin/python Tests/Benchmarks/bench_engine.py --worker "$$(swift build -c release --show-bin-path)/patchwork-worker" \
+	  --model $(MODEL) --adapter Tests/Fixtures/adapters/smollm2-qkvo-peft --threads $(BENCH_THREADS)
 
 clean:
 	rm -rf .build $(VENV) $(MODEL_DIR)

@@ -25,7 +25,7 @@ struct GenerateCommand: ParsableCommand {
     @Flag(help: "Treat --prompt as a user message and apply the model's chat template.")
     var chat = false
 
-    @Option(help: "The prompt as comma-separated token ids.")
+    @Option(name: .customLong("prompt-ids"), help: "The prompt as comma-separated token ids.")
     var promptIDs: String?
 
     @Option(help: "Tokens to generate at most.")
@@ -51,6 +51,9 @@ struct GenerateCommand: ParsableCommand {
 
     @Option(help: "Compute threads (OpenBLAS).")
     var threads = ProcessInfo.processInfo.activeProcessorCount
+
+    @Flag(help: "Keep generating past end-of-sequence tokens (for benchmarks).")
+    var ignoreEOS = false
 
     @Flag(help: "Print one JSON object (ids, tokens with log-probabilities, text, timings) instead of streaming text.")
     var json = false
@@ -108,6 +111,7 @@ struct GenerateCommand: ParsableCommand {
         parameters.seed = seed
         parameters.maxTokens = maxTokens
         parameters.topLogprobs = topLogprobs
+        parameters.ignoreEOS = ignoreEOS
         let generator = Generator(transformer: Transformer(config: model.config, weights: model.weights), tokenizer: model.tokenizer)
         let result: Generator.Result
         do {

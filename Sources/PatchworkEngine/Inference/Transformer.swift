@@ -89,21 +89,22 @@ public struct Transformer: Sendable {
             let group = d.heads / d.kvHeads
             for h in 0..<d.heads {
                 let kv = h / group
-                BLAS.matmulTransposed(
-                    s.q + h * headDim, lda: qDim, layerKeys + kv * headDim, ldb: kvDim, s.scores, ldc: positions,
-                    m: n, n: positions, k: headDim, alpha: scale
-                )
+                let query = s.q + h * headDim, keys = layerKeys + kv * headDim, values = layerValues + kv * headDim
+                if n == 1 {
+                    // Decode: two matrix-vector products over the cached positions.
+                    BLAS.gemv(keys, rows: positions, columns: headDim, lda: kvDim, x: query, y: s.scores, alpha: scale)
+                    Kernels.softmax(s.scores, count: positions)
+                    BLAS.gemvTransposed(values, rows: positions, columns: headDim, lda: kvDim, x: s.scores, y: s.attention + h * headDim)
+                    continue
+                }
+                BLAS.matmulTransposed(query, lda: qDim, keys, ldb: kvDim, s.scores, ldc: positions, m: n, n: positions, k: headDim, alpha: scale)
                 for row in 0..<n {
                     let scores = s.scores + row * positions
                     let visible = start + row + 1
-                    for j in visible..<positions { scores[j] = -.infinity }
                     Kernels.softmax(scores, count: visible)
-                    for j in visible..<positions { scores[j] = 0 }
+                    for j in visible..<positions { scores[j] = 0 }  // causal mask
                 }
-                BLAS.matmul(
-                    s.scores, lda: positions, layerValues + kv * headDim, ldb: kvDim, s.attention + h * headDim, ldc: qDim,
-                    m: n, n: headDim, k: positions
-                )
+                BLAS.matmul(s.scores, lda: positions, values, ldb: kvDim, s.attention + h * headDim, ldc: qDim, m: n, n: headDim, k: positions)
             }
 
             // 7. Output projection, added to the residual stream: x += Wo · attention.
