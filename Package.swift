@@ -94,7 +94,7 @@ let package = Package(
         .testTarget(name: "PatchworkRoutingTests", dependencies: ["PatchworkRouting"], swiftSettings: strict),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["PatchworkCore", "PatchworkMessaging", "PatchworkTesting"],
+            dependencies: ["PatchworkCore", "PatchworkMessaging", "PatchworkEngine", "PatchworkTesting"],
             swiftSettings: strict
         ),
     ]

@@ -13,6 +13,7 @@ import ServiceLifecycle
 actor RouterLinks: Service {
     private let settings: WorkerSettings
     private let card: ModelCard
+    private let servingEndpoint: String
     private let adapters: AdapterRegistry
     private let changes: AsyncStream<AdapterEvent>
     private let logger: Logger
@@ -25,9 +26,13 @@ actor RouterLinks: Service {
     private let adapterUnloads = Counter(label: "patchwork_worker_adapter_unloads_total")
     private let loadedAdapters = Gauge(label: "patchwork_worker_adapters_loaded")
 
-    init(settings: WorkerSettings, card: ModelCard, adapters: AdapterRegistry, changes: AsyncStream<AdapterEvent>, logger: Logger) {
+    init(
+        settings: WorkerSettings, card: ModelCard, servingEndpoint: String, adapters: AdapterRegistry,
+        changes: AsyncStream<AdapterEvent>, logger: Logger
+    ) {
         self.settings = settings
         self.card = card
+        self.servingEndpoint = servingEndpoint
         self.adapters = adapters
         self.changes = changes
         self.logger = logger
@@ -67,7 +72,7 @@ actor RouterLinks: Service {
     private func registration() async -> WorkerRegistration? {
         guard let httpURL else { return nil }
         return WorkerRegistration(
-            workerID: settings.workerID, httpURL: httpURL, servingEndpoint: nil, model: card,
+            workerID: settings.workerID, httpURL: httpURL, servingEndpoint: servingEndpoint, model: card,
             adapters: await adapters.loaded().map(\.summary), metrics: LoadMetrics(),
             heartbeatInterval: settings.heartbeatInterval
         )

@@ -15,6 +15,7 @@ struct Worker {
     let card: ModelCard
     let adapters: AdapterRegistry
     let links: RouterLinks
+    let serving: ServingEndpoint
     let router: Router<BasicRequestContext>
     let logger: Logger
 
@@ -29,6 +30,12 @@ struct Worker {
             "model": "\(card.servedModelName)", "model.path": "\(settings.modelPath)", "architecture": "\(card.architecture)",
             "layers": "\(card.dimensions.layers)", "hidden": "\(card.dimensions.hidden)", "context": "\(card.contextLength)",
         ])
+        let tokenizer = try Model.tokenizer(path: settings.modelPath)
+        serving = try ServingEndpoint(
+            listen: settings.listen, advertiseHost: settings.advertiseHost,
+            assets: ModelAssets(servedModelName: card.servedModelName, chatTemplate: description.chatTemplate, tokenizer: tokenizer.data),
+            logger: logger
+        )
         let (changes, changesContinuation) = AsyncStream.makeStream(of: AdapterEvent.self)
         let workerID = settings.workerID
         let adapters = AdapterRegistry(
@@ -44,7 +51,9 @@ struct Worker {
         self.card = card
         self.adapters = adapters
         self.logger = logger
-        links = RouterLinks(settings: settings, card: card, adapters: adapters, changes: changes, logger: logger)
+        links = RouterLinks(
+            settings: settings, card: card, servingEndpoint: serving.advertised, adapters: adapters, changes: changes, logger: logger
+        )
         let router = Router()
         router.addSystemRoutes(registry: registry) { [links] in
             let connected = await links.connectedRouters
@@ -60,7 +69,7 @@ struct Worker {
     func run() async throws {
         let links = self.links, settings = self.settings
         try await ProcessRunner.run(
-            router: router, host: settings.systemHost, port: settings.systemPort, services: [links], logger: logger,
+            router: router, host: settings.systemHost, port: settings.systemPort, services: [serving, links], logger: logger,
             onListening: { port in links.httpReady(url: "http://\(settings.advertiseHost):\(port)") }
         )
     }

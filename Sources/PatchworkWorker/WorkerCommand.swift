@@ -39,7 +39,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "The name clients use for the base model (env PATCHWORK_SERVED_MODEL_NAME). Default: the model's own name.")
     var servedModelName: String?
 
-    @Option(help: "ZeroMQ endpoint for inference requests; serving starts with the batching engine (env PATCHWORK_WORKER_LISTEN).")
+    @Option(help: "ZeroMQ endpoint for serving requests (tokenizer and chat template now, inference with the batching engine) (env PATCHWORK_WORKER_LISTEN).")
     var listen = "tcp://0.0.0.0:7100"
 
     @Option(help: "Address of the HTTP server for /v1/loras, /health and /metrics (env PATCHWORK_SYSTEM_HOST).")
@@ -105,7 +105,7 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         let (registry, logger) = ProcessBootstrap.start(label: "patchwork-worker", logLevel: logLevel)
         let settings = WorkerSettings(
-            routers: try routers.map { try Endpoint(parsing: $0) }, modelPath: model, servedModelName: servedModelName,
+            routers: try routers.map { try Endpoint(parsing: $0) }, listen: try Endpoint(parsing: listen), modelPath: model, servedModelName: servedModelName,
             systemHost: systemHost, systemPort: systemPort,
             advertiseHost: advertiseHost ?? Self.defaultAdvertiseHost(systemHost: systemHost),
             lora: LoRACapabilities(enabled: enableLora, maxLoras: maxLoras, maxRank: maxLoraRank),
@@ -130,6 +130,7 @@ struct ServeCommand: AsyncParsableCommand {
 /// The worker's configuration after parsing.
 struct WorkerSettings: Sendable {
     var routers: [Endpoint]
+    var listen: Endpoint
     var modelPath: String
     var servedModelName: String?
     var systemHost: String

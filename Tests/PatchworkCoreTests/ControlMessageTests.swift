@@ -28,12 +28,12 @@ struct ControlMessageTests {
         let future = MessagePackValue.map([
             (.string("v"), .int(2)), (.string("type"), .string("goodbye")), (.string("body"), .string("w")),
         ]).encoded()
-        #expect(throws: ControlMessageError.versionMismatch(peer: 2, ours: 1)) { try ControlMessage(decoding: future) }
+        #expect(throws: WireMessageError.versionMismatch(peer: 2, ours: 1)) { try ControlMessage(decoding: future) }
     }
 
     @Test func refusesUnknownTypesAndBadBodies() {
         let unknown = MessagePackValue.map([(.string("v"), .int(1)), (.string("type"), .string("dance")), (.string("body"), .nil_)]).encoded()
-        #expect(throws: ControlMessageError.unknownType("dance")) { try ControlMessage(decoding: unknown) }
+        #expect(throws: WireMessageError.unknownType("dance")) { try ControlMessage(decoding: unknown) }
         let badBody = MessagePackValue.map([(.string("v"), .int(1)), (.string("type"), .string("heartbeat")), (.string("body"), .int(3))]).encoded()
         #expect { try ControlMessage(decoding: badBody) } throws: { "\($0)".contains("malformed") }
         #expect { try ControlMessage(decoding: [0xc1]) } throws: { "\($0)".contains("malformed") }

@@ -24,8 +24,8 @@ public enum ControlMessage: Sendable, Equatable {
     /// Either way: the message was refused.
     case refused(Refusal)
 
-    /// The version spoken by this build. Raise it for any incompatible change of a message.
-    public static let protocolVersion = 1
+    /// The version spoken by this build (see ``Envelope``).
+    public static var protocolVersion: Int { Envelope.protocolVersion }
 
     public var typeName: String {
         switch self {
@@ -58,21 +58,13 @@ public enum ControlMessage: Sendable, Equatable {
         case .viewUnchanged(let version): body = .uint(version)
         case .refused(let m): body = try encoder.encodeValue(m)
         }
-        return MessagePackValue.map([
-            (.string("v"), .int(Int64(Self.protocolVersion))),
-            (.string("type"), .string(typeName)),
-            (.string("body"), body),
-        ]).encoded()
+        return Envelope.encode(type: typeName, body: body)
     }
 
     /// Reads a message.
-    /// - Throws: ``ControlMessageError`` for another protocol version, an unknown type or a malformed body.
-    public init(decoding bytes: [UInt8]) throws(ControlMessageError) {
-        let value: MessagePackValue
-        do { value = try MessagePackValue(decoding: bytes) } catch { throw .malformed("\(error)") }
-        guard let version = value["v"]?.int64Value else { throw .malformed("no protocol version") }
-        guard version == Self.protocolVersion else { throw .versionMismatch(peer: Int(version), ours: Self.protocolVersion) }
-        guard let type = value["type"]?.stringValue, let body = value["body"] else { throw .malformed("no type or body") }
+    /// - Throws: ``WireMessageError`` for another protocol version, an unknown type or a malformed body.
+    public init(decoding bytes: [UInt8]) throws(WireMessageError) {
+        let (type, body) = try Envelope.decode(bytes)
         let decoder = MessagePackDecoder()
         do {
             switch type {
@@ -86,27 +78,12 @@ public enum ControlMessage: Sendable, Equatable {
             case "cluster_view": self = .clusterView(try decoder.decode(ClusterView.self, from: body))
             case "view_unchanged": self = .viewUnchanged(version: try decoder.decode(UInt64.self, from: body))
             case "refused": self = .refused(try decoder.decode(Refusal.self, from: body))
-            default: throw ControlMessageError.unknownType(type)
+            default: throw WireMessageError.unknownType(type)
             }
-        } catch let error as ControlMessageError {
+        } catch let error as WireMessageError {
             throw error
         } catch {
             throw .malformed("\(type): \(error)")
-        }
-    }
-}
-
-/// Why bytes on the control channel are not a message this build accepts.
-public enum ControlMessageError: Error, Equatable, CustomStringConvertible {
-    case versionMismatch(peer: Int, ours: Int)
-    case unknownType(String)
-    case malformed(String)
-
-    public var description: String {
-        switch self {
-        case .versionMismatch(let peer, let ours): return "peer speaks protocol version \(peer), this build speaks \(ours)"
-        case .unknownType(let type): return "unknown message type '\(type)'"
-        case .malformed(let detail): return "malformed message: \(detail)"
         }
     }
 }

@@ -40,6 +40,13 @@ public struct Model: Sendable {
         }
     }
 
+    /// Reads only the tokenizer of the model at `path` (GGUF metadata or `tokenizer.json`).
+    public static func tokenizer(path: String) throws(ModelFileError) -> Tokenizer {
+        var isDirectory: ObjCBool = false
+        _ = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
+        return isDirectory.boolValue ? try Tokenizer(huggingFaceDirectory: path) : try Tokenizer(gguf: GGUFFile(path: path))
+    }
+
     static func architecture(_ name: String) throws(ModelFileError) -> ModelConfig.Architecture {
         guard let arch = ModelConfig.Architecture(rawValue: name) else {
             throw ModelFileError("model architecture '\(name)' is not supported (supported: llama, qwen2, qwen3)")

@@ -1,4 +1,5 @@
 import Foundation
+import PatchworkCore
 
 /// A byte-level BPE tokenizer (GPT-2 style, as SmolLM2, Llama 3 and Qwen use), built from GGUF
 /// metadata (`tokenizer.ggml.*`) or from a Hugging Face `tokenizer.json`.
@@ -22,6 +23,18 @@ public struct Tokenizer: Sendable {
 
     public var count: Int { vocabulary.count }
 
+    /// The tokenizer as data, to send to frontends (``ModelAssets``).
+    public let data: TokenizerData
+
+    /// Rebuilds a tokenizer sent as data.
+    public init(data: TokenizerData) throws(ModelFileError) {
+        try self.init(
+            vocabulary: data.vocabulary, merges: data.merges, added: data.addedTokens.map { ($0.text, $0.id) },
+            special: Set(data.addedTokens.filter(\.special).map(\.id)), patterns: data.preTokenizerPatterns,
+            bos: data.bosID, eos: data.eosID, addsBOS: data.addsBOS
+        )
+    }
+
     init(
         vocabulary: [String], merges: [String], added: [(String, Int)], special: Set<Int>, patterns: [String],
         bos: Int?, eos: Int?, addsBOS: Bool
@@ -35,6 +48,11 @@ public struct Tokenizer: Sendable {
         bosID = bos
         eosID = eos
         self.addsBOS = addsBOS
+        data = TokenizerData(
+            vocabulary: vocabulary, merges: merges,
+            addedTokens: added.sorted { $0.1 < $1.1 }.map { TokenizerData.AddedToken(text: $0.0, id: $0.1, special: special.contains($0.1)) },
+            preTokenizerPatterns: patterns, bosID: bos, eosID: eos, addsBOS: addsBOS
+        )
     }
 
     /// From GGUF metadata: `tokenizer.ggml.model` must be `gpt2` (byte-level BPE).

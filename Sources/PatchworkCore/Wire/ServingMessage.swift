@@ -1,0 +1,62 @@
+/// Messages on a worker's serving endpoint (its `--listen` ROUTER socket), each carrying the
+/// request id it answers. Inference requests join from [3/6] on.
+public enum ServingMessage: Sendable, Equatable {
+    /// Client → worker: send the model's tokenizer and chat template.
+    case modelAssetsRequest(requestID: String)
+    /// Worker → client.
+    case modelAssets(requestID: String, ModelAssets)
+    /// Worker → client: the request was refused.
+    case failure(ServingFailure)
+
+    public var typeName: String {
+        switch self {
+        case .modelAssetsRequest: return "model_assets_request"
+        case .modelAssets: return "model_assets"
+        case .failure: return "failure"
+        }
+    }
+
+    private struct RequestBody: Codable { var requestID: String }
+    private struct AssetsBody: Codable { var requestID: String; var assets: ModelAssets }
+
+    public func encoded() throws -> [UInt8] {
+        let encoder = MessagePackEncoder()
+        let body: MessagePackValue
+        switch self {
+        case .modelAssetsRequest(let id): body = try encoder.encodeValue(RequestBody(requestID: id))
+        case .modelAssets(let id, let assets): body = try encoder.encodeValue(AssetsBody(requestID: id, assets: assets))
+        case .failure(let failure): body = try encoder.encodeValue(failure)
+        }
+        return Envelope.encode(type: typeName, body: body)
+    }
+
+    public init(decoding bytes: [UInt8]) throws(WireMessageError) {
+        let (type, body) = try Envelope.decode(bytes)
+        switch type {
+        case "model_assets_request": self = .modelAssetsRequest(requestID: try Envelope.body(RequestBody.self, body, in: type).requestID)
+        case "model_assets":
+            let decoded = try Envelope.body(AssetsBody.self, body, in: type)
+            self = .modelAssets(requestID: decoded.requestID, decoded.assets)
+        case "failure": self = .failure(try Envelope.body(ServingFailure.self, body, in: type))
+        default: throw .unknownType(type)
+        }
+    }
+}
+
+/// A refused serving request: a machine-readable code and a message for people.
+public struct ServingFailure: Codable, Sendable, Equatable {
+    public enum Code: String, Codable, Sendable {
+        case badRequest = "bad_request", unknownAdapter = "unknown_adapter", contextExceeded = "context_exceeded"
+        case invalidParameters = "invalid_parameters", internalError = "internal_error"
+    }
+
+    public var requestID: String?
+    public var code: Code
+    public var message: String
+
+    public init(requestID: String?, code: Code, message: String) {
+        self.requestID = requestID
+        self.code = code
+        self.message = message
+    }
+}
