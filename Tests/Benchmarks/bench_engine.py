@@ -24,6 +24,8 @@ def patchwork(args, ids, max_tokens, lora=None):
 
 
 def llama_cpp(args, ids):
+    import llama_cpp as lib
+    import numpy as np
     from llama_cpp import Llama
     llm = Llama(model_path=args.model, n_threads=args.threads, n_threads_batch=args.threads, n_ctx=2048,
                 n_batch=len(ids), n_ubatch=len(ids), verbose=False)
@@ -33,11 +35,15 @@ def llama_cpp(args, ids):
         start = time.perf_counter()
         llm.eval(ids)
         prefill.append(len(ids) / (time.perf_counter() - start))
-        token = int(llm.scores[llm.n_tokens - 1].argmax())
+        def greedy():
+            # The last token's logits, straight from llama.cpp (llm.scores holds one batch only).
+            logits = lib.llama_get_logits_ith(llm.ctx, -1)
+            return int(np.ctypeslib.as_array(logits, shape=(llm.n_vocab(),)).argmax())
+        token = greedy()
         start = time.perf_counter()
         for _ in range(args.decode_tokens):
             llm.eval([token])
-            token = int(llm.scores[llm.n_tokens - 1].argmax())
+            token = greedy()
         decode.append(args.decode_tokens / (time.perf_counter() - start))
     return statistics.median(prefill), statistics.median(decode), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 

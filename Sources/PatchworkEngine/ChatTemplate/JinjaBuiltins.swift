@@ -101,7 +101,7 @@ enum JinjaBuiltins {
         case "title": return .string(value.text.capitalized)
         case "capitalize": return .string(value.text.prefix(1).uppercased() + value.text.dropFirst().lowercased())
         case "string": return .string(value.text)
-        case "safe", "e", "escape" where name == "safe": return value
+        case "safe": return value
         case "length", "count":
             switch value {
             case .string(let s): return .int(s.count)
