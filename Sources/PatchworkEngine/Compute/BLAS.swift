@@ -6,11 +6,15 @@ enum BLAS {
     /// Sets the threads OpenBLAS uses for each call.
     static func setThreads(_ count: Int) { openblas_set_num_threads(Int32(count)) }
 
-    /// `y[rows, out] (+)= x[rows, in] · w[out, in]ᵀ`, all row-major.
-    /// - Parameter accumulate: add to `y` instead of overwriting it.
+    /// `y[rows, out] (+)= scale · x[rows, in] · w[out, in]ᵀ`, all row-major.
+    /// - Parameters:
+    ///   - xStride: elements between rows of `x` (default `in`): a view into wider rows.
+    ///   - yStride: elements between rows of `y` (default `out`).
+    ///   - accumulate: add to `y` instead of overwriting it.
     static func linear(
         _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
-        rows: Int, in inFeatures: Int, out outFeatures: Int, scale: Float = 1, accumulate: Bool = false
+        rows: Int, in inFeatures: Int, out outFeatures: Int, xStride: Int? = nil, yStride: Int? = nil,
+        scale: Float = 1, accumulate: Bool = false
     ) {
         let beta: Float = accumulate ? 1 : 0
         if rows == 1 {
@@ -18,7 +22,7 @@ enum BLAS {
         } else {
             cblas_sgemm(
                 CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(outFeatures), Int32(inFeatures),
-                scale, x, Int32(inFeatures), w, Int32(inFeatures), beta, y, Int32(outFeatures)
+                scale, x, Int32(xStride ?? inFeatures), w, Int32(inFeatures), beta, y, Int32(yStride ?? outFeatures)
             )
         }
     }

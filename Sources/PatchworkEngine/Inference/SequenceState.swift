@@ -18,9 +18,11 @@ public final class SequenceState {
 
     // Scratch, [maxChunk, width] each.
     let x: UnsafeMutablePointer<Float>, xb: UnsafeMutablePointer<Float>
-    let q: UnsafeMutablePointer<Float>, k: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>
+    /// [maxChunk, qDim + 2 · kvDim]: each token's q, k and v side by side.
+    let qkv: UnsafeMutablePointer<Float>
     let attention: UnsafeMutablePointer<Float>
-    let gate: UnsafeMutablePointer<Float>, up: UnsafeMutablePointer<Float>
+    /// [maxChunk, 2 · intermediate]: each token's gate and up activations side by side.
+    let gateUp: UnsafeMutablePointer<Float>
     /// [maxChunk, capacity]: attention scores of one head.
     let scores: UnsafeMutablePointer<Float>
     /// [maxChunk, max LoRA rank]
@@ -44,20 +46,18 @@ public final class SequenceState {
         values = buffer(d.layers * capacity * config.kvDim)
         x = buffer(maxChunk * d.hidden)
         xb = buffer(maxChunk * max(d.hidden, config.qDim))
-        q = buffer(maxChunk * config.qDim)
-        k = buffer(maxChunk * config.kvDim)
-        v = buffer(maxChunk * config.kvDim)
+        qkv = buffer(maxChunk * (config.qDim + 2 * config.kvDim))
         attention = buffer(maxChunk * config.qDim)
-        gate = buffer(maxChunk * d.intermediate)
-        up = buffer(maxChunk * d.intermediate)
-        scores = buffer(maxChunk * capacity)
+        gateUp = buffer(maxChunk * 2 * d.intermediate)
+        // One head's scores for a chunk, or a whole query group's for one decoded token.
+        scores = buffer(max(maxChunk, d.heads) * capacity)
         loraCapacity = maxLoRARank
         loraScratch = buffer(maxChunk * maxLoRARank)
         logits = buffer(maxChunk * d.vocabulary)
     }
 
     deinit {
-        for p in [keys, values, x, xb, q, k, v, attention, gate, up, scores, loraScratch, logits] { p.deallocate() }
+        for p in [keys, values, x, xb, qkv, attention, gateUp, scores, loraScratch, logits] { p.deallocate() }
     }
 
     /// Forgets the cached tokens (the buffers stay).

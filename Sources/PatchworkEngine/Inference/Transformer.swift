@@ -40,6 +40,7 @@ public struct Transformer: Sendable {
     private func forwardChunk(_ tokens: [Int], state s: SequenceState, adapter: LoRAWeights?, logitRows: Int) {
         let d = config.dimensions
         let (n, hidden, inter, qDim, kvDim, headDim) = (tokens.count, d.hidden, d.intermediate, config.qDim, config.kvDim, d.headDim)
+        let qkvDim = qDim + 2 * kvDim
         let start = s.length
         let eps = config.rmsNormEpsilon
 
@@ -57,71 +58,91 @@ public struct Transformer: Sendable {
             layer.attentionNorm.withUnsafeBufferPointer { w in
                 for row in 0..<n { Kernels.rmsNorm(s.x + row * hidden, weight: w.baseAddress!, out: s.xb + row * hidden, count: hidden, epsilon: eps) }
             }
-            // 3. Projections q, k, v (+ bias for qwen2, + LoRA deltas).
-            project(s.xb, layer.wq, bias: layer.bq, into: s.q, rows: n, in: hidden, out: qDim, lora: lora?[.q], loraScale: loraScale, state: s)
-            project(s.xb, layer.wk, bias: layer.bk, into: s.k, rows: n, in: hidden, out: kvDim, lora: lora?[.k], loraScale: loraScale, state: s)
-            project(s.xb, layer.wv, bias: layer.bv, into: s.v, rows: n, in: hidden, out: kvDim, lora: lora?[.v], loraScale: loraScale, state: s)
+            // 3. q, k and v in one product (+ bias for qwen2), then each one's LoRA delta.
+            layer.wqkv.withUnsafeBufferPointer { w in
+                BLAS.linear(s.xb, w.baseAddress!, s.qkv, rows: n, in: hidden, out: qkvDim)
+            }
+            if let bias = layer.bqkv {
+                for row in 0..<n { for i in 0..<qkvDim { s.qkv[row * qkvDim + i] += bias[i] } }
+            }
+            addLoRA(lora?[.q], scale: loraScale, input: s.xb, rows: n, in: hidden, out: s.qkv, outColumns: qDim, outStride: qkvDim, state: s)
+            addLoRA(lora?[.k], scale: loraScale, input: s.xb, rows: n, in: hidden, out: s.qkv + qDim, outColumns: kvDim, outStride: qkvDim, state: s)
+            addLoRA(lora?[.v], scale: loraScale, input: s.xb, rows: n, in: hidden, out: s.qkv + qDim + kvDim, outColumns: kvDim, outStride: qkvDim, state: s)
 
-            // 4. Per-head RMSNorm of q and k (qwen3), then RoPE at each token's position.
+            // 4. Per-head RMSNorm of q and k (qwen3), then RoPE at each token's position; the
+            //    token's k and v go to the cache at its position.
+            let layerKeys = s.keys + l * s.capacity * kvDim, layerValues = s.values + l * s.capacity * kvDim
             for row in 0..<n {
                 let position = start + row
+                let q = s.qkv + row * qkvDim, k = q + qDim, v = k + kvDim
                 for h in 0..<d.heads {
-                    let head = s.q + row * qDim + h * headDim
+                    let head = q + h * headDim
                     if let norm = layer.queryNorm { norm.withUnsafeBufferPointer { Kernels.rmsNorm(head, weight: $0.baseAddress!, out: head, count: headDim, epsilon: eps) } }
                     Kernels.rope(head, headDim: headDim, position: position, inverseFrequencies: inverseFrequencies)
                 }
                 for h in 0..<d.kvHeads {
-                    let head = s.k + row * kvDim + h * headDim
+                    let head = k + h * headDim
                     if let norm = layer.keyNorm { norm.withUnsafeBufferPointer { Kernels.rmsNorm(head, weight: $0.baseAddress!, out: head, count: headDim, epsilon: eps) } }
                     Kernels.rope(head, headDim: headDim, position: position, inverseFrequencies: inverseFrequencies)
                 }
+                (layerKeys + position * kvDim).update(from: k, count: kvDim)
+                (layerValues + position * kvDim).update(from: v, count: kvDim)
             }
 
-            // 5. Append k, v to the cache at positions start ..< start + n.
-            let layerKeys = s.keys + l * s.capacity * kvDim, layerValues = s.values + l * s.capacity * kvDim
-            (layerKeys + start * kvDim).update(from: s.k, count: n * kvDim)
-            (layerValues + start * kvDim).update(from: s.v, count: n * kvDim)
-
-            // 6. Causal attention per query head over all cached positions (GQA: several query
-            //    heads share one key/value head).
+            // 5. Causal attention over all cached positions; several query heads share one
+            //    key/value head (GQA).
             let positions = start + n
             let scale = 1 / Float(headDim).squareRoot()
             let group = d.heads / d.kvHeads
-            for h in 0..<d.heads {
-                let kv = h / group
-                let query = s.q + h * headDim, keys = layerKeys + kv * headDim, values = layerValues + kv * headDim
-                if n == 1 {
-                    // Decode: two matrix-vector products over the cached positions.
-                    BLAS.gemv(keys, rows: positions, columns: headDim, lda: kvDim, x: query, y: s.scores, alpha: scale)
+            if n == 1 {
+                // Decode: per head, two matrix-vector products over the cached positions.
+                for h in 0..<d.heads {
+                    let kv = h / group
+                    BLAS.gemv(layerKeys + kv * headDim, rows: positions, columns: headDim, lda: kvDim, x: s.qkv + h * headDim, y: s.scores, alpha: scale)
                     Kernels.softmax(s.scores, count: positions)
-                    BLAS.gemvTransposed(values, rows: positions, columns: headDim, lda: kvDim, x: s.scores, y: s.attention + h * headDim)
-                    continue
+                    BLAS.gemvTransposed(layerValues + kv * headDim, rows: positions, columns: headDim, lda: kvDim, x: s.scores, y: s.attention + h * headDim)
                 }
-                BLAS.matmulTransposed(query, lda: qDim, keys, ldb: kvDim, s.scores, ldc: positions, m: n, n: positions, k: headDim, alpha: scale)
-                for row in 0..<n {
-                    let scores = s.scores + row * positions
-                    let visible = start + row + 1
-                    Kernels.softmax(scores, count: visible)
-                    for j in visible..<positions { scores[j] = 0 }  // causal mask
+            } else {
+                for h in 0..<d.heads {
+                    let kv = h / group
+                    BLAS.matmulTransposed(s.qkv + h * headDim, lda: qkvDim, layerKeys + kv * headDim, ldb: kvDim, s.scores, ldc: positions,
+                                          m: n, n: positions, k: headDim, alpha: scale)
+                    for row in 0..<n {
+                        let scores = s.scores + row * positions
+                        let visible = start + row + 1
+                        Kernels.softmax(scores, count: visible)
+                        for j in visible..<positions { scores[j] = 0 }  // causal mask
+                    }
+                    BLAS.matmul(s.scores, lda: positions, layerValues + kv * headDim, ldb: kvDim, s.attention + h * headDim, ldc: qDim,
+                                m: n, n: headDim, k: positions)
                 }
-                BLAS.matmul(s.scores, lda: positions, values, ldb: kvDim, s.attention + h * headDim, ldc: qDim, m: n, n: headDim, k: positions)
             }
 
-            // 7. Output projection, added to the residual stream: x += Wo · attention.
-            project(s.attention, layer.wo, bias: nil, into: s.x, rows: n, in: qDim, out: hidden, lora: lora?[.o], loraScale: loraScale, state: s, accumulate: true)
+            // 6. Output projection, added to the residual stream: x += Wo · attention.
+            layer.wo.withUnsafeBufferPointer { w in
+                BLAS.linear(s.attention, w.baseAddress!, s.x, rows: n, in: qDim, out: hidden, accumulate: true)
+            }
+            addLoRA(lora?[.o], scale: loraScale, input: s.attention, rows: n, in: qDim, out: s.x, outColumns: hidden, outStride: hidden, state: s)
 
-            // 8. Feed-forward: x += Wdown · (silu(Wgate · xb) ⊙ Wup · xb), xb = RMSNorm(x).
+            // 7. Feed-forward: x += Wdown · (silu(Wgate · xb) ⊙ Wup · xb), xb = RMSNorm(x); gate
+            //    and up in one product.
             layer.ffnNorm.withUnsafeBufferPointer { w in
                 for row in 0..<n { Kernels.rmsNorm(s.x + row * hidden, weight: w.baseAddress!, out: s.xb + row * hidden, count: hidden, epsilon: eps) }
             }
-            project(s.xb, layer.wGate, bias: nil, into: s.gate, rows: n, in: hidden, out: inter, lora: lora?[.gate], loraScale: loraScale, state: s)
-            project(s.xb, layer.wUp, bias: nil, into: s.up, rows: n, in: hidden, out: inter, lora: lora?[.up], loraScale: loraScale, state: s)
-            Kernels.swiGLU(s.gate, s.up, count: n * inter)
-            project(s.gate, layer.wDown, bias: nil, into: s.x, rows: n, in: inter, out: hidden, lora: lora?[.down], loraScale: loraScale, state: s, accumulate: true)
+            layer.wGateUp.withUnsafeBufferPointer { w in
+                BLAS.linear(s.xb, w.baseAddress!, s.gateUp, rows: n, in: hidden, out: 2 * inter)
+            }
+            addLoRA(lora?[.gate], scale: loraScale, input: s.xb, rows: n, in: hidden, out: s.gateUp, outColumns: inter, outStride: 2 * inter, state: s)
+            addLoRA(lora?[.up], scale: loraScale, input: s.xb, rows: n, in: hidden, out: s.gateUp + inter, outColumns: inter, outStride: 2 * inter, state: s)
+            for row in 0..<n { Kernels.swiGLU(s.gateUp + row * 2 * inter, s.gateUp + row * 2 * inter + inter, count: inter) }
+            layer.wDown.withUnsafeBufferPointer { w in
+                BLAS.linear(s.gateUp, w.baseAddress!, s.x, rows: n, in: inter, out: hidden, xStride: 2 * inter, accumulate: true)
+            }
+            addLoRA(lora?[.down], scale: loraScale, input: s.gateUp, inStride: 2 * inter, rows: n, in: inter, out: s.x, outColumns: hidden, outStride: hidden, state: s)
         }
         s.length += n
 
-        // 9. Final norm and the output projection for the rows whose logits are wanted.
+        // 8. Final norm and the output projection for the rows whose logits are wanted.
         guard logitRows > 0 else { return }
         let first = n - logitRows
         weights.finalNorm.withUnsafeBufferPointer { w in
@@ -132,27 +153,19 @@ public struct Transformer: Sendable {
         }
     }
 
-    /// `out (+)= input · Wᵀ + bias + scale · (input · Aᵀ) · Bᵀ`: a linear layer with its LoRA delta.
-    private func project(
-        _ input: UnsafeMutablePointer<Float>, _ weight: [Float], bias: [Float]?, into out: UnsafeMutablePointer<Float>,
-        rows: Int, in inFeatures: Int, out outFeatures: Int, lora: LoRAWeights.Pair?, loraScale: Float = 0, state: SequenceState,
-        accumulate: Bool = false
+    /// The LoRA delta of one projection, `out += scale · B(A · input)`, in two thin products
+    /// through a `[rows, r]` buffer. `out` may be a column range of wider rows (`outStride`).
+    private func addLoRA(
+        _ pair: LoRAWeights.Pair?, scale: Float, input: UnsafeMutablePointer<Float>, inStride: Int? = nil, rows: Int, in inFeatures: Int,
+        out: UnsafeMutablePointer<Float>, outColumns: Int, outStride: Int, state: SequenceState
     ) {
-        weight.withUnsafeBufferPointer { w in
-            BLAS.linear(input, w.baseAddress!, out, rows: rows, in: inFeatures, out: outFeatures, accumulate: accumulate)
+        guard let pair else { return }
+        precondition(pair.rank <= state.loraCapacity, "LoRA rank \(pair.rank) exceeds the state's LoRA scratch")
+        pair.a.withUnsafeBufferPointer { a in
+            BLAS.linear(input, a.baseAddress!, state.loraScratch, rows: rows, in: inFeatures, out: pair.rank, xStride: inStride)
         }
-        if let bias {
-            for row in 0..<rows { for i in 0..<outFeatures { out[row * outFeatures + i] += bias[i] } }
-        }
-        if let lora {
-            // The LoRA delta, y += scale · B(A x), in two thin products through a [rows, r] buffer.
-            precondition(lora.rank <= state.loraCapacity, "LoRA rank \(lora.rank) exceeds the state's LoRA scratch")
-            lora.a.withUnsafeBufferPointer { a in
-                BLAS.linear(input, a.baseAddress!, state.loraScratch, rows: rows, in: inFeatures, out: lora.rank)
-            }
-            lora.b.withUnsafeBufferPointer { b in
-                BLAS.linear(state.loraScratch, b.baseAddress!, out, rows: rows, in: lora.rank, out: outFeatures, scale: loraScale, accumulate: true)
-            }
+        pair.b.withUnsafeBufferPointer { b in
+            BLAS.linear(state.loraScratch, b.baseAddress!, out, rows: rows, in: pair.rank, out: outColumns, yStride: outStride, scale: scale, accumulate: true)
         }
     }
 }

@@ -5,24 +5,19 @@ import Foundation
 public struct LayerWeights: Sendable {
     /// [hidden]
     public var attentionNorm: [Float]
-    /// [heads · headDim, hidden]
-    public var wq: [Float]
-    /// [kvHeads · headDim, hidden]
-    public var wk: [Float]
-    /// [kvHeads · headDim, hidden]
-    public var wv: [Float]
+    /// q, k and v projections stacked, so one product computes all three:
+    /// [heads · headDim + 2 · kvHeads · headDim, hidden].
+    public var wqkv: [Float]
     /// [hidden, heads · headDim]
     public var wo: [Float]
-    /// [heads · headDim], [kvHeads · headDim] ×2 — qwen2 only.
-    public var bq: [Float]?, bk: [Float]?, bv: [Float]?
+    /// The q, k and v biases stacked — qwen2 only.
+    public var bqkv: [Float]?
     /// [headDim] — qwen3 only.
     public var queryNorm: [Float]?, keyNorm: [Float]?
     /// [hidden]
     public var ffnNorm: [Float]
-    /// [intermediate, hidden]
-    public var wGate: [Float]
-    /// [intermediate, hidden]
-    public var wUp: [Float]
+    /// Gate and up projections stacked: [2 · intermediate, hidden].
+    public var wGateUp: [Float]
     /// [hidden, intermediate]
     public var wDown: [Float]
 }
@@ -41,9 +36,8 @@ public struct ModelWeights: Sendable {
     /// Bytes the weights occupy.
     public var bytes: Int {
         let layerFloats = layers.reduce(0) { sum, l in
-            sum + l.attentionNorm.count + l.wq.count + l.wk.count + l.wv.count + l.wo.count + l.ffnNorm.count
-                + l.wGate.count + l.wUp.count + l.wDown.count + (l.bq?.count ?? 0) + (l.bk?.count ?? 0) + (l.bv?.count ?? 0)
-                + (l.queryNorm?.count ?? 0) + (l.keyNorm?.count ?? 0)
+            sum + l.attentionNorm.count + l.wqkv.count + l.wo.count + l.ffnNorm.count + l.wGateUp.count + l.wDown.count
+                + (l.bqkv?.count ?? 0) + (l.queryNorm?.count ?? 0) + (l.keyNorm?.count ?? 0)
         }
         return 4 * (embedding.count + layerFloats + finalNorm.count + (output?.count ?? 0))
     }
@@ -57,18 +51,15 @@ public struct ModelWeights: Sendable {
             func t(_ name: String, _ count: Int) throws(ModelFileError) -> [Float] { try source.floats(p + name, count: count) }
             layers.append(LayerWeights(
                 attentionNorm: try t("input_layernorm.weight", hidden),
-                wq: try t("self_attn.q_proj.weight", qDim * hidden),
-                wk: try t("self_attn.k_proj.weight", kvDim * hidden),
-                wv: try t("self_attn.v_proj.weight", kvDim * hidden),
+                wqkv: try t("self_attn.q_proj.weight", qDim * hidden) + t("self_attn.k_proj.weight", kvDim * hidden)
+                    + t("self_attn.v_proj.weight", kvDim * hidden),
                 wo: try t("self_attn.o_proj.weight", hidden * qDim),
-                bq: config.attentionBias ? try t("self_attn.q_proj.bias", qDim) : nil,
-                bk: config.attentionBias ? try t("self_attn.k_proj.bias", kvDim) : nil,
-                bv: config.attentionBias ? try t("self_attn.v_proj.bias", kvDim) : nil,
+                bqkv: config.attentionBias
+                    ? try t("self_attn.q_proj.bias", qDim) + t("self_attn.k_proj.bias", kvDim) + t("self_attn.v_proj.bias", kvDim) : nil,
                 queryNorm: config.queryKeyNorm ? try t("self_attn.q_norm.weight", d.headDim) : nil,
                 keyNorm: config.queryKeyNorm ? try t("self_attn.k_norm.weight", d.headDim) : nil,
                 ffnNorm: try t("post_attention_layernorm.weight", hidden),
-                wGate: try t("mlp.gate_proj.weight", inter * hidden),
-                wUp: try t("mlp.up_proj.weight", inter * hidden),
+                wGateUp: try t("mlp.gate_proj.weight", inter * hidden) + t("mlp.up_proj.weight", inter * hidden),
                 wDown: try t("mlp.down_proj.weight", hidden * inter)
             ))
         }
