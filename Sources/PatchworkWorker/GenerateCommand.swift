@@ -52,6 +52,10 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Compute threads (OpenBLAS).")
     var threads = ProcessInfo.processInfo.activeProcessorCount
 
+    @Option(help: "Matrix products on 'openblas' or 'simd' (portable Swift SIMD, one thread).")
+    var compute = "openblas"
+
+
     @Flag(help: "Keep generating past end-of-sequence tokens (for benchmarks).")
     var ignoreEOS = false
 
@@ -62,6 +66,7 @@ struct GenerateCommand: ParsableCommand {
         guard (prompt == nil) != (promptIDs == nil) else { throw ValidationError("give exactly one of --prompt and --prompt-ids") }
         guard !chat || prompt != nil else { throw ValidationError("--chat needs --prompt") }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        guard ComputeBackend(rawValue: compute) != nil else { throw ValidationError("--compute takes openblas or simd") }
     }
 
     func run() throws {
@@ -112,7 +117,10 @@ struct GenerateCommand: ParsableCommand {
         parameters.maxTokens = maxTokens
         parameters.topLogprobs = topLogprobs
         parameters.ignoreEOS = ignoreEOS
-        let generator = Generator(transformer: Transformer(config: model.config, weights: model.weights), tokenizer: model.tokenizer)
+        let generator = Generator(
+            transformer: Transformer(config: model.config, weights: model.weights, backend: ComputeBackend(rawValue: compute)!),
+            tokenizer: model.tokenizer
+        )
         let result: Generator.Result
         do {
             result = try generator.generate(promptIDs: ids, parameters: parameters, adapter: selected) { token in

@@ -30,8 +30,10 @@ enum EngineReferences {
     /// Runs the prompt, then feeds the reference tokens one by one (teacher forcing), and
     /// returns the worst |Δ logprob| over each step's chosen token and top 5, plus the greedy
     /// mismatches at steps whose top-2 margin exceeds 1e-3.
-    static func compare(model: Model, promptIDs: [Int], steps: [Step], adapter: LoRAWeights?) -> (worst: Float, mismatches: [Int]) {
-        let transformer = Transformer(config: model.config, weights: model.weights)
+    static func compare(
+        model: Model, promptIDs: [Int], steps: [Step], adapter: LoRAWeights?, backend: ComputeBackend = .openBLAS
+    ) -> (worst: Float, mismatches: [Int]) {
+        let transformer = Transformer(config: model.config, weights: model.weights, backend: backend)
         let state = SequenceState(config: model.config, capacity: promptIDs.count + steps.count, maxLoRARank: max(adapter?.rank ?? 1, 1))
         var logits = transformer.forward(promptIDs, state: state, adapter: adapter)
         var worst: Float = 0, mismatches: [Int] = []

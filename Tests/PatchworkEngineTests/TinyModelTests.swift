@@ -32,8 +32,8 @@ struct TinyModelTests {
 
     static let references: [String: Entry] = (try? EngineReferences.json("tiny", as: [String: Entry].self)) ?? [:]
 
-    @Test(arguments: ["llama", "qwen2", "qwen3"])
-    func matchesTransformersAndPEFT(architecture: String) throws {
+    @Test(arguments: ["llama", "qwen2", "qwen3"], ComputeBackend.allCases)
+    func matchesTransformersAndPEFT(architecture: String, backend: ComputeBackend) throws {
         let entry = try #require(Self.references[architecture])
         let directory = TestPaths.fixtures.appendingPathComponent("models/tiny-\(architecture)")
         let model = try Model(path: directory.path)
@@ -44,8 +44,8 @@ struct TinyModelTests {
             for (name, steps) in prompt.steps.sorted(by: { $0.key < $1.key }) {
                 let adapter = name == "base" ? nil
                     : try EngineReferences.adapter(TestPaths.fixtures.appendingPathComponent("models/tiny-\(architecture)-adapters/\(name)"), model: model)
-                let (worst, mismatches) = EngineReferences.compare(model: model, promptIDs: prompt.ids, steps: steps, adapter: adapter)
-                #expect(worst <= 1e-3, "\(architecture) \(name) '\(prompt.text)': |Δ logprob| \(worst)")
+                let (worst, mismatches) = EngineReferences.compare(model: model, promptIDs: prompt.ids, steps: steps, adapter: adapter, backend: backend)
+                #expect(worst <= 1e-3, "\(architecture) \(name) \(backend) '\(prompt.text)': |Δ logprob| \(worst)")
                 #expect(mismatches.isEmpty, "\(architecture) \(name): greedy differs at steps \(mismatches)")
                 checked += 1
             }

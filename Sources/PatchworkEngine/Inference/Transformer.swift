@@ -4,16 +4,19 @@ import Foundation
 /// The forward pass of llama-family decoders (llama, qwen2, qwen3) on CPU.
 ///
 /// Not an actor: one task owns a `Transformer` with the sequences it runs. Each call runs a
-/// chunk of tokens of one sequence through every layer with one matrix product per weight.
+/// chunk of tokens of one sequence through every layer with one matrix product per weight, on
+/// OpenBLAS or (``ComputeBackend/simd``) portable SIMD loops.
 public struct Transformer: Sendable {
     public let config: ModelConfig
     public let weights: ModelWeights
     /// `θ^(-2i/d)` for `i < d/2`, as Hugging Face computes it in f32.
     let inverseFrequencies: [Float]
+    let compute: Compute
 
-    public init(config: ModelConfig, weights: ModelWeights) {
+    public init(config: ModelConfig, weights: ModelWeights, backend: ComputeBackend = .openBLAS) {
         self.config = config
         self.weights = weights
+        compute = Compute(backend: backend)
         let d = config.dimensions.headDim
         inverseFrequencies = (0..<d / 2).map { 1 / pow(config.ropeTheta, Float(2 * $0) / Float(d)) }
     }
@@ -60,7 +63,7 @@ public struct Transformer: Sendable {
             }
             // 3. q, k and v in one product (+ bias for qwen2), then each one's LoRA delta.
             layer.wqkv.withUnsafeBufferPointer { w in
-                BLAS.linear(s.xb, w.baseAddress!, s.qkv, rows: n, in: hidden, out: qkvDim)
+                compute.linear(s.xb, w.baseAddress!, s.qkv, rows: n, in: hidden, out: qkvDim)
             }
             if let bias = layer.bqkv {
                 for row in 0..<n { for i in 0..<qkvDim { s.qkv[row * qkvDim + i] += bias[i] } }
@@ -98,14 +101,14 @@ public struct Transformer: Sendable {
                 // Decode: per head, two matrix-vector products over the cached positions.
                 for h in 0..<d.heads {
                     let kv = h / group
-                    BLAS.gemv(layerKeys + kv * headDim, rows: positions, columns: headDim, lda: kvDim, x: s.qkv + h * headDim, y: s.scores, alpha: scale)
+                    compute.gemv(layerKeys + kv * headDim, rows: positions, columns: headDim, lda: kvDim, x: s.qkv + h * headDim, y: s.scores, alpha: scale)
                     Kernels.softmax(s.scores, count: positions)
-                    BLAS.gemvTransposed(layerValues + kv * headDim, rows: positions, columns: headDim, lda: kvDim, x: s.scores, y: s.attention + h * headDim)
+                    compute.gemvTransposed(layerValues + kv * headDim, rows: positions, columns: headDim, lda: kvDim, x: s.scores, y: s.attention + h * headDim)
                 }
             } else {
                 for h in 0..<d.heads {
                     let kv = h / group
-                    BLAS.matmulTransposed(s.qkv + h * headDim, lda: qkvDim, layerKeys + kv * headDim, ldb: kvDim, s.scores, ldc: positions,
+                    compute.matmulTransposed(s.qkv + h * headDim, lda: qkvDim, layerKeys + kv * headDim, ldb: kvDim, s.scores, ldc: positions,
                                           m: n, n: positions, k: headDim, alpha: scale)
                     for row in 0..<n {
                         let scores = s.scores + row * positions
@@ -113,14 +116,14 @@ public struct Transformer: Sendable {
                         Kernels.softmax(scores, count: visible)
                         for j in visible..<positions { scores[j] = 0 }  // causal mask
                     }
-                    BLAS.matmul(s.scores, lda: positions, layerValues + kv * headDim, ldb: kvDim, s.attention + h * headDim, ldc: qDim,
+                    compute.matmul(s.scores, lda: positions, layerValues + kv * headDim, ldb: kvDim, s.attention + h * headDim, ldc: qDim,
                                 m: n, n: headDim, k: positions)
                 }
             }
 
             // 6. Output projection, added to the residual stream: x += Wo · attention.
             layer.wo.withUnsafeBufferPointer { w in
-                BLAS.linear(s.attention, w.baseAddress!, s.x, rows: n, in: qDim, out: hidden, accumulate: true)
+                compute.linear(s.attention, w.baseAddress!, s.x, rows: n, in: qDim, out: hidden, accumulate: true)
             }
             addLoRA(lora?[.o], scale: loraScale, input: s.attention, rows: n, in: qDim, out: s.x, outColumns: hidden, outStride: hidden, state: s)
 
@@ -130,13 +133,13 @@ public struct Transformer: Sendable {
                 for row in 0..<n { Kernels.rmsNorm(s.x + row * hidden, weight: w.baseAddress!, out: s.xb + row * hidden, count: hidden, epsilon: eps) }
             }
             layer.wGateUp.withUnsafeBufferPointer { w in
-                BLAS.linear(s.xb, w.baseAddress!, s.gateUp, rows: n, in: hidden, out: 2 * inter)
+                compute.linear(s.xb, w.baseAddress!, s.gateUp, rows: n, in: hidden, out: 2 * inter)
             }
             addLoRA(lora?[.gate], scale: loraScale, input: s.xb, rows: n, in: hidden, out: s.gateUp, outColumns: inter, outStride: 2 * inter, state: s)
             addLoRA(lora?[.up], scale: loraScale, input: s.xb, rows: n, in: hidden, out: s.gateUp + inter, outColumns: inter, outStride: 2 * inter, state: s)
             for row in 0..<n { Kernels.swiGLU(s.gateUp + row * 2 * inter, s.gateUp + row * 2 * inter + inter, count: inter) }
             layer.wDown.withUnsafeBufferPointer { w in
-                BLAS.linear(s.gateUp, w.baseAddress!, s.x, rows: n, in: inter, out: hidden, xStride: 2 * inter, accumulate: true)
+                compute.linear(s.gateUp, w.baseAddress!, s.x, rows: n, in: inter, out: hidden, xStride: 2 * inter, accumulate: true)
             }
             addLoRA(lora?[.down], scale: loraScale, input: s.gateUp, inStride: 2 * inter, rows: n, in: inter, out: s.x, outColumns: hidden, outStride: hidden, state: s)
         }
@@ -149,7 +152,7 @@ public struct Transformer: Sendable {
             for row in first..<n { Kernels.rmsNorm(s.x + row * hidden, weight: w.baseAddress!, out: s.xb + (row - first) * hidden, count: hidden, epsilon: eps) }
         }
         (weights.output ?? weights.embedding).withUnsafeBufferPointer { output in
-            BLAS.linear(s.xb, output.baseAddress!, s.logits, rows: logitRows, in: hidden, out: d.vocabulary)
+            compute.linear(s.xb, output.baseAddress!, s.logits, rows: logitRows, in: hidden, out: d.vocabulary)
         }
     }
 
@@ -162,10 +165,10 @@ public struct Transformer: Sendable {
         guard let pair else { return }
         precondition(pair.rank <= state.loraCapacity, "LoRA rank \(pair.rank) exceeds the state's LoRA scratch")
         pair.a.withUnsafeBufferPointer { a in
-            BLAS.linear(input, a.baseAddress!, state.loraScratch, rows: rows, in: inFeatures, out: pair.rank, xStride: inStride)
+            compute.linear(input, a.baseAddress!, state.loraScratch, rows: rows, in: inFeatures, out: pair.rank, xStride: inStride)
         }
         pair.b.withUnsafeBufferPointer { b in
-            BLAS.linear(state.loraScratch, b.baseAddress!, out, rows: rows, in: pair.rank, out: outColumns, yStride: outStride, scale: scale, accumulate: true)
+            compute.linear(state.loraScratch, b.baseAddress!, out, rows: rows, in: pair.rank, out: outColumns, yStride: outStride, scale: scale, accumulate: true)
         }
     }
 }
