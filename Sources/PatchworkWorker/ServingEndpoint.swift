@@ -11,14 +11,15 @@ final class ServingEndpoint: Service {
     let socket: MessageSocket
     /// The endpoint others connect to (advertised host, bound port).
     let advertised: String
-    private let assets: ModelAssets
+    /// The model's assets, encoded once.
+    private let encodedAssets: MessagePackValue
     private let logger: Logger
 
     init(listen: Endpoint, advertiseHost: String, assets: ModelAssets, logger: Logger) throws {
         socket = try MessageSocket(.router, bind: [listen.bindString])
         let port = socket.boundEndpoints.first.flatMap { try? Endpoint(parsing: $0).port } ?? listen.port
         advertised = Endpoint(host: advertiseHost, port: port).description
-        self.assets = assets
+        encodedAssets = try MessagePackEncoder().encodeValue(assets)
         self.logger = logger
         logger.info("serving endpoint listening", metadata: ["endpoint": "\(socket.boundEndpoints.joined(separator: ","))", "advertised": "\(advertised)"])
     }
@@ -39,7 +40,8 @@ final class ServingEndpoint: Service {
             switch try ServingMessage(decoding: payload) {
             case .modelAssetsRequest(let requestID):
                 logger.debug("model assets requested", metadata: ["request.id": "\(requestID)"])
-                reply = .modelAssets(requestID: requestID, assets)
+                socket.send([peer, ServingMessage.modelAssetsReply(requestID: requestID, encodedAssets: encodedAssets)])
+                return
             case let other:
                 reply = .failure(ServingFailure(requestID: nil, code: .badRequest, message: "a worker does not take '\(other.typeName)' messages"))
             }

@@ -9,6 +9,7 @@ Run by a developer, never in CI: it needs torch, transformers, peft, tokenizers 
 - references/tiny.json: per model and adapter, prompts' token ids, the greedy continuation,
   and per-step log-probabilities with the top 5 (transformers + PEFT, f32).
 - references/templates.json: chat templates rendered by transformers' Jinja environment.
+- references/quantization.json: blocks of every supported GGML type, as gguf-py writes and reads them.
 - references/smollm2.json: the bundled GGUF loaded by transformers (dequantized): tokenizer
   ids, the greedy chat answer, and the first steps' log-probabilities, without and with a
   PEFT adapter on q/k/v/o (adapters/smollm2-qkvo-peft, written by PEFT itself).
@@ -176,7 +177,23 @@ def dump(name, value):
         f.write("\n")
 
 
+def quantization_references():
+    """Blocks quantized and dequantized by gguf-py (llama.cpp's Python package)."""
+    import numpy as np
+    from gguf import GGMLQuantizationType as T
+    from gguf.quants import dequantize, quantize
+    rng = np.random.default_rng(5)
+    values = (rng.standard_normal(256) * 3).astype(np.float32)
+    out = []
+    for kind in (T.F32, T.F16, T.BF16, T.Q8_0, T.Q4_0, T.Q4_1):
+        raw = quantize(values, kind)
+        out.append({"type": kind.name, "type_id": int(kind), "bytes": raw.tobytes().hex(),
+                    "values": [float(v) for v in dequantize(raw, kind).reshape(-1)]})
+    return out
+
+
 if __name__ == "__main__":
+    dump("quantization.json", quantization_references())
     dump("templates.json", template_references())
     dump("tiny.json", tiny_references())
     dump("smollm2.json", smollm2_references(sys.argv[1]))

@@ -17,41 +17,43 @@ public struct MessagePackEncoder: Sendable {
 }
 
 /// A node of the tree being built; containers may still be written after they are handed out,
-/// so the tree is made of references and resolved at the end.
+/// so the tree is made of references and resolved at the end. Children live in arrays owned by
+/// the node, appended in place (no copy per element).
 private final class EncodingNode {
-    enum Content {
-        case empty
-        case value(MessagePackValue)
-        case keyed([(String, EncodingNode)])
-        case unkeyed([EncodingNode])
+    enum Kind { case empty, value, keyed, unkeyed }
+    var kind = Kind.empty
+    var value = MessagePackValue.nil_
+    var keys: [String] = []
+    var children: [EncodingNode] = []
+    /// Key → index in `children`, for keyed nodes (a key set twice keeps its first place).
+    var index: [String: Int] = [:]
+
+    func set(_ value: MessagePackValue) {
+        kind = .value
+        self.value = value
     }
-    var content: Content = .empty
 
     func resolved() -> MessagePackValue {
-        switch content {
+        switch kind {
         case .empty: return .nil_
-        case .value(let v): return v
-        case .keyed(let pairs): return .map(pairs.map { (.string($0.0), $0.1.resolved()) })
-        case .unkeyed(let items): return .array(items.map { $0.resolved() })
+        case .value: return value
+        case .keyed: return .map(zip(keys, children).map { (.string($0), $1.resolved()) })
+        case .unkeyed: return .array(children.map { $0.resolved() })
         }
     }
 
     func child(forKey key: String) -> EncodingNode {
-        var pairs: [(String, EncodingNode)]
-        if case .keyed(let existing) = content { pairs = existing } else { pairs = [] }
-        if let found = pairs.first(where: { $0.0 == key }) { return found.1 }
+        if let i = index[key] { return children[i] }
         let node = EncodingNode()
-        pairs.append((key, node))
-        content = .keyed(pairs)
+        index[key] = children.count
+        keys.append(key)
+        children.append(node)
         return node
     }
 
     func appendChild() -> EncodingNode {
-        var items: [EncodingNode]
-        if case .unkeyed(let existing) = content { items = existing } else { items = [] }
         let node = EncodingNode()
-        items.append(node)
-        content = .unkeyed(items)
+        children.append(node)
         return node
     }
 }
@@ -62,12 +64,12 @@ private struct TreeEncoder: Encoder {
     var userInfo: [CodingUserInfoKey: Any] { [:] }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
-        if case .keyed = node.content {} else { node.content = .keyed([]) }
+        if node.kind != .keyed { node.kind = .keyed; node.keys = []; node.children = []; node.index = [:] }
         return KeyedEncodingContainer(KeyedContainer<Key>(node: node, codingPath: codingPath))
     }
 
     func unkeyedContainer() -> any UnkeyedEncodingContainer {
-        if case .unkeyed = node.content {} else { node.content = .unkeyed([]) }
+        if node.kind != .unkeyed { node.kind = .unkeyed; node.children = [] }
         return UnkeyedContainer(node: node, codingPath: codingPath)
     }
 
@@ -79,21 +81,21 @@ private struct TreeEncoder: Encoder {
 /// Converts a primitive or nested `Encodable` into a node's content.
 private func store(_ value: some Encodable, in node: EncodingNode, codingPath: [any CodingKey]) throws {
     switch value {
-    case let v as Bool: node.content = .value(.bool(v))
-    case let v as String: node.content = .value(.string(v))
-    case let v as Double: node.content = .value(.double(v))
-    case let v as Float: node.content = .value(.float(v))
-    case let v as Int: node.content = .value(.int(Int64(v)))
-    case let v as Int8: node.content = .value(.int(Int64(v)))
-    case let v as Int16: node.content = .value(.int(Int64(v)))
-    case let v as Int32: node.content = .value(.int(Int64(v)))
-    case let v as Int64: node.content = .value(.int(v))
-    case let v as UInt: node.content = .value(.uint(UInt64(v)))
-    case let v as UInt8: node.content = .value(.uint(UInt64(v)))
-    case let v as UInt16: node.content = .value(.uint(UInt64(v)))
-    case let v as UInt32: node.content = .value(.uint(UInt64(v)))
-    case let v as UInt64: node.content = .value(.uint(v))
-    case let v as MessagePackValue: node.content = .value(v)
+    case let v as Bool: node.set(.bool(v))
+    case let v as String: node.set(.string(v))
+    case let v as Double: node.set(.double(v))
+    case let v as Float: node.set(.float(v))
+    case let v as Int: node.set(.int(Int64(v)))
+    case let v as Int8: node.set(.int(Int64(v)))
+    case let v as Int16: node.set(.int(Int64(v)))
+    case let v as Int32: node.set(.int(Int64(v)))
+    case let v as Int64: node.set(.int(v))
+    case let v as UInt: node.set(.uint(UInt64(v)))
+    case let v as UInt8: node.set(.uint(UInt64(v)))
+    case let v as UInt16: node.set(.uint(UInt64(v)))
+    case let v as UInt32: node.set(.uint(UInt64(v)))
+    case let v as UInt64: node.set(.uint(v))
+    case let v as MessagePackValue: node.set(v)
     default: try value.encode(to: TreeEncoder(node: node, codingPath: codingPath))
     }
 }
@@ -102,7 +104,7 @@ private struct KeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
     let node: EncodingNode
     let codingPath: [any CodingKey]
 
-    mutating func encodeNil(forKey key: Key) throws { node.child(forKey: key.stringValue).content = .value(.nil_) }
+    mutating func encodeNil(forKey key: Key) throws { node.child(forKey: key.stringValue).set(.nil_) }
     mutating func encode(_ value: some Encodable, forKey key: Key) throws {
         try store(value, in: node.child(forKey: key.stringValue), codingPath: codingPath + [key])
     }
@@ -123,12 +125,9 @@ private struct KeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
 private struct UnkeyedContainer: UnkeyedEncodingContainer {
     let node: EncodingNode
     let codingPath: [any CodingKey]
-    var count: Int {
-        if case .unkeyed(let items) = node.content { return items.count }
-        return 0
-    }
+    var count: Int { node.children.count }
 
-    mutating func encodeNil() throws { node.appendChild().content = .value(.nil_) }
+    mutating func encodeNil() throws { node.appendChild().set(.nil_) }
     mutating func encode(_ value: some Encodable) throws {
         try store(value, in: node.appendChild(), codingPath: codingPath)
     }
@@ -144,6 +143,6 @@ private struct UnkeyedContainer: UnkeyedEncodingContainer {
 private struct SingleContainer: SingleValueEncodingContainer {
     let node: EncodingNode
     let codingPath: [any CodingKey]
-    mutating func encodeNil() throws { node.content = .value(.nil_) }
+    mutating func encodeNil() throws { node.set(.nil_) }
     mutating func encode(_ value: some Encodable) throws { try store(value, in: node, codingPath: codingPath) }
 }

@@ -30,6 +30,12 @@ public enum ServingMessage: Sendable, Equatable {
         return Envelope.encode(type: typeName, body: body)
     }
 
+    /// The bytes of a `model_assets` reply whose assets were encoded once, in advance (they are
+    /// megabytes and never change).
+    public static func modelAssetsReply(requestID: String, encodedAssets: MessagePackValue) -> [UInt8] {
+        Envelope.encode(type: "model_assets", body: .map([(.string("requestID"), .string(requestID)), (.string("assets"), encodedAssets)]))
+    }
+
     public init(decoding bytes: [UInt8]) throws(WireMessageError) {
         let (type, body) = try Envelope.decode(bytes)
         switch type {
