@@ -41,7 +41,7 @@ let package = Package(
             swiftSettings: strict
         ),
         // Model files and (from [2/6] on) the inference engine. Depends on the core only.
-        .target(name: "PatchworkEngine", dependencies: ["PatchworkCore", "COpenBLAS"], swiftSettings: strict),
+        .target(name: "PatchworkEngine", dependencies: ["PatchworkCore", "COpenBLAS", "CCrypto"], swiftSettings: strict),
         // Pure routing logic: cluster membership and (from [5/6] on) the prefix index.
         .target(name: "PatchworkRouting", dependencies: ["PatchworkCore"], swiftSettings: strict),
         // What every process shares: logging, metrics, the system HTTP server, flag/env plumbing.

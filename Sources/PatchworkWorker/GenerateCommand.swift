@@ -74,14 +74,14 @@ struct GenerateCommand: ParsableCommand {
         let loadStart = ContinuousClock.now
         let model: Model
         do { model = try Model(path: self.model) } catch { throw ValidationError(error.message) }
-        var adapters: [String: LoRAWeights] = [:]
+        var adapters: [String: ResidentAdapter] = [:]
         for spec in loras {
             guard let equals = spec.firstIndex(of: "=") else { throw ValidationError("--lora takes NAME=DIRECTORY, got '\(spec)'") }
             let name = String(spec[..<equals]), directory = String(spec[spec.index(after: equals)...])
             adapters[name] = try Self.loadAdapter(name: name, directory: directory, model: model)
         }
         let loadSeconds = (ContinuousClock.now - loadStart).seconds
-        var selected: LoRAWeights?
+        var selected: ResidentAdapter?
         if let adapter {
             guard let weights = adapters[adapter] else { throw ValidationError("--adapter \(adapter) is not among the --lora adapters") }
             selected = weights
@@ -137,16 +137,17 @@ struct GenerateCommand: ParsableCommand {
         }
     }
 
-    static func loadAdapter(name: String, directory: String, model: Model) throws -> LoRAWeights {
+    static func loadAdapter(name: String, directory: String, model: Model) throws -> ResidentAdapter {
         let loader = AdapterLoader(validator: AdapterValidator(dimensions: model.config.dimensions, maxRank: 1024))
         do {
             let record = try loader.load(
                 name: try AdapterName(name), source: try AdapterSource(uri: "file://" + (directory as NSString).standardizingPath.absolutePath), now: 0
             )
-            return try LoRAWeights.load(
+            let weights = try LoRAWeights.load(
                 weightsPath: (record.directory as NSString).appendingPathComponent(AdapterLoader.weightsFile), config: model.config,
                 rank: record.validated.rank, scale: Float(record.validated.scale)
             )
+            return ResidentAdapter(name: name, weights: weights, namespace: .adapter(name: record.name, digest: record.digest))
         } catch let error as AdapterError {
             throw ValidationError("adapter \(name): \(error.message)")
         } catch let error as ModelFileError {

@@ -23,7 +23,7 @@ public struct Transformer: Sendable {
 
     /// Runs `tokens` at the next positions of `state`, appends their keys and values to its
     /// cache and returns the logits: of the last token, or of every token with `allLogits`.
-    /// - Precondition: `tokens` fit in the state's capacity; each chunk is cut to `maxChunk`.
+    /// - Precondition: `tokens` fit in the state's capacity; chunks of `maxChunk` run in turn.
     public func forward(_ tokens: [Int], state: SequenceState, adapter: LoRAWeights? = nil, allLogits: Bool = false) -> [Float] {
         precondition(state.length + tokens.count <= state.capacity, "sequence exceeds its KV capacity")
         var result: [Float] = []
@@ -31,128 +31,227 @@ public struct Transformer: Sendable {
         while start < tokens.count {
             let chunk = Array(tokens[start..<min(start + state.maxChunk, tokens.count)])
             let isLast = start + chunk.count == tokens.count
+            let entry = BatchEntry(tokens: chunk, start: state.length, blockTable: state.blockTable, adapter: adapter == nil ? nil : 0, wantsLogits: false)
             let rows = allLogits ? chunk.count : (isLast ? 1 : 0)
-            forwardChunk(chunk, state: state, adapter: adapter, logitRows: rows)
-            if rows > 0 { result += Array(UnsafeBufferPointer(start: state.logits, count: rows * config.dimensions.vocabulary)) }
+            step([entry], adapters: adapter.map { [$0] } ?? [], storage: state.storage, scratch: state.scratch, logitRows: [rows])
+            if rows > 0 { result += Array(UnsafeBufferPointer(start: state.scratch.logits, count: rows * config.dimensions.vocabulary)) }
+            state.length += chunk.count
             start += chunk.count
         }
         return result
     }
 
-    /// One chunk of `n` tokens; leaves the logits of the last `logitRows` tokens in `state.logits`.
-    private func forwardChunk(_ tokens: [Int], state s: SequenceState, adapter: LoRAWeights?, logitRows: Int) {
+    /// One step over many sequences: every entry's new tokens go through the model together,
+    /// one product per weight for all rows; each entry's adapter applies to its own rows;
+    /// attention reads each sequence's blocks. Returns the last token's logits of each entry
+    /// that wants them (empty for the others).
+    /// - Precondition: the entries' tokens fit `scratch.maxTokens`; entries that share an
+    ///   adapter are best placed next to each other (one LoRA product per run of them).
+    public func forward(batch: [BatchEntry], adapters: [LoRAWeights], storage: PagedKVStorage, scratch: ForwardScratch) -> [[Float]] {
+        step(batch, adapters: adapters, storage: storage, scratch: scratch, logitRows: batch.map { $0.wantsLogits ? 1 : 0 })
+        let vocabulary = config.dimensions.vocabulary
+        var row = 0
+        return batch.map { entry in
+            guard entry.wantsLogits else { return [] }
+            defer { row += 1 }
+            return Array(UnsafeBufferPointer(start: scratch.logits + row * vocabulary, count: vocabulary))
+        }
+    }
+
+    /// The forward pass of one step. `logitRows[i]` is how many of entry i's last rows want
+    /// logits; they are written to `scratch.logits` in entry order.
+    private func step(_ batch: [BatchEntry], adapters: [LoRAWeights], storage: PagedKVStorage, scratch s: ForwardScratch, logitRows: [Int]) {
         let d = config.dimensions
-        let (n, hidden, inter, qDim, kvDim, headDim) = (tokens.count, d.hidden, d.intermediate, config.qDim, config.kvDim, d.headDim)
+        let (hidden, inter, qDim, kvDim, headDim) = (d.hidden, d.intermediate, config.qDim, config.kvDim, d.headDim)
         let qkvDim = qDim + 2 * kvDim
-        let start = s.length
         let eps = config.rmsNormEpsilon
+        // Row ranges of the entries in the step's matrices.
+        var offsets: [Int] = []
+        var n = 0
+        for entry in batch {
+            offsets.append(n)
+            n += entry.tokens.count
+        }
+        precondition(n <= s.maxTokens, "step of \(n) tokens exceeds the scratch's \(s.maxTokens)")
+        // Runs of consecutive entries with the same adapter: (adapter, first row, row count).
+        var loraRuns: [(adapter: Int, row: Int, rows: Int)] = []
+        for (i, entry) in batch.enumerated() {
+            guard let a = entry.adapter else { continue }
+            if let last = loraRuns.last, last.adapter == a, last.row + last.rows == offsets[i] {
+                loraRuns[loraRuns.count - 1].rows += entry.tokens.count
+            } else {
+                loraRuns.append((a, offsets[i], entry.tokens.count))
+            }
+        }
 
         // 1. Token embeddings → x[n, hidden].
         weights.embedding.withUnsafeBufferPointer { embedding in
-            for (row, token) in tokens.enumerated() {
-                (s.x + row * hidden).update(from: embedding.baseAddress! + token * hidden, count: hidden)
+            for (i, entry) in batch.enumerated() {
+                for (j, token) in entry.tokens.enumerated() {
+                    (s.x + (offsets[i] + j) * hidden).update(from: embedding.baseAddress! + token * hidden, count: hidden)
+                }
             }
         }
 
         for (l, layer) in weights.layers.enumerated() {
-            let lora = adapter?.layers[l]
-            let loraScale = adapter?.scale ?? 0
             // 2. Attention input: xb = RMSNorm(x).
             layer.attentionNorm.withUnsafeBufferPointer { w in
                 for row in 0..<n { Kernels.rmsNorm(s.x + row * hidden, weight: w.baseAddress!, out: s.xb + row * hidden, count: hidden, epsilon: eps) }
             }
-            // 3. q, k and v in one product (+ bias for qwen2), then each one's LoRA delta.
+            // 3. q, k and v in one product (+ bias for qwen2), then each run's LoRA deltas.
             layer.wqkv.withUnsafeBufferPointer { w in
                 compute.linear(s.xb, w.baseAddress!, s.qkv, rows: n, in: hidden, out: qkvDim)
             }
             if let bias = layer.bqkv {
                 for row in 0..<n { for i in 0..<qkvDim { s.qkv[row * qkvDim + i] += bias[i] } }
             }
-            addLoRA(lora?[.q], scale: loraScale, input: s.xb, rows: n, in: hidden, out: s.qkv, outColumns: qDim, outStride: qkvDim, state: s)
-            addLoRA(lora?[.k], scale: loraScale, input: s.xb, rows: n, in: hidden, out: s.qkv + qDim, outColumns: kvDim, outStride: qkvDim, state: s)
-            addLoRA(lora?[.v], scale: loraScale, input: s.xb, rows: n, in: hidden, out: s.qkv + qDim + kvDim, outColumns: kvDim, outStride: qkvDim, state: s)
-
-            // 4. Per-head RMSNorm of q and k (qwen3), then RoPE at each token's position; the
-            //    token's k and v go to the cache at its position.
-            let layerKeys = s.keys + l * s.capacity * kvDim, layerValues = s.values + l * s.capacity * kvDim
-            for row in 0..<n {
-                let position = start + row
-                let q = s.qkv + row * qkvDim, k = q + qDim, v = k + kvDim
-                for h in 0..<d.heads {
-                    let head = q + h * headDim
-                    if let norm = layer.queryNorm { norm.withUnsafeBufferPointer { Kernels.rmsNorm(head, weight: $0.baseAddress!, out: head, count: headDim, epsilon: eps) } }
-                    Kernels.rope(head, headDim: headDim, position: position, inverseFrequencies: inverseFrequencies)
-                }
-                for h in 0..<d.kvHeads {
-                    let head = k + h * headDim
-                    if let norm = layer.keyNorm { norm.withUnsafeBufferPointer { Kernels.rmsNorm(head, weight: $0.baseAddress!, out: head, count: headDim, epsilon: eps) } }
-                    Kernels.rope(head, headDim: headDim, position: position, inverseFrequencies: inverseFrequencies)
-                }
-                (layerKeys + position * kvDim).update(from: k, count: kvDim)
-                (layerValues + position * kvDim).update(from: v, count: kvDim)
+            for run in loraRuns {
+                let lora = adapters[run.adapter]
+                let input = s.xb + run.row * hidden, out = s.qkv + run.row * qkvDim
+                addLoRA(lora.layers[l][.q], scale: lora.scale, input: input, rows: run.rows, in: hidden, out: out, outColumns: qDim, outStride: qkvDim, scratch: s)
+                addLoRA(lora.layers[l][.k], scale: lora.scale, input: input, rows: run.rows, in: hidden, out: out + qDim, outColumns: kvDim, outStride: qkvDim, scratch: s)
+                addLoRA(lora.layers[l][.v], scale: lora.scale, input: input, rows: run.rows, in: hidden, out: out + qDim + kvDim, outColumns: kvDim, outStride: qkvDim, scratch: s)
             }
 
-            // 5. Causal attention over all cached positions; several query heads share one
-            //    key/value head (GQA).
-            let positions = start + n
-            let scale = 1 / Float(headDim).squareRoot()
-            let group = d.heads / d.kvHeads
-            if n == 1 {
-                // Decode: per head, two matrix-vector products over the cached positions.
-                for h in 0..<d.heads {
-                    let kv = h / group
-                    compute.gemv(layerKeys + kv * headDim, rows: positions, columns: headDim, lda: kvDim, x: s.qkv + h * headDim, y: s.scores, alpha: scale)
-                    Kernels.softmax(s.scores, count: positions)
-                    compute.gemvTransposed(layerValues + kv * headDim, rows: positions, columns: headDim, lda: kvDim, x: s.scores, y: s.attention + h * headDim)
-                }
-            } else {
-                for h in 0..<d.heads {
-                    let kv = h / group
-                    compute.matmulTransposed(s.qkv + h * headDim, lda: qkvDim, layerKeys + kv * headDim, ldb: kvDim, s.scores, ldc: positions,
-                                          m: n, n: positions, k: headDim, alpha: scale)
-                    for row in 0..<n {
-                        let scores = s.scores + row * positions
-                        let visible = start + row + 1
-                        Kernels.softmax(scores, count: visible)
-                        for j in visible..<positions { scores[j] = 0 }  // causal mask
+            // 4. Per-head RMSNorm of q and k (qwen3), RoPE at each token's position; each
+            //    token's k and v go to its sequence's block.
+            for (i, entry) in batch.enumerated() {
+                for j in 0..<entry.tokens.count {
+                    let position = entry.start + j
+                    let q = s.qkv + (offsets[i] + j) * qkvDim, k = q + qDim, v = k + kvDim
+                    for h in 0..<d.heads {
+                        let head = q + h * headDim
+                        if let norm = layer.queryNorm { norm.withUnsafeBufferPointer { Kernels.rmsNorm(head, weight: $0.baseAddress!, out: head, count: headDim, epsilon: eps) } }
+                        Kernels.rope(head, headDim: headDim, position: position, inverseFrequencies: inverseFrequencies)
                     }
-                    compute.matmul(s.scores, lda: positions, layerValues + kv * headDim, ldb: kvDim, s.attention + h * headDim, ldc: qDim,
-                                m: n, n: headDim, k: positions)
+                    for h in 0..<d.kvHeads {
+                        let head = k + h * headDim
+                        if let norm = layer.keyNorm { norm.withUnsafeBufferPointer { Kernels.rmsNorm(head, weight: $0.baseAddress!, out: head, count: headDim, epsilon: eps) } }
+                        Kernels.rope(head, headDim: headDim, position: position, inverseFrequencies: inverseFrequencies)
+                    }
+                    let row = storage.row(layer: l, blockTable: entry.blockTable, position: position)
+                    (storage.keys + row * kvDim).update(from: k, count: kvDim)
+                    (storage.values + row * kvDim).update(from: v, count: kvDim)
                 }
             }
+
+            // 5. Causal attention over each sequence's cached positions.
+            attention(batch, offsets: offsets, layer: l, storage: storage, scratch: s)
 
             // 6. Output projection, added to the residual stream: x += Wo · attention.
             layer.wo.withUnsafeBufferPointer { w in
                 compute.linear(s.attention, w.baseAddress!, s.x, rows: n, in: qDim, out: hidden, accumulate: true)
             }
-            addLoRA(lora?[.o], scale: loraScale, input: s.attention, rows: n, in: qDim, out: s.x, outColumns: hidden, outStride: hidden, state: s)
+            for run in loraRuns {
+                let lora = adapters[run.adapter]
+                addLoRA(lora.layers[l][.o], scale: lora.scale, input: s.attention + run.row * qDim, rows: run.rows, in: qDim,
+                        out: s.x + run.row * hidden, outColumns: hidden, outStride: hidden, scratch: s)
+            }
 
-            // 7. Feed-forward: x += Wdown · (silu(Wgate · xb) ⊙ Wup · xb), xb = RMSNorm(x); gate
-            //    and up in one product.
+            // 7. Feed-forward: x += Wdown · (silu(Wgate · xb) ⊙ Wup · xb), xb = RMSNorm(x).
             layer.ffnNorm.withUnsafeBufferPointer { w in
                 for row in 0..<n { Kernels.rmsNorm(s.x + row * hidden, weight: w.baseAddress!, out: s.xb + row * hidden, count: hidden, epsilon: eps) }
             }
             layer.wGateUp.withUnsafeBufferPointer { w in
                 compute.linear(s.xb, w.baseAddress!, s.gateUp, rows: n, in: hidden, out: 2 * inter)
             }
-            addLoRA(lora?[.gate], scale: loraScale, input: s.xb, rows: n, in: hidden, out: s.gateUp, outColumns: inter, outStride: 2 * inter, state: s)
-            addLoRA(lora?[.up], scale: loraScale, input: s.xb, rows: n, in: hidden, out: s.gateUp + inter, outColumns: inter, outStride: 2 * inter, state: s)
+            for run in loraRuns {
+                let lora = adapters[run.adapter]
+                let input = s.xb + run.row * hidden, out = s.gateUp + run.row * 2 * inter
+                addLoRA(lora.layers[l][.gate], scale: lora.scale, input: input, rows: run.rows, in: hidden, out: out, outColumns: inter, outStride: 2 * inter, scratch: s)
+                addLoRA(lora.layers[l][.up], scale: lora.scale, input: input, rows: run.rows, in: hidden, out: out + inter, outColumns: inter, outStride: 2 * inter, scratch: s)
+            }
             for row in 0..<n { Kernels.swiGLU(s.gateUp + row * 2 * inter, s.gateUp + row * 2 * inter + inter, count: inter) }
             layer.wDown.withUnsafeBufferPointer { w in
                 compute.linear(s.gateUp, w.baseAddress!, s.x, rows: n, in: inter, out: hidden, xStride: 2 * inter, accumulate: true)
             }
-            addLoRA(lora?[.down], scale: loraScale, input: s.gateUp, inStride: 2 * inter, rows: n, in: inter, out: s.x, outColumns: hidden, outStride: hidden, state: s)
+            for run in loraRuns {
+                let lora = adapters[run.adapter]
+                addLoRA(lora.layers[l][.down], scale: lora.scale, input: s.gateUp + run.row * 2 * inter, inStride: 2 * inter, rows: run.rows,
+                        in: inter, out: s.x + run.row * hidden, outColumns: hidden, outStride: hidden, scratch: s)
+            }
         }
-        s.length += n
 
         // 8. Final norm and the output projection for the rows whose logits are wanted.
-        guard logitRows > 0 else { return }
-        let first = n - logitRows
-        weights.finalNorm.withUnsafeBufferPointer { w in
-            for row in first..<n { Kernels.rmsNorm(s.x + row * hidden, weight: w.baseAddress!, out: s.xb + (row - first) * hidden, count: hidden, epsilon: eps) }
+        var logitRow = 0
+        for (i, entry) in batch.enumerated() where logitRows[i] > 0 {
+            for j in entry.tokens.count - logitRows[i]..<entry.tokens.count {
+                weights.finalNorm.withUnsafeBufferPointer { w in
+                    Kernels.rmsNorm(s.x + (offsets[i] + j) * hidden, weight: w.baseAddress!, out: s.xb + logitRow * hidden, count: hidden, epsilon: eps)
+                }
+                logitRow += 1
+            }
         }
+        guard logitRow > 0 else { return }
+        precondition(logitRow <= s.maxLogitRows, "\(logitRow) logit rows exceed the scratch's \(s.maxLogitRows)")
         (weights.output ?? weights.embedding).withUnsafeBufferPointer { output in
-            compute.linear(s.xb, output.baseAddress!, s.logits, rows: logitRows, in: hidden, out: d.vocabulary)
+            compute.linear(s.xb, output.baseAddress!, s.logits, rows: logitRow, in: hidden, out: d.vocabulary)
+        }
+    }
+
+    /// Attention of every entry's new tokens over its cached positions (GQA: several query
+    /// heads share a key/value head). Decoding entries (one token) read their blocks in place,
+    /// in parallel over (entry, head); prefilling entries gather their blocks into contiguous
+    /// rows and use two matrix products per head.
+    private func attention(_ batch: [BatchEntry], offsets: [Int], layer l: Int, storage: PagedKVStorage, scratch s: ForwardScratch) {
+        let d = config.dimensions
+        let (qDim, kvDim, headDim) = (config.qDim, config.kvDim, d.headDim)
+        let qkvDim = qDim + 2 * kvDim
+        let scale = 1 / Float(headDim).squareRoot()
+        let group = d.heads / d.kvHeads
+
+        let decoding = batch.indices.filter { batch[$0].tokens.count == 1 }
+        if !decoding.isEmpty {
+            let pointers = AttentionPointers(qkv: s.qkv, attention: s.attention, keys: storage.keys, values: storage.values)
+            let work = decoding.count * d.heads
+            let tables = decoding.map { batch[$0].blockTable }, lengths = decoding.map { batch[$0].start + 1 }, rows = decoding.map { offsets[$0] }
+            let (blockSize, blockCount) = (storage.blockSize, storage.blockCount)
+            DispatchQueue.concurrentPerform(iterations: work) { item in
+                let e = item / d.heads, h = item % d.heads, kv = h / group
+                let positions = lengths[e], table = tables[e]
+                let query = pointers.qkv + rows[e] * qkvDim + h * headDim
+                let out = pointers.attention + rows[e] * qDim + h * headDim
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: positions) { scores in
+                    let layerBase = l * blockCount * blockSize
+                    for p in 0..<positions {
+                        let row = (layerBase + table[p / blockSize] * blockSize + p % blockSize) * kvDim + kv * headDim
+                        scores[p] = scale * SIMDKernels.dot(query, pointers.keys + row, count: headDim)
+                    }
+                    Kernels.softmax(scores.baseAddress!, count: positions)
+                    out.initialize(repeating: 0, count: headDim)
+                    for p in 0..<positions {
+                        let row = (layerBase + table[p / blockSize] * blockSize + p % blockSize) * kvDim + kv * headDim
+                        SIMDKernels.axpy(scores[p], pointers.values + row, out, count: headDim)
+                    }
+                }
+            }
+        }
+
+        for (i, entry) in batch.enumerated() where entry.tokens.count > 1 {
+            let n = entry.tokens.count, positions = entry.start + n
+            // Gather the sequence's keys and values, block by block, into contiguous rows.
+            var p = 0
+            while p < positions {
+                let count = min(storage.blockSize - p % storage.blockSize, positions - p)
+                let row = storage.row(layer: l, blockTable: entry.blockTable, position: p)
+                (s.gatheredKeys + p * kvDim).update(from: storage.keys + row * kvDim, count: count * kvDim)
+                (s.gatheredValues + p * kvDim).update(from: storage.values + row * kvDim, count: count * kvDim)
+                p += count
+            }
+            let q = s.qkv + offsets[i] * qkvDim, out = s.attention + offsets[i] * qDim
+            for h in 0..<d.heads {
+                let kv = h / group
+                compute.matmulTransposed(q + h * headDim, lda: qkvDim, s.gatheredKeys + kv * headDim, ldb: kvDim, s.scores, ldc: positions,
+                                         m: n, n: positions, k: headDim, alpha: scale)
+                for row in 0..<n {
+                    let scores = s.scores + row * positions
+                    let visible = entry.start + row + 1
+                    Kernels.softmax(scores, count: visible)
+                    for j in visible..<positions { scores[j] = 0 }  // causal mask
+                }
+                compute.matmul(s.scores, lda: positions, s.gatheredValues + kv * headDim, ldb: kvDim, out + h * headDim, ldc: qDim,
+                               m: n, n: headDim, k: positions)
+            }
         }
     }
 
@@ -160,15 +259,26 @@ public struct Transformer: Sendable {
     /// through a `[rows, r]` buffer. `out` may be a column range of wider rows (`outStride`).
     private func addLoRA(
         _ pair: LoRAWeights.Pair?, scale: Float, input: UnsafeMutablePointer<Float>, inStride: Int? = nil, rows: Int, in inFeatures: Int,
-        out: UnsafeMutablePointer<Float>, outColumns: Int, outStride: Int, state: SequenceState
+        out: UnsafeMutablePointer<Float>, outColumns: Int, outStride: Int, scratch: ForwardScratch
     ) {
         guard let pair else { return }
-        precondition(pair.rank <= state.loraCapacity, "LoRA rank \(pair.rank) exceeds the state's LoRA scratch")
+        precondition(pair.rank <= scratch.maxLoRARank, "LoRA rank \(pair.rank) exceeds the scratch's \(scratch.maxLoRARank)")
         pair.a.withUnsafeBufferPointer { a in
-            compute.linear(input, a.baseAddress!, state.loraScratch, rows: rows, in: inFeatures, out: pair.rank, xStride: inStride)
+            compute.linear(input, a.baseAddress!, scratch.lora, rows: rows, in: inFeatures, out: pair.rank, xStride: inStride)
         }
         pair.b.withUnsafeBufferPointer { b in
-            compute.linear(state.loraScratch, b.baseAddress!, out, rows: rows, in: pair.rank, out: outColumns, yStride: outStride, scale: scale, accumulate: true)
+            compute.linear(scratch.lora, b.baseAddress!, out, rows: rows, in: pair.rank, out: outColumns, yStride: outStride, scale: scale, accumulate: true)
         }
     }
+}
+
+/// Raw buffers shared by the parallel attention workers.
+///
+/// `@unchecked Sendable`: each (entry, head) item reads the shared K/V and q buffers and writes
+/// only its own `headDim` slice of `attention`; the slices do not overlap.
+private struct AttentionPointers: @unchecked Sendable {
+    let qkv: UnsafeMutablePointer<Float>
+    let attention: UnsafeMutablePointer<Float>
+    let keys: UnsafeMutablePointer<Float>
+    let values: UnsafeMutablePointer<Float>
 }
