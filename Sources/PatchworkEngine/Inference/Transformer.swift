@@ -206,24 +206,39 @@ public struct Transformer: Sendable {
             let work = decoding.count * d.heads
             let tables = decoding.map { batch[$0].blockTable }, lengths = decoding.map { batch[$0].start + 1 }, rows = decoding.map { offsets[$0] }
             let (blockSize, blockCount) = (storage.blockSize, storage.blockCount)
-            DispatchQueue.concurrentPerform(iterations: work) { item in
+            let attend: @Sendable (Int) -> Void = { item in
                 let e = item / d.heads, h = item % d.heads, kv = h / group
                 let positions = lengths[e], table = tables[e]
                 let query = pointers.qkv + rows[e] * qkvDim + h * headDim
                 let out = pointers.attention + rows[e] * qDim + h * headDim
                 withUnsafeTemporaryAllocation(of: Float.self, capacity: positions) { scores in
+                    // Walk the sequence block by block: rows inside a block are contiguous.
                     let layerBase = l * blockCount * blockSize
-                    for p in 0..<positions {
-                        let row = (layerBase + table[p / blockSize] * blockSize + p % blockSize) * kvDim + kv * headDim
-                        scores[p] = scale * SIMDKernels.dot(query, pointers.keys + row, count: headDim)
+                    var p = 0
+                    for block in table where p < positions {
+                        let base = (layerBase + block * blockSize) * kvDim + kv * headDim
+                        for slot in 0..<min(blockSize, positions - p) {
+                            scores[p + slot] = scale * SIMDKernels.dot(query, pointers.keys + base + slot * kvDim, count: headDim)
+                        }
+                        p += blockSize
                     }
                     Kernels.softmax(scores.baseAddress!, count: positions)
                     out.initialize(repeating: 0, count: headDim)
-                    for p in 0..<positions {
-                        let row = (layerBase + table[p / blockSize] * blockSize + p % blockSize) * kvDim + kv * headDim
-                        SIMDKernels.axpy(scores[p], pointers.values + row, out, count: headDim)
+                    p = 0
+                    for block in table where p < positions {
+                        let base = (layerBase + block * blockSize) * kvDim + kv * headDim
+                        for slot in 0..<min(blockSize, positions - p) {
+                            SIMDKernels.axpy(scores[p + slot], pointers.values + base + slot * kvDim, out, count: headDim)
+                        }
+                        p += blockSize
                     }
                 }
+            }
+            // Dispatching to other threads costs more than small work (a short sequence).
+            if lengths.reduce(0, +) * d.heads >= 16_384 {
+                DispatchQueue.concurrentPerform(iterations: work, execute: attend)
+            } else {
+                for item in 0..<work { attend(item) }
             }
         }
 
