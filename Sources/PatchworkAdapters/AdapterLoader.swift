@@ -13,6 +13,13 @@ public struct AdapterRecord: Sendable, Equatable {
     public var baseModelNameOrPath: String?
     /// Seconds since the Unix epoch, from the registry's clock.
     public var loadedAt: Double
+    /// The weights, read once at load, and the cache namespace of this content.
+    public var resident: ResidentAdapter
+
+    public static func == (a: AdapterRecord, b: AdapterRecord) -> Bool {
+        a.name == b.name && a.source == b.source && a.directory == b.directory && a.digest == b.digest && a.validated == b.validated
+            && a.baseModelNameOrPath == b.baseModelNameOrPath && a.loadedAt == b.loadedAt && a.resident === b.resident
+    }
 
     public var loraID: LoRAID { name.loraID }
 
@@ -70,9 +77,16 @@ public struct AdapterLoader: Sendable {
         }
         let validated = try validator.validate(config: config, header: header)
         let digest = try AdapterDigest.compute(directory: directory, files: [Self.configFile, Self.weightsFile])
+        let weights: LoRAWeights
+        do {
+            weights = try LoRAWeights.load(weightsPath: weightsPath, layers: validator.dimensions.layers, rank: validated.rank, scale: Float(validated.scale))
+        } catch {
+            throw AdapterError(.invalidAdapter, "adapter source \(source): \(error.message)")
+        }
         return AdapterRecord(
             name: name, source: source, directory: directory, digest: digest, validated: validated,
-            baseModelNameOrPath: config.baseModelNameOrPath, loadedAt: now
+            baseModelNameOrPath: config.baseModelNameOrPath, loadedAt: now,
+            resident: ResidentAdapter(name: name.rawValue, weights: weights, namespace: .adapter(name: name, digest: digest))
         )
     }
 }

@@ -74,7 +74,7 @@ public final class Cluster: @unchecked Sendable {
         var args = routers.flatMap { ["--router", $0.endpoint] } + [
             "--model", TestPaths.model.path, "--served-model-name", servedModelName, "--worker-id", name,
             "--system-host", "127.0.0.1", "--system-port", "\(system)", "--heartbeat-interval", "0.5",
-            "--listen", "tcp://127.0.0.1:0",
+            "--listen", "tcp://127.0.0.1:0", "--kv-cache-bytes", "\(64 << 20)",
         ]
         if enableLoRA { args.append("--enable-lora") }
         let process = try launch("patchwork-worker", name: name, arguments: args + arguments, environment: environment)

@@ -143,14 +143,8 @@ struct GenerateCommand: ParsableCommand {
             let record = try loader.load(
                 name: try AdapterName(name), source: try AdapterSource(uri: "file://" + (directory as NSString).standardizingPath.absolutePath), now: 0
             )
-            let weights = try LoRAWeights.load(
-                weightsPath: (record.directory as NSString).appendingPathComponent(AdapterLoader.weightsFile), config: model.config,
-                rank: record.validated.rank, scale: Float(record.validated.scale)
-            )
-            return ResidentAdapter(name: name, weights: weights, namespace: .adapter(name: record.name, digest: record.digest))
+            return record.resident
         } catch let error as AdapterError {
-            throw ValidationError("adapter \(name): \(error.message)")
-        } catch let error as ModelFileError {
             throw ValidationError("adapter \(name): \(error.message)")
         }
     }

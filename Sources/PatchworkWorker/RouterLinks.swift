@@ -16,6 +16,8 @@ actor RouterLinks: Service {
     private let servingEndpoint: String
     private let adapters: AdapterRegistry
     private let changes: AsyncStream<AdapterEvent>
+    private let metrics: @Sendable () -> LoadMetrics
+    private let onAcknowledged: @Sendable (Endpoint, Int) -> Void
     private let logger: Logger
     private let (httpURLs, httpURLContinuation) = AsyncStream.makeStream(of: String.self)
     private var httpURL: String?
@@ -28,8 +30,11 @@ actor RouterLinks: Service {
 
     init(
         settings: WorkerSettings, card: ModelCard, servingEndpoint: String, adapters: AdapterRegistry,
-        changes: AsyncStream<AdapterEvent>, logger: Logger
+        changes: AsyncStream<AdapterEvent>, metrics: @escaping @Sendable () -> LoadMetrics,
+        onAcknowledged: @escaping @Sendable (Endpoint, Int) -> Void, logger: Logger
     ) {
+        self.metrics = metrics
+        self.onAcknowledged = onAcknowledged
         self.settings = settings
         self.card = card
         self.servingEndpoint = servingEndpoint
@@ -73,7 +78,7 @@ actor RouterLinks: Service {
         guard let httpURL else { return nil }
         return WorkerRegistration(
             workerID: settings.workerID, httpURL: httpURL, servingEndpoint: servingEndpoint, model: card,
-            adapters: await adapters.loaded().map(\.summary), metrics: LoadMetrics(),
+            adapters: await adapters.loaded().map(\.summary), metrics: metrics(),
             heartbeatInterval: settings.heartbeatInterval
         )
     }
@@ -98,6 +103,7 @@ actor RouterLinks: Service {
             switch message {
             case .registered(let ack):
                 acknowledged.insert(index)
+                onAcknowledged(settings.routers[index], ack.eventsPort)
                 logger.info("registered with router", metadata: ["router": "\(router)", "router.id": "\(ack.routerID)", "router.events_port": "\(ack.eventsPort)"])
             case .unknownWorker:
                 // The router restarted or declared this worker dead: introduce ourselves again.
@@ -117,7 +123,7 @@ actor RouterLinks: Service {
             try? await Task.sleep(for: .seconds(settings.heartbeatInterval))
             sequence += 1
             let heartbeat = WorkerHeartbeat(
-                workerID: settings.workerID, sequence: sequence, metrics: LoadMetrics(),
+                workerID: settings.workerID, sequence: sequence, metrics: metrics(),
                 adapters: await adapters.loaded().map(\.summary)
             )
             for socket in sockets { send(.heartbeat(heartbeat), on: socket) }

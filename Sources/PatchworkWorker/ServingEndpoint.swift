@@ -5,32 +5,42 @@ import PatchworkMessaging
 import ServiceLifecycle
 
 /// The worker's serving socket (`--listen`, ROUTER): clients send requests carrying a request
-/// id and get answers addressed to them. It serves the model's tokenizer and chat template now;
-/// inference requests join with the batching engine.
+/// id and get answers addressed to them — inference (to the engine loop), cancels, and the
+/// model's tokenizer and chat template.
 final class ServingEndpoint: Service {
     let socket: MessageSocket
-    /// The endpoint others connect to (advertised host, bound port).
-    let advertised: String
     /// The model's assets, encoded once.
     private let encodedAssets: MessagePackValue
+    private let engine: EngineLoop
     private let logger: Logger
 
-    init(listen: Endpoint, advertiseHost: String, assets: ModelAssets, logger: Logger) throws {
-        socket = try MessageSocket(.router, bind: [listen.bindString])
-        let port = socket.boundEndpoints.first.flatMap { try? Endpoint(parsing: $0).port } ?? listen.port
-        advertised = Endpoint(host: advertiseHost, port: port).description
+    init(socket: MessageSocket, assets: ModelAssets, engine: EngineLoop, logger: Logger) throws {
+        self.socket = socket
         encodedAssets = try MessagePackEncoder().encodeValue(assets)
+        self.engine = engine
         self.logger = logger
+    }
+
+    /// Binds the serving socket; returns it and the endpoint others connect to.
+    static func bind(listen: Endpoint, advertiseHost: String, logger: Logger) throws -> (MessageSocket, String) {
+        let socket = try MessageSocket(.router, bind: [listen.bindString])
+        let port = socket.boundEndpoints.first.flatMap { try? Endpoint(parsing: $0).port } ?? listen.port
+        let advertised = Endpoint(host: advertiseHost, port: port).description
         logger.info("serving endpoint listening", metadata: ["endpoint": "\(socket.boundEndpoints.joined(separator: ","))", "advertised": "\(advertised)"])
+        return (socket, advertised)
     }
 
     func run() async throws {
+        engine.start()
         await cancelWhenGracefulShutdown {
             for await frames in self.socket.incoming {
                 guard frames.count == 2 else { continue }
                 self.handle(frames[1], from: frames[0])
             }
         }
+        engine.stop()
+        // Let the engine tell running requests that it stops before the socket goes.
+        try? await Task.sleep(for: .milliseconds(100))
         socket.close()
     }
 
@@ -38,6 +48,13 @@ final class ServingEndpoint: Service {
         let reply: ServingMessage
         do {
             switch try ServingMessage(decoding: payload) {
+            case .generate(let request):
+                logger.debug("inference request", metadata: ["request.id": "\(request.requestID)", "adapter.name": "\(request.adapter ?? "")"])
+                engine.submit(request, from: peer)
+                return
+            case .cancel(let requestID):
+                engine.cancel(requestID)
+                return
             case .modelAssetsRequest(let requestID):
                 logger.debug("model assets requested", metadata: ["request.id": "\(requestID)"])
                 socket.send([peer, ServingMessage.modelAssetsReply(requestID: requestID, encodedAssets: encodedAssets)])

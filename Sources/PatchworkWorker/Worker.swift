@@ -5,8 +5,10 @@ import Metrics
 import PatchworkAdapters
 import PatchworkCore
 import PatchworkEngine
+import PatchworkMessaging
 import PatchworkRuntime
 import Prometheus
+import Synchronization
 
 /// Assembles a worker: the model description, the adapter registry, the HTTP surface and the
 /// links to the routers.
@@ -16,26 +18,35 @@ struct Worker {
     let adapters: AdapterRegistry
     let links: RouterLinks
     let serving: ServingEndpoint
+    let engine: EngineLoop
     let router: Router<BasicRequestContext>
     let logger: Logger
 
     init(settings: WorkerSettings, registry: PrometheusCollectorRegistry, logger: Logger) throws {
-        let description = try ModelDescription(path: settings.modelPath)
+        Engine.setThreads(settings.threads)
+        let loadStart = ContinuousClock.now
+        let model = try Model(path: settings.modelPath)
+        let description = model.description
         let card = ModelCard(
             servedModelName: settings.servedModelName ?? Self.defaultName(description: description, path: settings.modelPath),
             architecture: description.architecture, contextLength: description.contextLength, kvBlockSize: settings.blockSize,
             dimensions: description.dimensions, lora: settings.lora, hasChatTemplate: description.chatTemplate != nil
         )
-        logger.info("model described", metadata: [
-            "model": "\(card.servedModelName)", "model.path": "\(settings.modelPath)", "architecture": "\(card.architecture)",
-            "layers": "\(card.dimensions.layers)", "hidden": "\(card.dimensions.hidden)", "context": "\(card.contextLength)",
-        ])
-        let tokenizer = try Model.tokenizer(path: settings.modelPath)
-        serving = try ServingEndpoint(
-            listen: settings.listen, advertiseHost: settings.advertiseHost,
-            assets: ModelAssets(servedModelName: card.servedModelName, chatTemplate: description.chatTemplate, tokenizer: tokenizer.data),
-            logger: logger
+        let blockBytes = PagedKVStorage.bytesPerBlock(config: model.config, blockSize: settings.blockSize)
+        let blockCount = settings.numKVBlocks ?? max(1, settings.kvCacheBytes / blockBytes)
+        let scheduler = BatchScheduler(
+            transformer: Transformer(config: model.config, weights: model.weights), tokenizer: model.tokenizer,
+            blockSize: settings.blockSize, blockCount: blockCount, maxBatchTokens: settings.maxBatchedTokens,
+            maxSequences: settings.maxSequences, maxLoRARank: settings.lora.maxRank, modelIdentity: "\(card.servedModelName)@\(settings.modelPath)"
         )
+        logger.info("model loaded", metadata: [
+            "model": "\(card.servedModelName)", "model.path": "\(settings.modelPath)", "architecture": "\(card.architecture)",
+            "layers": "\(card.dimensions.layers)", "context": "\(card.contextLength)", "weights.mb": "\(model.weights.bytes >> 20)",
+            "kv.blocks": "\(blockCount)", "kv.mb": "\(blockCount * blockBytes >> 20)", "load.seconds": "\((ContinuousClock.now - loadStart).seconds)",
+        ])
+
+        // Adapters loaded through /v1/loras are resident for compute until unloaded.
+        let resident = Mutex<[String: ResidentAdapter]>([:])
         let (changes, changesContinuation) = AsyncStream.makeStream(of: AdapterEvent.self)
         let workerID = settings.workerID
         let adapters = AdapterRegistry(
@@ -44,15 +55,32 @@ struct Worker {
             logger: logger,
             clock: { Date().timeIntervalSince1970 },
             onChange: { kind, record in
+                resident.withLock { $0[record.name.rawValue] = kind == .loaded ? record.resident : nil }
                 changesContinuation.yield(AdapterEvent(workerID: workerID, kind: kind, adapter: record.summary))
             }
+        )
+        let publisher = KVEventPublisher(workerID: workerID, logger: logger)
+        let (socket, advertised) = try ServingEndpoint.bind(listen: settings.listen, advertiseHost: settings.advertiseHost, logger: logger)
+        engine = EngineLoop(
+            scheduler: scheduler, resolveAdapter: { name in resident.withLock { $0[name] } },
+            reply: { peer, message in
+                do { socket.send([peer, try message.encoded()]) } catch { logger.error("cannot encode a reply", metadata: ["error": "\(error)"]) }
+            },
+            publish: { publisher.publish($0) }, logger: logger
+        )
+        serving = try ServingEndpoint(
+            socket: socket, assets: ModelAssets(servedModelName: card.servedModelName, chatTemplate: description.chatTemplate, tokenizer: model.tokenizer.data),
+            engine: engine, logger: logger
         )
         self.settings = settings
         self.card = card
         self.adapters = adapters
         self.logger = logger
+        let engine = self.engine
         links = RouterLinks(
-            settings: settings, card: card, servingEndpoint: serving.advertised, adapters: adapters, changes: changes, logger: logger
+            settings: settings, card: card, servingEndpoint: advertised, adapters: adapters, changes: changes,
+            metrics: { engine.metrics }, onAcknowledged: { router, eventsPort in publisher.attach(Endpoint(host: router.host, port: eventsPort).description) },
+            logger: logger
         )
         let router = Router()
         router.addSystemRoutes(registry: registry) { [links] in

@@ -63,6 +63,21 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Tokens per KV-cache block (env PATCHWORK_BLOCK_SIZE).")
     var blockSize = 16
 
+    @Option(help: "Bytes of memory for the KV cache (env PATCHWORK_KV_CACHE_BYTES).")
+    var kvCacheBytes = 512 << 20
+
+    @Option(help: "KV-cache blocks; overrides --kv-cache-bytes (env PATCHWORK_NUM_KV_BLOCKS).")
+    var numKvBlocks: Int?
+
+    @Option(help: "Tokens one engine step computes at most, over all sequences (env PATCHWORK_MAX_NUM_BATCHED_TOKENS).")
+    var maxNumBatchedTokens = 512
+
+    @Option(help: "Sequences running at once at most (env PATCHWORK_MAX_NUM_SEQS).")
+    var maxNumSeqs = 64
+
+    @Option(help: "Compute threads for matrix products (env PATCHWORK_THREADS). Default: every core.")
+    var threads = ProcessInfo.processInfo.activeProcessorCount
+
     @Option(help: "Seconds between heartbeats to the routers (env PATCHWORK_HEARTBEAT_INTERVAL).")
     var heartbeatInterval = 1.0
 
@@ -84,6 +99,11 @@ struct ServeCommand: AsyncParsableCommand {
         .init("max-lora-rank", "PATCHWORK_MAX_LORA_RANK"),
         .init("max-loras", "PATCHWORK_MAX_LORAS"),
         .init("block-size", "PATCHWORK_BLOCK_SIZE"),
+        .init("kv-cache-bytes", "PATCHWORK_KV_CACHE_BYTES"),
+        .init("num-kv-blocks", "PATCHWORK_NUM_KV_BLOCKS"),
+        .init("max-num-batched-tokens", "PATCHWORK_MAX_NUM_BATCHED_TOKENS"),
+        .init("max-num-seqs", "PATCHWORK_MAX_NUM_SEQS"),
+        .init("threads", "PATCHWORK_THREADS"),
         .init("heartbeat-interval", "PATCHWORK_HEARTBEAT_INTERVAL"),
         .init("worker-id", "PATCHWORK_WORKER_ID"),
         .init("log-level", "PATCHWORK_LOG_LEVEL"),
@@ -98,6 +118,9 @@ struct ServeCommand: AsyncParsableCommand {
         guard maxLoraRank >= 1 else { throw ValidationError("--max-lora-rank must be at least 1") }
         guard maxLoras >= 1 else { throw ValidationError("--max-loras must be at least 1") }
         guard blockSize >= 1 else { throw ValidationError("--block-size must be at least 1") }
+        guard kvCacheBytes > 0, (numKvBlocks ?? 1) >= 1 else { throw ValidationError("--kv-cache-bytes and --num-kv-blocks must be positive") }
+        guard maxNumBatchedTokens >= 16 else { throw ValidationError("--max-num-batched-tokens must be at least 16") }
+        guard maxNumSeqs >= 1, threads >= 1 else { throw ValidationError("--max-num-seqs and --threads must be at least 1") }
         guard heartbeatInterval >= 0.05 else { throw ValidationError("--heartbeat-interval must be at least 0.05 seconds") }
         guard (0...65535).contains(systemPort) else { throw ValidationError("--system-port must be 0...65535") }
     }
@@ -109,7 +132,8 @@ struct ServeCommand: AsyncParsableCommand {
             systemHost: systemHost, systemPort: systemPort,
             advertiseHost: advertiseHost ?? Self.defaultAdvertiseHost(systemHost: systemHost),
             lora: LoRACapabilities(enabled: enableLora, maxLoras: maxLoras, maxRank: maxLoraRank),
-            blockSize: blockSize, heartbeatInterval: heartbeatInterval,
+            blockSize: blockSize, kvCacheBytes: kvCacheBytes, numKVBlocks: numKvBlocks, maxBatchedTokens: maxNumBatchedTokens,
+            maxSequences: maxNumSeqs, threads: threads, heartbeatInterval: heartbeatInterval,
             workerID: WorkerID(workerID ?? defaultProcessID(role: "worker"))
         )
         let worker: Worker
@@ -138,6 +162,11 @@ struct WorkerSettings: Sendable {
     var advertiseHost: String
     var lora: LoRACapabilities
     var blockSize: Int
+    var kvCacheBytes: Int
+    var numKVBlocks: Int?
+    var maxBatchedTokens: Int
+    var maxSequences: Int
+    var threads: Int
     var heartbeatInterval: Double
     var workerID: WorkerID
 }

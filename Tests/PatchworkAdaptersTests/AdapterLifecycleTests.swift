@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 @testable import PatchworkAdapters
+import PatchworkEngine
 import PatchworkCore
 import PatchworkTesting
 import Testing
@@ -14,7 +15,8 @@ struct AdapterLifecycleTests {
         AdapterRecord(
             name: name, source: source, directory: "/x", digest: ContentDigest(bytes: Array(repeating: 0, count: 32)),
             validated: .init(rank: 8, alpha: 16, scale: 2, targetModules: ["q_proj"], layers: [0], weightBytes: 1),
-            baseModelNameOrPath: nil, loadedAt: time
+            baseModelNameOrPath: nil, loadedAt: time,
+            resident: ResidentAdapter(name: name.rawValue, weights: LoRAWeights(scale: 1, rank: 8, layers: []), namespace: .base(modelIdentity: "t"))
         )
     }
 

@@ -22,7 +22,7 @@ enum EngineReferences {
         let loader = AdapterLoader(validator: AdapterValidator(dimensions: model.config.dimensions, maxRank: 64))
         let record = try loader.load(name: try AdapterName(directory.lastPathComponent), source: try AdapterSource(uri: "file://" + directory.path), now: 0)
         return try LoRAWeights.load(
-            weightsPath: directory.appendingPathComponent(AdapterLoader.weightsFile).path, config: model.config,
+            weightsPath: directory.appendingPathComponent(AdapterLoader.weightsFile).path, layers: model.config.dimensions.layers,
             rank: record.validated.rank, scale: Float(record.validated.scale)
         )
     }

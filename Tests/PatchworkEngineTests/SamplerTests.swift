@@ -1,4 +1,5 @@
 import Foundation
+import PatchworkCore
 @testable import PatchworkEngine
 import Testing
 

@@ -1,4 +1,5 @@
 import Foundation
+import PatchworkCore
 import PatchworkEngine
 import PatchworkTesting
 import Testing

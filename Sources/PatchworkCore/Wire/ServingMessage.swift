@@ -1,6 +1,12 @@
 /// Messages on a worker's serving endpoint (its `--listen` ROUTER socket), each carrying the
-/// request id it answers. Inference requests join from [3/6] on.
+/// request id it concerns.
 public enum ServingMessage: Sendable, Equatable {
+    /// Client → worker: generate; answered by chunks, or a failure.
+    case generate(InferenceRequest)
+    /// Worker → client: tokens of a running request.
+    case chunk(InferenceChunk)
+    /// Client → worker: stop a request and free its blocks (a client went away).
+    case cancel(requestID: String)
     /// Client → worker: send the model's tokenizer and chat template.
     case modelAssetsRequest(requestID: String)
     /// Worker → client.
@@ -10,6 +16,9 @@ public enum ServingMessage: Sendable, Equatable {
 
     public var typeName: String {
         switch self {
+        case .generate: return "generate"
+        case .chunk: return "chunk"
+        case .cancel: return "cancel"
         case .modelAssetsRequest: return "model_assets_request"
         case .modelAssets: return "model_assets"
         case .failure: return "failure"
@@ -23,6 +32,9 @@ public enum ServingMessage: Sendable, Equatable {
         let encoder = MessagePackEncoder()
         let body: MessagePackValue
         switch self {
+        case .generate(let request): body = try encoder.encodeValue(request)
+        case .chunk(let chunk): body = try encoder.encodeValue(chunk)
+        case .cancel(let id): body = try encoder.encodeValue(RequestBody(requestID: id))
         case .modelAssetsRequest(let id): body = try encoder.encodeValue(RequestBody(requestID: id))
         case .modelAssets(let id, let assets): body = try encoder.encodeValue(AssetsBody(requestID: id, assets: assets))
         case .failure(let failure): body = try encoder.encodeValue(failure)
@@ -39,6 +51,9 @@ public enum ServingMessage: Sendable, Equatable {
     public init(decoding bytes: [UInt8]) throws(WireMessageError) {
         let (type, body) = try Envelope.decode(bytes)
         switch type {
+        case "generate": self = .generate(try Envelope.body(InferenceRequest.self, body, in: type))
+        case "chunk": self = .chunk(try Envelope.body(InferenceChunk.self, body, in: type))
+        case "cancel": self = .cancel(requestID: try Envelope.body(RequestBody.self, body, in: type).requestID)
         case "model_assets_request": self = .modelAssetsRequest(requestID: try Envelope.body(RequestBody.self, body, in: type).requestID)
         case "model_assets":
             let decoded = try Envelope.body(AssetsBody.self, body, in: type)
@@ -53,7 +68,7 @@ public enum ServingMessage: Sendable, Equatable {
 public struct ServingFailure: Codable, Sendable, Equatable {
     public enum Code: String, Codable, Sendable {
         case badRequest = "bad_request", unknownAdapter = "unknown_adapter", contextExceeded = "context_exceeded"
-        case invalidParameters = "invalid_parameters", internalError = "internal_error"
+        case invalidParameters = "invalid_parameters", internalError = "internal_error", shuttingDown = "shutting_down"
     }
 
     public var requestID: String?

@@ -24,15 +24,15 @@ public struct LoRAWeights: Sendable {
     /// Per layer, the targeted projections.
     public var layers: [[Target: Pair]]
 
-    /// Reads `adapter_model.safetensors` of an adapter that was validated against `config`.
-    public static func load(weightsPath: String, config: ModelConfig, rank: Int, scale: Float) throws(ModelFileError) -> LoRAWeights {
+    /// Reads `adapter_model.safetensors` of an adapter validated against a model of `layers` layers.
+    public static func load(weightsPath: String, layers layerCount: Int, rank: Int, scale: Float) throws(ModelFileError) -> LoRAWeights {
         let header: SafetensorsHeader
         do { header = try SafetensorsHeader.read(path: weightsPath) } catch { throw ModelFileError(error.message) }
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: weightsPath), options: .alwaysMapped) } catch {
             throw ModelFileError("cannot map \(weightsPath): \(error.localizedDescription)")
         }
-        var layers = [[Target: Pair]](repeating: [:], count: config.dimensions.layers)
+        var layers = [[Target: Pair]](repeating: [:], count: layerCount)
         let dataStart = 8 + header.headerBytes
         for tensor in header.tensors {
             guard let name = LoRATensorName(tensor.name), let target = Target(rawValue: name.module),
@@ -52,6 +52,12 @@ public struct LoRAWeights: Sendable {
             layers[name.layer][target] = pair
         }
         return LoRAWeights(scale: scale, rank: rank, layers: layers)
+    }
+
+    public init(scale: Float, rank: Int, layers: [[Target: Pair]]) {
+        self.scale = scale
+        self.rank = rank
+        self.layers = layers
     }
 
     public var bytes: Int { layers.reduce(0) { $0 + $1.values.reduce(0) { $0 + 4 * ($1.a.count + $1.b.count) } } }

@@ -1,3 +1,4 @@
+import PatchworkCore
 import Foundation
 
 /// Picks next tokens from logits: penalties, then temperature, top-k, top-p and min-p, then a

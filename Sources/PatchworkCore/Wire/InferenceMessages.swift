@@ -1,0 +1,72 @@
+/// A client asks a worker to generate: token ids in, a stream of ``InferenceChunk``s out.
+public struct InferenceRequest: Codable, Sendable, Equatable {
+    /// Assigned by the frontend; every hop logs it, and chunks and cancels carry it.
+    public var requestID: String
+    public var promptIDs: [Int]
+    /// A loaded adapter's name; nil runs the base model.
+    public var adapter: String?
+    public var sampling: SamplingParameters
+
+    public init(requestID: String, promptIDs: [Int], adapter: String?, sampling: SamplingParameters) {
+        self.requestID = requestID
+        self.promptIDs = promptIDs
+        self.adapter = adapter
+        self.sampling = sampling
+    }
+}
+
+/// Part of a request's output: new tokens (one per engine step), and at the end the finish
+/// reason and usage.
+public struct InferenceChunk: Codable, Sendable, Equatable {
+    public struct Token: Codable, Sendable, Equatable {
+        public var id: Int
+        /// The text this token completes (UTF-8 is never split across chunks).
+        public var text: String
+        public var logprob: Float
+        /// The most likely alternatives, when asked for: `[id, logprob]` pairs.
+        public var top: [TopLogprob]
+
+        public init(id: Int, text: String, logprob: Float, top: [TopLogprob]) {
+            self.id = id
+            self.text = text
+            self.logprob = logprob
+            self.top = top
+        }
+    }
+
+    public struct TopLogprob: Codable, Sendable, Equatable {
+        public var id: Int
+        public var logprob: Float
+        public init(id: Int, logprob: Float) {
+            self.id = id
+            self.logprob = logprob
+        }
+    }
+
+    public struct Usage: Codable, Sendable, Equatable {
+        public var promptTokens: Int
+        public var completionTokens: Int
+        /// Prompt tokens found in the prefix cache.
+        public var cachedPromptTokens: Int
+
+        public init(promptTokens: Int, completionTokens: Int, cachedPromptTokens: Int) {
+            self.promptTokens = promptTokens
+            self.completionTokens = completionTokens
+            self.cachedPromptTokens = cachedPromptTokens
+        }
+    }
+
+    public var requestID: String
+    public var tokens: [Token]
+    /// `stop` or `length` on the last chunk; nil before.
+    public var finishReason: String?
+    /// On the last chunk.
+    public var usage: Usage?
+
+    public init(requestID: String, tokens: [Token], finishReason: String?, usage: Usage?) {
+        self.requestID = requestID
+        self.tokens = tokens
+        self.finishReason = finishReason
+        self.usage = usage
+    }
+}

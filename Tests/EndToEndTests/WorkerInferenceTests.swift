@@ -1,0 +1,136 @@
+import Foundation
+import PatchworkCore
+import PatchworkMessaging
+import PatchworkTesting
+import Testing
+
+extension EndToEnd {
+    /// Inference over a worker's serving endpoint, against transformers' and PEFT's references.
+    @Suite struct WorkerInference {
+        struct Reference: Decodable {
+            struct Step: Decodable { var token: Int; var logprob: Float }
+            struct Chat: Decodable { var ids: [Int]; var answer: String; var base: [Step]; var adapter: [Step] }
+            var chat: Chat
+        }
+
+        static let reference = try! JSONDecoder().decode(
+            Reference.self, from: Data(contentsOf: TestPaths.fixtures.appendingPathComponent("references/smollm2.json"))
+        )
+
+        static func greedy(_ tokens: Int) -> SamplingParameters {
+            var p = SamplingParameters()
+            p.temperature = 0
+            p.maxTokens = tokens
+            return p
+        }
+
+        /// Sends `message` and collects replies for `requestID` until it finishes or fails.
+        static func collect(_ socket: MessageSocket, send message: ServingMessage, requestID: String, afterFirst: (() -> Void)? = nil) async throws -> (chunks: [InferenceChunk], failure: ServingFailure?) {
+            socket.send([try message.encoded()])
+            var chunks: [InferenceChunk] = []
+            for await frames in socket.incoming {
+                switch try ServingMessage(decoding: frames[0]) {
+                case .chunk(let chunk) where chunk.requestID == requestID:
+                    chunks.append(chunk)
+                    if chunks.count == 1 { afterFirst?() }
+                    if chunk.finishReason != nil { return (chunks, nil) }
+                case .failure(let failure) where failure.requestID == requestID:
+                    return (chunks, failure)
+                default: continue
+                }
+            }
+            return (chunks, nil)
+        }
+
+        static func servingEndpoint(_ router: Cluster.Router) async throws -> String {
+            let view = try await HTTPClient.get(port: router.systemPort, path: "/cluster").json()
+            let worker = try #require((view["workers"] as? [[String: Any]])?.first)
+            return try #require(worker["servingEndpoint"] as? String)
+        }
+
+        @Test func greedyAnswersAndAdapterLogprobsMatchTheReferences() async throws {
+            try await withCluster { cluster in
+                let router = try await cluster.startRouter()
+                let worker = try await cluster.startWorker(routers: [router])
+                let client = try MessageSocket(.dealer, connect: [try await Self.servingEndpoint(router)])
+                defer { client.close() }
+
+                let base = try await Self.collect(client, send: .generate(InferenceRequest(
+                    requestID: "base", promptIDs: Self.reference.chat.ids, adapter: nil, sampling: Self.greedy(20)
+                )), requestID: "base")
+                #expect(base.failure == nil)
+                #expect(base.chunks.flatMap(\.tokens).map(\.text).joined() == Self.reference.chat.answer)
+                #expect(base.chunks.last?.finishReason == "stop")
+                #expect(base.chunks.last?.usage?.promptTokens == Self.reference.chat.ids.count)
+                let first = try #require(base.chunks.first?.tokens.first)
+                #expect(first.id == Self.reference.chat.base[0].token)
+                #expect(abs(first.logprob - Self.reference.chat.base[0].logprob) <= 2e-3)
+
+                #expect(try await EndToEnd.load(worker, name: "peft", uri: "file://" + TestPaths.adapter("smollm2-qkvo-peft").path).status == 200)
+                let tuned = try await Self.collect(client, send: .generate(InferenceRequest(
+                    requestID: "tuned", promptIDs: Self.reference.chat.ids, adapter: "peft", sampling: Self.greedy(4)
+                )), requestID: "tuned")
+                let tokens = tuned.chunks.flatMap(\.tokens)
+                #expect(tokens.count == 4)
+                for (token, step) in zip(tokens, Self.reference.chat.adapter) where token.id == step.token {
+                    #expect(abs(token.logprob - step.logprob) <= 2e-3)
+                }
+                #expect(tokens.first?.id == Self.reference.chat.adapter[0].token)
+
+                let unknown = try await Self.collect(client, send: .generate(InferenceRequest(
+                    requestID: "nope", promptIDs: [1, 2, 3], adapter: "not-loaded", sampling: Self.greedy(4)
+                )), requestID: "nope")
+                #expect(unknown.failure?.code == .unknownAdapter)
+                let tooLong = try await Self.collect(client, send: .generate(InferenceRequest(
+                    requestID: "long", promptIDs: Array(repeating: 5, count: 8190), adapter: nil, sampling: Self.greedy(100)
+                )), requestID: "long")
+                #expect(tooLong.failure?.code == .contextExceeded)
+
+                // KV events reached the router in vLLM's format.
+                #expect(await eventually { ((try? await EndToEnd.metric("patchwork_router_kv_event_batches_total", port: router.systemPort)) ?? 0) > 0 })
+                #expect(try await EndToEnd.metric("patchwork_router_kv_event_errors_total", port: router.systemPort) == 0)
+            }
+        }
+
+        @Test func cancellingARequestStopsItAndFreesItsBlocks() async throws {
+            try await withCluster { cluster in
+                let router = try await cluster.startRouter()
+                _ = try await cluster.startWorker(routers: [router])
+                let client = try MessageSocket(.dealer, connect: [try await Self.servingEndpoint(router)])
+                defer { client.close() }
+                var sampling = Self.greedy(400)
+                sampling.ignoreEOS = true
+                client.send([try ServingMessage.generate(InferenceRequest(requestID: "c", promptIDs: Self.reference.chat.ids, adapter: nil, sampling: sampling)).encoded()])
+                func used() async throws -> Int? {
+                    let view = try await HTTPClient.get(port: router.systemPort, path: "/cluster").json()
+                    let metrics = ((view["workers"] as? [[String: Any]])?.first?["metrics"] as? [String: Any])
+                    return metrics?["kvBlocksUsed"] as? Int
+                }
+                // The running request holds blocks (seen through the worker's heartbeats)...
+                #expect(await eventually(timeout: .seconds(5)) { ((try? await used()) ?? 0) > 0 })
+                client.send([try ServingMessage.cancel(requestID: "c").encoded()])
+                // ...and a cancel frees them at once; no chunk follows for long.
+                #expect(await eventually(timeout: .seconds(5)) { (try? await used()) == 0 })
+                #expect(try await used() == 0)
+                // Chunks sent before the cancel are still queued here: drain them, then no new
+                // ones may come.
+                func count(for duration: Duration) async -> Int {
+                    let counter = Task {
+                        var seen = 0
+                        for await frames in client.incoming {
+                            if case .chunk = try? ServingMessage(decoding: frames[0]) { seen += 1 }
+                        }
+                        return seen
+                    }
+                    try? await Task.sleep(for: duration)
+                    counter.cancel()
+                    return await counter.value
+                }
+                _ = await count(for: .milliseconds(300))
+                #expect(await count(for: .milliseconds(800)) == 0)
+                let view = try await HTTPClient.get(port: router.systemPort, path: "/cluster").json()
+                #expect(((view["workers"] as? [[String: Any]])?.first?["metrics"] as? [String: Any])?["runningRequests"] as? Int == 0)
+            }
+        }
+    }
+}
