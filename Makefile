@@ -18,7 +18,7 @@ WORKER_SYSTEM_PORT ?= 8081
 ROUTER_SYSTEM_PORT ?= 8082
 HTTP_PORT ?= 8000
 
-.PHONY: deps build release run test model venv fixtures references reference-venv bench-venv bench-engine clean
+.PHONY: deps build release run test model venv fixtures references reference-venv bench-venv bench-engine bench-serving clean
 
 ## deps: install the Debian packages that are missing (apt-get; root or sudo).
 deps:
@@ -85,14 +85,19 @@ references: reference-venv model
 
 ## bench-engine: prefill/decode tokens/s vs llama.cpp (llama-cpp-python, which pip compiles: minutes).
 bench-venv: .venv-bench/.ready
-.venv-bench/.ready:
+.venv-bench/.ready: Tests/Benchmarks/requirements.txt
 	python3 -m venv .venv-bench
-	.venv-bench/bin/pip install -q --disable-pip-version-check llama-cpp-python numpy
+	.venv-bench/bin/pip install -q --disable-pip-version-check -r Tests/Benchmarks/requirements.txt
 	touch $@
 BENCH_THREADS ?= 2
 bench-engine: release model bench-venv
 	.venv-bench/bin/python Tests/Benchmarks/bench_engine.py --worker "$$(swift build -c release --show-bin-path)/patchwork-worker" \
 	  --model $(MODEL) --adapter Tests/Fixtures/adapters/smollm2-qkvo-peft --threads $(BENCH_THREADS)
+
+## bench-serving: batching figures (concurrency, mixed adapters, prefix cache) on a release worker.
+bench-serving: release model bench-venv
+	.venv-bench/bin/python Tests/Benchmarks/bench_serving.py --worker "$$(swift build -c release --show-bin-path)/patchwork-worker" \
+	  --model $(MODEL) --threads $(BENCH_THREADS)
 
 clean:
 	rm -rf .build $(VENV) $(MODEL_DIR)

@@ -28,6 +28,30 @@ public struct SamplingParameters: Sendable, Equatable, Codable {
 
     public init() {}
 
+    enum CodingKeys: String, CodingKey {
+        case temperature, topK, topP, minP, seed, presencePenalty, frequencyPenalty, repetitionPenalty, maxTokens, stop
+        case stopTokenIDs, ignoreEOS, topLogprobs
+    }
+
+    /// Missing fields take their defaults, so clients send only what they set.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = SamplingParameters()
+        temperature = try c.decodeIfPresent(Float.self, forKey: .temperature) ?? d.temperature
+        topK = try c.decodeIfPresent(Int.self, forKey: .topK) ?? d.topK
+        topP = try c.decodeIfPresent(Float.self, forKey: .topP) ?? d.topP
+        minP = try c.decodeIfPresent(Float.self, forKey: .minP) ?? d.minP
+        seed = try c.decodeIfPresent(UInt64.self, forKey: .seed)
+        presencePenalty = try c.decodeIfPresent(Float.self, forKey: .presencePenalty) ?? d.presencePenalty
+        frequencyPenalty = try c.decodeIfPresent(Float.self, forKey: .frequencyPenalty) ?? d.frequencyPenalty
+        repetitionPenalty = try c.decodeIfPresent(Float.self, forKey: .repetitionPenalty) ?? d.repetitionPenalty
+        maxTokens = try c.decodeIfPresent(Int.self, forKey: .maxTokens) ?? d.maxTokens
+        stop = try c.decodeIfPresent([String].self, forKey: .stop) ?? d.stop
+        stopTokenIDs = try c.decodeIfPresent([Int].self, forKey: .stopTokenIDs) ?? d.stopTokenIDs
+        ignoreEOS = try c.decodeIfPresent(Bool.self, forKey: .ignoreEOS) ?? d.ignoreEOS
+        topLogprobs = try c.decodeIfPresent(Int.self, forKey: .topLogprobs)
+    }
+
     /// Every parameter that is out of range, described; empty when all are valid.
     public func problems(vocabulary: Int) -> [String] {
         var problems: [String] = []

@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+"""Serving benchmark: a release worker driven over its ZeroMQ serving endpoint.
+
+Prints, from one run:
+ 1. aggregate decode tokens/s at 1, 4 and 16 concurrent requests (base model);
+ 2. 16 requests spread over 8 adapters vs the same 16 on the base model (target ratio >= 0.85);
+ 3. time to first token with a 512-token prefix already cached vs cold (target <= 0.2).
+Adapters are random PEFT-format rank-8 q/v adapters written here (distinct contents, so distinct
+cache namespaces). Run by `make bench-serving`; never part of `make test`.
+"""
+import argparse
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+import msgpack
+import numpy as np
+import zmq
+from safetensors.numpy import save_file
+
+HIDDEN, KV, LAYERS = 576, 192, 30
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def write_adapter(directory, seed):
+    rng = np.random.default_rng(seed)
+    tensors = {}
+    for layer in range(LAYERS):
+        for module, out in (("q_proj", HIDDEN), ("v_proj", KV)):
+            prefix = f"base_model.model.model.layers.{layer}.self_attn.{module}"
+            tensors[f"{prefix}.lora_A.weight"] = (rng.standard_normal((8, HIDDEN)) / 24).astype(np.float16)
+            tensors[f"{prefix}.lora_B.weight"] = (rng.standard_normal((out, 8)) * 0.01).astype(np.float16)
+    os.makedirs(directory, exist_ok=True)
+    save_file(tensors, os.path.join(directory, "adapter_model.safetensors"), metadata={"format": "pt"})
+    with open(os.path.join(directory, "adapter_config.json"), "w") as f:
+        json.dump({"peft_type": "LORA", "r": 8, "lora_alpha": 16, "target_modules": ["q_proj", "v_proj"], "bias": "none"}, f)
+
+
+class Worker:
+    def __init__(self, args):
+        self.http, self.serving = free_port(), free_port()
+        self.process = subprocess.Popen(
+            [args.worker, "--router", f"tcp://127.0.0.1:{free_port()}", "--model", args.model, "--enable-lora",
+             "--max-loras", "16", "--system-host", "127.0.0.1", "--system-port", str(self.http),
+             "--listen", f"tcp://127.0.0.1:{self.serving}", "--threads", str(args.threads),
+             "--kv-cache-bytes", str(1 << 30), "--max-num-batched-tokens", "512"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{self.http}/health", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        self.socket = zmq.Context.instance().socket(zmq.DEALER)
+        self.socket.connect(f"tcp://127.0.0.1:{self.serving}")
+
+    def load(self, name, directory):
+        body = json.dumps({"lora_name": name, "source": {"uri": "file://" + directory}}).encode()
+        urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{self.http}/v1/loras", body,
+                                                      {"Content-Type": "application/json"}), timeout=60).read()
+
+    def run(self, requests):
+        """Sends every request at once; returns (wall seconds, tokens, per-request TTFT)."""
+        start = time.perf_counter()
+        sent = {}
+        for i, (prompt, adapter, max_tokens) in enumerate(requests):
+            rid = f"r{time.monotonic_ns()}-{i}"
+            body = {"requestID": rid, "promptIDs": prompt, "sampling": {"temperature": 0, "maxTokens": max_tokens, "ignoreEOS": True}}
+            if adapter:
+                body["adapter"] = adapter
+            self.socket.send(msgpack.packb({"v": 1, "type": "generate", "body": body}))
+            sent[rid] = time.perf_counter()
+        first, tokens, done = {}, 0, 0
+        while done < len(requests):
+            message = msgpack.unpackb(self.socket.recv(), raw=False)
+            if message["type"] == "failure":
+                raise RuntimeError(message["body"])
+            chunk = message["body"]
+            tokens += len(chunk["tokens"])
+            first.setdefault(chunk["requestID"], time.perf_counter() - sent[chunk["requestID"]])
+            if chunk.get("finishReason"):
+                done += 1
+        return time.perf_counter() - start, tokens, list(first.values())
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(10)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--worker", required=True)
+    p.add_argument("--model", required=True)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--tokens", type=int, default=64, help="generated per request")
+    args = p.parse_args()
+    rng = random.Random(0)
+    prompt = lambda n: [rng.randrange(100, 40000) for _ in range(n)]
+    worker = Worker(args)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            for i in range(8):
+                write_adapter(os.path.join(tmp, f"a{i}"), seed=i)
+                worker.load(f"a{i}", os.path.join(tmp, f"a{i}"))
+        worker.run([(prompt(32), None, 4)])  # warm-up
+
+        print(f"\nSmolLM2-135M-Instruct Q4_1, {args.threads} threads, 32-token prompts, {args.tokens} tokens each")
+        print("1. aggregate decode throughput, base model")
+        rates = {}
+        for n in (1, 4, 16):
+            wall, tokens, _ = worker.run([(prompt(32), None, args.tokens) for _ in range(n)])
+            rates[n] = tokens / wall
+            print(f"   {n:2} concurrent: {rates[n]:7.1f} tok/s")
+        print(f"   16 vs 1 concurrent: {rates[16] / rates[1]:.2f}x")
+
+        print("2. 16 requests over 8 adapters vs 16 on the base model")
+        wall_base, tokens_base, _ = worker.run([(prompt(32), None, args.tokens) for _ in range(16)])
+        wall_mixed, tokens_mixed, _ = worker.run([(prompt(32), f"a{i % 8}", args.tokens) for i in range(16)])
+        base, mixed = tokens_base / wall_base, tokens_mixed / wall_mixed
+        print(f"   base {base:.1f} tok/s, mixed adapters {mixed:.1f} tok/s, ratio {mixed / base:.2f} (target >= 0.85)")
+
+        print("3. time to first token, 512-token prefix cached vs cold (median of 5)")
+        cold, warm = [], []
+        for _ in range(5):
+            shared = prompt(512)
+            cold.append(worker.run([(shared + prompt(8), None, 1)])[2][0])
+            warm.append(worker.run([(shared + prompt(8), None, 1)])[2][0])
+        c, w = statistics.median(cold), statistics.median(warm)
+        print(f"   cold {c * 1000:.0f} ms, cached {w * 1000:.0f} ms, ratio {w / c:.2f} (target <= 0.2)")
+    finally:
+        worker.stop()
+
+
+if __name__ == "__main__":
+    main()
