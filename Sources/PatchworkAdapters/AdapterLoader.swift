@@ -13,12 +13,22 @@ public struct AdapterRecord: Sendable, Equatable {
     public var baseModelNameOrPath: String?
     /// Seconds since the Unix epoch, from the registry's clock.
     public var loadedAt: Double
-    /// The weights, read once at load, and the cache namespace of this content.
-    public var resident: ResidentAdapter
+    /// The weight file's bytes, read once at load (the adapter's compact, host-memory form).
+    public var weightsData: Data
+    /// Keep it resident whatever the load (`"pinned": true` on load).
+    public var pinned = false
 
-    public static func == (a: AdapterRecord, b: AdapterRecord) -> Bool {
-        a.name == b.name && a.source == b.source && a.directory == b.directory && a.digest == b.digest && a.validated == b.validated
-            && a.baseModelNameOrPath == b.baseModelNameOrPath && a.loadedAt == b.loadedAt && a.resident === b.resident
+    /// Blocks computed under this adapter are cached under its contents, not its name.
+    public var namespace: CacheNamespace { .adapter(name: name, digest: digest) }
+
+    /// The weights in compute form (f32).
+    public func makeResident(layers: Int) throws(AdapterError) -> ResidentAdapter {
+        do {
+            let weights = try LoRAWeights.load(safetensors: weightsData, layers: layers, rank: validated.rank, scale: Float(validated.scale))
+            return ResidentAdapter(name: name.rawValue, weights: weights, namespace: namespace)
+        } catch {
+            throw AdapterError(.invalidAdapter, "adapter '\(name)': \(error.message)")
+        }
     }
 
     public var loraID: LoRAID { name.loraID }
@@ -77,16 +87,15 @@ public struct AdapterLoader: Sendable {
         }
         let validated = try validator.validate(config: config, header: header)
         let digest = try AdapterDigest.compute(directory: directory, files: [Self.configFile, Self.weightsFile])
-        let weights: LoRAWeights
-        do {
-            weights = try LoRAWeights.load(weightsPath: weightsPath, layers: validator.dimensions.layers, rank: validated.rank, scale: Float(validated.scale))
-        } catch {
-            throw AdapterError(.invalidAdapter, "adapter source \(source): \(error.message)")
+        guard let weightsData = FileManager.default.contents(atPath: weightsPath) else {
+            throw AdapterError(.internalFailure, "cannot read \(Self.weightsFile) in \(directory)")
         }
-        return AdapterRecord(
+        let record = AdapterRecord(
             name: name, source: source, directory: directory, digest: digest, validated: validated,
-            baseModelNameOrPath: config.baseModelNameOrPath, loadedAt: now,
-            resident: ResidentAdapter(name: name.rawValue, weights: weights, namespace: .adapter(name: name, digest: digest))
+            baseModelNameOrPath: config.baseModelNameOrPath, loadedAt: now, weightsData: weightsData
         )
+        // Decode once now, so a broken weight file is refused at load, not at first use.
+        _ = try record.makeResident(layers: validator.dimensions.layers)
+        return record
     }
 }

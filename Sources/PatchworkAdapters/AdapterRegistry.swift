@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import PatchworkCore
 
@@ -34,7 +35,7 @@ public actor AdapterRegistry {
     }
 
     /// Loads `rawName` from `uri`, or joins a running load of the same source.
-    public func load(name rawName: String, uri: String) async throws(AdapterError) -> LoadOutcome {
+    public func load(name rawName: String, uri: String, pinned: Bool = false) async throws(AdapterError) -> LoadOutcome {
         try requireEnabled()
         let name = try Self.parseName(rawName)
         let source = try AdapterSource(uri: uri)
@@ -57,14 +58,18 @@ public actor AdapterRegistry {
             do {
                 var record = try await result(of: task, name: name)
                 record.loadedAt = clock()
-                lifecycle.loadSucceeded(record)
+                record.pinned = pinned
+                // The engine takes the weight bytes (onChange); the registry keeps the description.
+                var described = record
+                described.weightsData = Data()
+                lifecycle.loadSucceeded(described)
                 loadsPerformed += 1
                 logger.info("adapter loaded", metadata: [
                     "adapter.name": "\(name)", "adapter.lora_id": "\(record.loraID)", "adapter.digest": "\(record.digest.hex)",
                     "adapter.rank": "\(record.validated.rank)", "adapter.modules": "\(record.validated.targetModules.joined(separator: ","))",
                 ])
                 onChange(.loaded, record)
-                return .loaded(record)
+                return .loaded(described)
             } catch {
                 lifecycle.loadFailed(name: name)
                 logger.warning("adapter load failed", metadata: [

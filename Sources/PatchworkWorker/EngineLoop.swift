@@ -1,23 +1,32 @@
 import Foundation
 import Logging
+import Metrics
+import PatchworkAdapters
 import PatchworkCore
 import PatchworkEngine
 import Synchronization
 
 /// Runs the worker's ``BatchScheduler`` on a thread of its own: the forward pass computes for
 /// tens of milliseconds at a time and must not hold one of the Swift pool's few threads.
-/// Requests and cancels arrive from any thread through a queue; each step's tokens go back as
-/// chunks through `reply`, and the step's KV events through `publish`.
+/// Requests, cancels and adapter changes arrive from any thread through a queue; each step's
+/// tokens go back as chunks through `reply`, and its KV events through `publish`.
+///
+/// Adapters follow ``AdapterSlots``: a request for an adapter that is not resident is parked
+/// while a background job prepares its weights (from host memory, or from disk with its digest
+/// checked again); other requests run meanwhile.
 final class EngineLoop: @unchecked Sendable {
-    // @unchecked Sendable: `scheduler`, `peers` and `model` are touched only by the loop's
-    // thread; `commands` and `stopping` only under `condition`; `metrics` is a Mutex.
+    // @unchecked Sendable: everything but `condition`'s queue and `currentMetrics` (a Mutex)
+    // is touched only by the loop's thread; `commands` and `stopping` only under `condition`.
     private enum Command {
         case submit(peer: [UInt8], InferenceRequest)
         case cancel(String)
+        case register(AdapterRecord)
+        case unregister(String)
+        case prepared(String, Result<(ResidentAdapter, Data), AdapterError>)
     }
 
     private let scheduler: BatchScheduler
-    private let resolveAdapter: @Sendable (String) -> ResidentAdapter?
+    private let layers: Int
     private let reply: @Sendable ([UInt8], ServingMessage) -> Void
     private let publish: @Sendable ([KVEvent]) -> Void
     private let logger: Logger
@@ -26,13 +35,23 @@ final class EngineLoop: @unchecked Sendable {
     private var stopping = false
     private var peers: [String: [UInt8]] = [:]
     private let currentMetrics = Mutex(LoadMetrics())
+    private let preparation = DispatchQueue(label: "patchwork.adapter-preparation")
+
+    private var slots: AdapterSlots
+    private var records: [String: AdapterRecord] = [:]
+    /// Compact weight bytes of resident and host adapters.
+    private var hostCopies: [String: Data] = [:]
+    private var resident: [String: ResidentAdapter] = [:]
+    private var parked: [(peer: [UInt8], request: InferenceRequest)] = []
+    private var adapterOfRequest: [String: String] = [:]
 
     init(
-        scheduler: BatchScheduler, resolveAdapter: @escaping @Sendable (String) -> ResidentAdapter?,
+        scheduler: BatchScheduler, layers: Int, maxLoras: Int, maxCPULoras: Int,
         reply: @escaping @Sendable ([UInt8], ServingMessage) -> Void, publish: @escaping @Sendable ([KVEvent]) -> Void, logger: Logger
     ) {
         self.scheduler = scheduler
-        self.resolveAdapter = resolveAdapter
+        self.layers = layers
+        slots = AdapterSlots(maxResident: maxLoras, maxHost: maxCPULoras)
         self.reply = reply
         self.publish = publish
         self.logger = logger
@@ -50,6 +69,8 @@ final class EngineLoop: @unchecked Sendable {
 
     func submit(_ request: InferenceRequest, from peer: [UInt8]) { enqueue(.submit(peer: peer, request)) }
     func cancel(_ requestID: String) { enqueue(.cancel(requestID)) }
+    func adapterLoaded(_ record: AdapterRecord) { enqueue(.register(record)) }
+    func adapterUnloaded(_ name: String) { enqueue(.unregister(name)) }
 
     func stop() {
         condition.lock()
@@ -83,40 +104,146 @@ final class EngineLoop: @unchecked Sendable {
         }
     }
 
+    // MARK: Commands
+
     private func apply(_ command: Command) {
         switch command {
+        case .submit(let peer, let request):
+            guard let name = request.adapter else { return start(request, from: peer, adapter: nil) }
+            guard records[name] != nil else {
+                return fail(request.requestID, peer: peer, .unknownAdapter, "LoRA adapter '\(name)' is not loaded on this worker")
+            }
+            parked.append((peer, request))
+            admitParked()
         case .cancel(let requestID):
-            if scheduler.cancel(requestID) {
-                peers[requestID] = nil
+            if let i = parked.firstIndex(where: { $0.request.requestID == requestID }) {
+                parked.remove(at: i)
+            } else if scheduler.cancel(requestID) {
+                finished(requestID)
                 logger.info("request cancelled", metadata: ["request.id": "\(requestID)"])
             }
-        case .submit(let peer, let request):
-            var adapter: ResidentAdapter?
-            if let name = request.adapter {
-                guard let resident = resolveAdapter(name) else {
-                    reply(peer, .failure(ServingFailure(requestID: request.requestID, code: .unknownAdapter, message: "LoRA adapter '\(name)' is not loaded on this worker")))
-                    return
-                }
-                adapter = resident
+        case .register(let record):
+            let name = record.name.rawValue
+            var described = record
+            described.weightsData = Data()
+            records[name] = described
+            hostCopies[name] = record.weightsData
+            apply(slots.add(name, pinned: record.pinned))
+            if slots.tier(of: name) == .disk { hostCopies[name] = nil }
+        case .unregister(let name):
+            slots.remove(name)
+            records[name] = nil
+            hostCopies[name] = nil
+            resident[name] = nil
+            for waiting in parked where waiting.request.adapter == name {
+                fail(waiting.request.requestID, peer: waiting.peer, .unknownAdapter, "LoRA adapter '\(name)' was unloaded")
             }
-            do {
-                try scheduler.submit(GenerationRequest(id: request.requestID, promptIDs: request.promptIDs, parameters: request.sampling, adapter: adapter))
-                peers[request.requestID] = peer
-                logger.debug("request queued", metadata: ["request.id": "\(request.requestID)", "prompt.tokens": "\(request.promptIDs.count)"])
-            } catch {
-                let code: ServingFailure.Code = switch error {
-                case .invalidParameters: .invalidParameters
-                case .invalidPrompt(let reason) where reason.contains("exceeds"): .contextExceeded
-                case .invalidPrompt: .badRequest
+            parked.removeAll { $0.request.adapter == name }
+        case .prepared(let name, let result):
+            guard records[name] != nil else { return }
+            switch result {
+            case .success(let (adapter, data)):
+                resident[name] = adapter
+                hostCopies[name] = data
+                slots.prepared(name, succeeded: true)
+                logger.info("adapter resident", metadata: ["adapter.name": "\(name)"])
+            case .failure(let error):
+                slots.prepared(name, succeeded: false)
+                logger.error("adapter preparation failed", metadata: ["adapter.name": "\(name)", "error": "\(error.message)"])
+                for waiting in parked where waiting.request.adapter == name {
+                    fail(waiting.request.requestID, peer: waiting.peer, .internalError, "LoRA adapter '\(name)' could not be prepared: \(error.message)")
                 }
-                reply(peer, .failure(ServingFailure(requestID: request.requestID, code: code, message: error.description)))
+                parked.removeAll { $0.request.adapter == name }
             }
+            admitParked()
         }
     }
 
+    /// Starts parked requests whose adapter is resident, and prepares the adapters others wait for.
+    private func admitParked() {
+        var still: [(peer: [UInt8], request: InferenceRequest)] = []
+        for waiting in parked {
+            let name = waiting.request.adapter!
+            switch slots.request(name) {
+            case .ready:
+                start(waiting.request, from: waiting.peer, adapter: resident[name])
+            case .prepare(let demotions):
+                apply(demotions)
+                prepare(name)
+                still.append(waiting)
+            case .wait:
+                still.append(waiting)
+            }
+        }
+        parked = still
+    }
+
+    private func apply(_ demotions: [AdapterSlots.Demotion]) {
+        for demotion in demotions {
+            resident[demotion.name] = nil
+            if demotion.to == .disk { hostCopies[demotion.name] = nil }
+            logger.debug("adapter demoted", metadata: ["adapter.name": "\(demotion.name)", "tier": "\(demotion.to.rawValue)"])
+        }
+    }
+
+    /// Builds the compute form off the engine thread; reads the file again when the adapter
+    /// went to disk, and refuses it if its contents changed since it was loaded.
+    private func prepare(_ name: String) {
+        guard let record = records[name] else { return }
+        let copy = hostCopies[name], layers = self.layers
+        preparation.async { [self] in
+            let result = Result { () throws(AdapterError) -> (ResidentAdapter, Data) in
+                var source = record
+                if let copy {
+                    source.weightsData = copy
+                } else {
+                    let digest = try AdapterDigest.compute(directory: record.directory, files: [AdapterLoader.configFile, AdapterLoader.weightsFile])
+                    guard digest == record.digest else {
+                        throw AdapterError(.invalidAdapter, "its files in \(record.directory) changed since it was loaded; load it again")
+                    }
+                    let path = (record.directory as NSString).appendingPathComponent(AdapterLoader.weightsFile)
+                    guard let data = FileManager.default.contents(atPath: path) else { throw AdapterError(.notFound, "cannot read \(path)") }
+                    source.weightsData = data
+                }
+                return (try source.makeResident(layers: layers), source.weightsData)
+            }
+            enqueue(.prepared(name, result))
+        }
+    }
+
+    private func start(_ request: InferenceRequest, from peer: [UInt8], adapter: ResidentAdapter?) {
+        do {
+            try scheduler.submit(GenerationRequest(id: request.requestID, promptIDs: request.promptIDs, parameters: request.sampling, adapter: adapter))
+            peers[request.requestID] = peer
+            if let name = request.adapter {
+                slots.started(name)
+                adapterOfRequest[request.requestID] = name
+            }
+            logger.debug("request queued", metadata: ["request.id": "\(request.requestID)", "prompt.tokens": "\(request.promptIDs.count)"])
+        } catch {
+            let code: ServingFailure.Code = switch error {
+            case .invalidParameters: .invalidParameters
+            case .invalidPrompt(let reason) where reason.contains("exceeds"): .contextExceeded
+            case .invalidPrompt: .badRequest
+            }
+            fail(request.requestID, peer: peer, code, error.description)
+        }
+    }
+
+    private func fail(_ requestID: String, peer: [UInt8], _ code: ServingFailure.Code, _ message: String) {
+        reply(peer, .failure(ServingFailure(requestID: requestID, code: code, message: message)))
+    }
+
+    private func finished(_ requestID: String) {
+        peers[requestID] = nil
+        if let name = adapterOfRequest.removeValue(forKey: requestID) { slots.finished(name) }
+    }
+
+    // MARK: Steps
+
     private func runStep() {
-        let outputs = scheduler.step()
-        for output in outputs {
+        var freedSlot = false
+        for output in scheduler.step() {
             guard let peer = peers[output.requestID] else { continue }
             let tokens = output.token.map { token in
                 [InferenceChunk.Token(id: token.id, text: token.text, logprob: token.logprob, top: token.top.map { .init(id: $0.id, logprob: $0.logprob) })]
@@ -125,17 +252,28 @@ final class EngineLoop: @unchecked Sendable {
                 promptTokens: output.promptTokens, completionTokens: output.completionTokens, cachedPromptTokens: output.cachedPromptTokens
             )
             reply(peer, .chunk(InferenceChunk(requestID: output.requestID, tokens: tokens, finishReason: output.finishReason?.rawValue, usage: usage)))
-            if output.finishReason != nil { peers[output.requestID] = nil }
+            if output.finishReason != nil {
+                freedSlot = freedSlot || adapterOfRequest[output.requestID] != nil
+                finished(output.requestID)
+            }
         }
         let events = scheduler.drainEvents()
         if !events.isEmpty { publish(events) }
+        if freedSlot && !parked.isEmpty { admitParked() }
     }
 
     private func updateMetrics() {
+        let running = Dictionary(grouping: adapterOfRequest.values, by: { $0 }).mapValues(\.count)
+        let waiting = Dictionary(grouping: parked.compactMap(\.request.adapter), by: { $0 }).mapValues(\.count)
+        let adapters = slots.names.map { name in
+            AdapterLoad(name: name, tier: slots.tier(of: name)?.rawValue ?? "disk", running: running[name] ?? 0, waiting: waiting[name] ?? 0)
+        }
         currentMetrics.withLock { m in
             m.runningRequests = scheduler.runningCount
-            m.waitingRequests = scheduler.waitingCount
+            m.waitingRequests = scheduler.waitingCount + parked.count
             m.kvBlocksUsed = scheduler.pool.usedBlocks
+            m.residentAdapters = slots.count(.resident)
+            m.adapters = adapters
         }
     }
 }

@@ -143,7 +143,7 @@ struct GenerateCommand: ParsableCommand {
             let record = try loader.load(
                 name: try AdapterName(name), source: try AdapterSource(uri: "file://" + (directory as NSString).standardizingPath.absolutePath), now: 0
             )
-            return record.resident
+            return try record.makeResident(layers: model.config.dimensions.layers)
         } catch let error as AdapterError {
             throw ValidationError("adapter \(name): \(error.message)")
         }

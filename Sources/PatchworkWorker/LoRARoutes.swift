@@ -30,6 +30,8 @@ struct LoRARoutes: Sendable {
         struct Source: Decodable { var uri: String }
         var lora_name: String
         var source: Source
+        /// Keep it resident whatever the load.
+        var pinned: Bool?
     }
 
     func load(_ request: Request) async -> Response {
@@ -46,7 +48,7 @@ struct LoRARoutes: Sendable {
             return failure(AdapterError(.badRequest, "request body must be JSON {\"lora_name\": \"...\", \"source\": {\"uri\": \"...\"}}: \(Self.describe(error))"), name: nil)
         }
         do {
-            switch try await adapters.load(name: parsed.lora_name, uri: parsed.source.uri) {
+            switch try await adapters.load(name: parsed.lora_name, uri: parsed.source.uri, pinned: parsed.pinned ?? false) {
             case .loaded(let record):
                 return .json(Outcome(message: "LoRA adapter '\(record.name)' loaded successfully", record: record), status: .ok)
             case .alreadyLoaded(let record):

@@ -45,8 +45,16 @@ struct Worker {
             "kv.blocks": "\(blockCount)", "kv.mb": "\(blockCount * blockBytes >> 20)", "load.seconds": "\((ContinuousClock.now - loadStart).seconds)",
         ])
 
-        // Adapters loaded through /v1/loras are resident for compute until unloaded.
-        let resident = Mutex<[String: ResidentAdapter]>([:])
+        let publisher = KVEventPublisher(workerID: settings.workerID, logger: logger)
+        let (socket, advertised) = try ServingEndpoint.bind(listen: settings.listen, advertiseHost: settings.advertiseHost, logger: logger)
+        let engine = EngineLoop(
+            scheduler: scheduler, layers: model.config.dimensions.layers, maxLoras: settings.lora.maxLoras, maxCPULoras: settings.maxCPULoras,
+            reply: { peer, message in
+                do { socket.send([peer, try message.encoded()]) } catch { logger.error("cannot encode a reply", metadata: ["error": "\(error)"]) }
+            },
+            publish: { publisher.publish($0) }, logger: logger
+        )
+        self.engine = engine
         let (changes, changesContinuation) = AsyncStream.makeStream(of: AdapterEvent.self)
         let workerID = settings.workerID
         let adapters = AdapterRegistry(
@@ -55,18 +63,10 @@ struct Worker {
             logger: logger,
             clock: { Date().timeIntervalSince1970 },
             onChange: { kind, record in
-                resident.withLock { $0[record.name.rawValue] = kind == .loaded ? record.resident : nil }
+                // The engine gets the weights; the routers hear of the change.
+                if kind == .loaded { engine.adapterLoaded(record) } else { engine.adapterUnloaded(record.name.rawValue) }
                 changesContinuation.yield(AdapterEvent(workerID: workerID, kind: kind, adapter: record.summary))
             }
-        )
-        let publisher = KVEventPublisher(workerID: workerID, logger: logger)
-        let (socket, advertised) = try ServingEndpoint.bind(listen: settings.listen, advertiseHost: settings.advertiseHost, logger: logger)
-        engine = EngineLoop(
-            scheduler: scheduler, resolveAdapter: { name in resident.withLock { $0[name] } },
-            reply: { peer, message in
-                do { socket.send([peer, try message.encoded()]) } catch { logger.error("cannot encode a reply", metadata: ["error": "\(error)"]) }
-            },
-            publish: { publisher.publish($0) }, logger: logger
         )
         serving = try ServingEndpoint(
             socket: socket, assets: ModelAssets(servedModelName: card.servedModelName, chatTemplate: description.chatTemplate, tokenizer: model.tokenizer.data),
@@ -76,7 +76,6 @@ struct Worker {
         self.card = card
         self.adapters = adapters
         self.logger = logger
-        let engine = self.engine
         links = RouterLinks(
             settings: settings, card: card, servingEndpoint: advertised, adapters: adapters, changes: changes,
             metrics: { engine.metrics }, onAcknowledged: { router, eventsPort in publisher.attach(Endpoint(host: router.host, port: eventsPort).description) },

@@ -60,6 +60,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Adapters resident for compute at once (env PATCHWORK_MAX_LORAS).")
     var maxLoras = 8
 
+    @Option(help: "Adapters kept in host memory beyond the resident ones; more go to disk (env PATCHWORK_MAX_CPU_LORAS).")
+    var maxCpuLoras = 32
+
     @Option(help: "Tokens per KV-cache block (env PATCHWORK_BLOCK_SIZE).")
     var blockSize = 16
 
@@ -98,6 +101,7 @@ struct ServeCommand: AsyncParsableCommand {
         .init("enable-lora", "PATCHWORK_ENABLE_LORA", .flag),
         .init("max-lora-rank", "PATCHWORK_MAX_LORA_RANK"),
         .init("max-loras", "PATCHWORK_MAX_LORAS"),
+        .init("max-cpu-loras", "PATCHWORK_MAX_CPU_LORAS"),
         .init("block-size", "PATCHWORK_BLOCK_SIZE"),
         .init("kv-cache-bytes", "PATCHWORK_KV_CACHE_BYTES"),
         .init("num-kv-blocks", "PATCHWORK_NUM_KV_BLOCKS"),
@@ -117,6 +121,7 @@ struct ServeCommand: AsyncParsableCommand {
         do { _ = try Endpoint(parsing: listen) } catch { throw ValidationError("--listen: \(error.description)") }
         guard maxLoraRank >= 1 else { throw ValidationError("--max-lora-rank must be at least 1") }
         guard maxLoras >= 1 else { throw ValidationError("--max-loras must be at least 1") }
+        guard maxCpuLoras >= 0 else { throw ValidationError("--max-cpu-loras must be at least 0") }
         guard blockSize >= 1 else { throw ValidationError("--block-size must be at least 1") }
         guard kvCacheBytes > 0, (numKvBlocks ?? 1) >= 1 else { throw ValidationError("--kv-cache-bytes and --num-kv-blocks must be positive") }
         guard maxNumBatchedTokens >= 16 else { throw ValidationError("--max-num-batched-tokens must be at least 16") }
@@ -132,7 +137,7 @@ struct ServeCommand: AsyncParsableCommand {
             systemHost: systemHost, systemPort: systemPort,
             advertiseHost: advertiseHost ?? Self.defaultAdvertiseHost(systemHost: systemHost),
             lora: LoRACapabilities(enabled: enableLora, maxLoras: maxLoras, maxRank: maxLoraRank),
-            blockSize: blockSize, kvCacheBytes: kvCacheBytes, numKVBlocks: numKvBlocks, maxBatchedTokens: maxNumBatchedTokens,
+            maxCPULoras: maxCpuLoras, blockSize: blockSize, kvCacheBytes: kvCacheBytes, numKVBlocks: numKvBlocks, maxBatchedTokens: maxNumBatchedTokens,
             maxSequences: maxNumSeqs, threads: threads, heartbeatInterval: heartbeatInterval,
             workerID: WorkerID(workerID ?? defaultProcessID(role: "worker"))
         )
@@ -161,6 +166,7 @@ struct WorkerSettings: Sendable {
     var systemPort: Int
     var advertiseHost: String
     var lora: LoRACapabilities
+    var maxCPULoras: Int
     var blockSize: Int
     var kvCacheBytes: Int
     var numKVBlocks: Int?

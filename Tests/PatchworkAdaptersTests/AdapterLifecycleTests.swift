@@ -15,8 +15,7 @@ struct AdapterLifecycleTests {
         AdapterRecord(
             name: name, source: source, directory: "/x", digest: ContentDigest(bytes: Array(repeating: 0, count: 32)),
             validated: .init(rank: 8, alpha: 16, scale: 2, targetModules: ["q_proj"], layers: [0], weightBytes: 1),
-            baseModelNameOrPath: nil, loadedAt: time,
-            resident: ResidentAdapter(name: name.rawValue, weights: LoRAWeights(scale: 1, rank: 8, layers: []), namespace: .base(modelIdentity: "t"))
+            baseModelNameOrPath: nil, loadedAt: time, weightsData: Data()
         )
     }
 

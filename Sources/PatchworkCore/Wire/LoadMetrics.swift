@@ -6,6 +6,8 @@ public struct LoadMetrics: Codable, Sendable, Equatable {
     public var kvBlocksTotal: Int
     /// Adapters whose weights are ready for compute (at most `--max-loras`).
     public var residentAdapters: Int
+    /// Per loaded adapter: where its weights are and its requests.
+    public var adapters: [AdapterLoad] = []
 
     public init(runningRequests: Int = 0, waitingRequests: Int = 0, kvBlocksUsed: Int = 0, kvBlocksTotal: Int = 0, residentAdapters: Int = 0) {
         self.runningRequests = runningRequests
@@ -13,5 +15,22 @@ public struct LoadMetrics: Codable, Sendable, Equatable {
         self.kvBlocksUsed = kvBlocksUsed
         self.kvBlocksTotal = kvBlocksTotal
         self.residentAdapters = residentAdapters
+    }
+}
+
+/// One adapter's residency and requests on a worker.
+public struct AdapterLoad: Codable, Sendable, Equatable {
+    public var name: String
+    /// `resident`, `host` or `disk`.
+    public var tier: String
+    public var running: Int
+    /// Requests waiting for the adapter to become resident.
+    public var waiting: Int
+
+    public init(name: String, tier: String, running: Int, waiting: Int) {
+        self.name = name
+        self.tier = tier
+        self.running = running
+        self.waiting = waiting
     }
 }

@@ -25,13 +25,23 @@ public struct LoRAWeights: Sendable {
     public var layers: [[Target: Pair]]
 
     /// Reads `adapter_model.safetensors` of an adapter validated against a model of `layers` layers.
-    public static func load(weightsPath: String, layers layerCount: Int, rank: Int, scale: Float) throws(ModelFileError) -> LoRAWeights {
-        let header: SafetensorsHeader
-        do { header = try SafetensorsHeader.read(path: weightsPath) } catch { throw ModelFileError(error.message) }
+    public static func load(weightsPath: String, layers: Int, rank: Int, scale: Float) throws(ModelFileError) -> LoRAWeights {
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: weightsPath), options: .alwaysMapped) } catch {
-            throw ModelFileError("cannot map \(weightsPath): \(error.localizedDescription)")
+            throw ModelFileError("cannot read \(weightsPath): \(error.localizedDescription)")
         }
+        return try load(safetensors: data, layers: layers, rank: rank, scale: scale)
+    }
+
+    /// Decodes the bytes of an `adapter_model.safetensors` file.
+    public static func load(safetensors data: Data, layers layerCount: Int, rank: Int, scale: Float) throws(ModelFileError) -> LoRAWeights {
+        guard data.count >= 8 else { throw ModelFileError("adapter weights are \(data.count) bytes") }
+        let length = data.prefix(8).reversed().reduce(0) { $0 << 8 | Int($1) }
+        guard length >= 0, length <= data.count - 8 else { throw ModelFileError("adapter weights header exceeds the file") }
+        let header: SafetensorsHeader
+        do {
+            header = try SafetensorsHeader.parse(json: data.subdata(in: 8..<8 + length), dataBytes: data.count - 8 - length, fileName: "adapter_model.safetensors")
+        } catch { throw ModelFileError(error.message) }
         var layers = [[Target: Pair]](repeating: [:], count: layerCount)
         let dataStart = 8 + header.headerBytes
         for tensor in header.tensors {
