@@ -44,6 +44,13 @@ final class EngineLoop: @unchecked Sendable {
     private var resident: [String: ResidentAdapter] = [:]
     private var parked: [(peer: [UInt8], request: InferenceRequest)] = []
     private var adapterOfRequest: [String: String] = [:]
+    private var gauges = AdapterGauges()
+    private let runningGauge = Gauge(label: "patchwork_worker_running_requests")
+    private let waitingGauge = Gauge(label: "patchwork_worker_waiting_requests")
+    private let kvUsedGauge = Gauge(label: "patchwork_worker_kv_blocks_used")
+    private let kvTotalGauge = Gauge(label: "patchwork_worker_kv_blocks_total")
+    private let preemptionsCounter = Counter(label: "patchwork_worker_preemptions_total")
+    private var preemptionsSeen = 0
 
     init(
         scheduler: BatchScheduler, layers: Int, maxLoras: Int, maxCPULoras: Int,
@@ -268,12 +275,22 @@ final class EngineLoop: @unchecked Sendable {
         let adapters = slots.names.map { name in
             AdapterLoad(name: name, tier: slots.tier(of: name)?.rawValue ?? "disk", running: running[name] ?? 0, waiting: waiting[name] ?? 0)
         }
-        currentMetrics.withLock { m in
+        let metrics = currentMetrics.withLock { m in
             m.runningRequests = scheduler.runningCount
             m.waitingRequests = scheduler.waitingCount + parked.count
             m.kvBlocksUsed = scheduler.pool.usedBlocks
             m.residentAdapters = slots.count(.resident)
             m.adapters = adapters
+            return m
         }
+        runningGauge.record(metrics.runningRequests)
+        waitingGauge.record(metrics.waitingRequests)
+        kvUsedGauge.record(metrics.kvBlocksUsed)
+        kvTotalGauge.record(metrics.kvBlocksTotal)
+        if scheduler.preemptions > preemptionsSeen {
+            preemptionsCounter.increment(by: scheduler.preemptions - preemptionsSeen)
+            preemptionsSeen = scheduler.preemptions
+        }
+        gauges.record(adapters)
     }
 }

@@ -4,7 +4,9 @@
 Prints, from one run:
  1. aggregate decode tokens/s at 1, 4 and 16 concurrent requests (base model);
  2. 16 requests spread over 8 adapters vs the same 16 on the base model (target ratio >= 0.85);
- 3. time to first token with a 512-token prefix already cached vs cold (target <= 0.2).
+ 3. time to first token with a 512-token prefix already cached vs cold (target <= 0.2);
+ 4. 16 adapters requested round-robin, 8 requests in flight, with --max-loras 8 vs all 16
+    resident: median time to first token (target ratio <= 2; SGLang measured 156x).
 Adapters are random PEFT-format rank-8 q/v adapters written here (distinct contents, so distinct
 cache namespaces). Run by `make bench-serving`; never part of `make test`.
 """
@@ -50,11 +52,11 @@ def write_adapter(directory, seed):
 
 
 class Worker:
-    def __init__(self, args):
+    def __init__(self, args, max_loras=16):
         self.http, self.serving = free_port(), free_port()
         self.process = subprocess.Popen(
             [args.worker, "--router", f"tcp://127.0.0.1:{free_port()}", "--model", args.model, "--enable-lora",
-             "--max-loras", "16", "--system-host", "127.0.0.1", "--system-port", str(self.http),
+             "--max-loras", str(max_loras), "--system-host", "127.0.0.1", "--system-port", str(self.http),
              "--listen", f"tcp://127.0.0.1:{self.serving}", "--threads", str(args.threads),
              "--kv-cache-bytes", str(1 << 30), "--max-num-batched-tokens", "512"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -95,6 +97,32 @@ class Worker:
                 done += 1
         return time.perf_counter() - start, tokens, list(first.values())
 
+    def closed_loop(self, requests, in_flight):
+        """Keeps `in_flight` requests running until all are done; returns each one's TTFT."""
+        pending, sent, first, active = list(requests), {}, {}, 0
+        def send_next():
+            prompt, adapter, max_tokens = pending.pop(0)
+            rid = f"c{time.monotonic_ns()}"
+            body = {"requestID": rid, "promptIDs": prompt, "adapter": adapter,
+                    "sampling": {"temperature": 0, "maxTokens": max_tokens, "ignoreEOS": True}}
+            self.socket.send(msgpack.packb({"v": 1, "type": "generate", "body": body}))
+            sent[rid] = time.perf_counter()
+        while pending and active < in_flight:
+            send_next()
+            active += 1
+        while active:
+            message = msgpack.unpackb(self.socket.recv(), raw=False)
+            if message["type"] == "failure":
+                raise RuntimeError(message["body"])
+            chunk = message["body"]
+            first.setdefault(chunk["requestID"], time.perf_counter() - sent[chunk["requestID"]])
+            if chunk.get("finishReason"):
+                active -= 1
+                if pending:
+                    send_next()
+                    active += 1
+        return list(first.values())
+
     def stop(self):
         self.process.terminate()
         self.process.wait(10)
@@ -109,12 +137,13 @@ def main():
     args = p.parse_args()
     rng = random.Random(0)
     prompt = lambda n: [rng.randrange(100, 40000) for _ in range(n)]
+    tmp = tempfile.mkdtemp()
+    for i in range(16):
+        write_adapter(os.path.join(tmp, f"a{i}"), seed=i)
     worker = Worker(args)
     try:
-        with tempfile.TemporaryDirectory() as tmp:
-            for i in range(8):
-                write_adapter(os.path.join(tmp, f"a{i}"), seed=i)
-                worker.load(f"a{i}", os.path.join(tmp, f"a{i}"))
+        for i in range(16):
+            worker.load(f"a{i}", os.path.join(tmp, f"a{i}"))
         worker.run([(prompt(32), None, 4)])  # warm-up
 
         print(f"\nSmolLM2-135M-Instruct Q4_1, {args.threads} threads, 32-token prompts, {args.tokens} tokens each")
@@ -140,8 +169,22 @@ def main():
             warm.append(worker.run([(shared + prompt(8), None, 1)])[2][0])
         c, w = statistics.median(cold), statistics.median(warm)
         print(f"   cold {c * 1000:.0f} ms, cached {w * 1000:.0f} ms, ratio {w / c:.2f} (target <= 0.2)")
+
+        print("4. 16 adapters round-robin, 8 in flight: --max-loras 8 vs all 16 resident")
+        load = [(prompt(32), f"a{i % 16}", 16) for i in range(64)]
+        all_resident = statistics.median(worker.closed_loop(list(load), 8))
     finally:
         worker.stop()
+    limited = Worker(args, max_loras=8)
+    try:
+        for i in range(16):
+            limited.load(f"a{i}", os.path.join(tmp, f"a{i}"))
+        limited.run([(prompt(32), "a0", 2)])  # warm-up
+        eight_slots = statistics.median(limited.closed_loop(list(load), 8))
+    finally:
+        limited.stop()
+    print(f"   median TTFT: all resident {all_resident * 1000:.0f} ms, 8 slots {eight_slots * 1000:.0f} ms, "
+          f"ratio {eight_slots / all_resident:.2f} (target <= 2)")
 
 
 if __name__ == "__main__":

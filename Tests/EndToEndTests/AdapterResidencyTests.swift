@@ -91,6 +91,9 @@ extension EndToEnd {
                 #expect(finished.count == 8)
                 let tiers = try await Self.adapterLoads(router)
                 #expect(tiers.values.filter { $0 == "resident" }.count <= 2)
+                let text = try await HTTPClient.get(port: worker.systemPort, path: "/metrics").text
+                #expect(text.contains("patchwork_worker_adapter_tier{adapter=\"a0\"}"))
+                #expect(text.contains("patchwork_worker_kv_blocks_total"))
             }
         }
     }
