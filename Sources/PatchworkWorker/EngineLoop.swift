@@ -23,12 +23,13 @@ final class EngineLoop: @unchecked Sendable {
         case register(AdapterRecord)
         case unregister(String)
         case prepared(String, Result<(ResidentAdapter, Data), AdapterError>)
+        case replay(peer: [UInt8], requestID: String, from: Int64)
     }
 
     private let scheduler: BatchScheduler
     private let layers: Int
     private let reply: @Sendable ([UInt8], ServingMessage) -> Void
-    private let publish: @Sendable ([KVEvent]) -> Void
+    private let publisher: KVEventPublisher
     private let logger: Logger
     private let condition = NSCondition()
     private var commands: [Command] = []
@@ -54,13 +55,13 @@ final class EngineLoop: @unchecked Sendable {
 
     init(
         scheduler: BatchScheduler, layers: Int, maxLoras: Int, maxCPULoras: Int,
-        reply: @escaping @Sendable ([UInt8], ServingMessage) -> Void, publish: @escaping @Sendable ([KVEvent]) -> Void, logger: Logger
+        reply: @escaping @Sendable ([UInt8], ServingMessage) -> Void, publisher: KVEventPublisher, logger: Logger
     ) {
         self.scheduler = scheduler
         self.layers = layers
         slots = AdapterSlots(maxResident: maxLoras, maxHost: maxCPULoras)
         self.reply = reply
-        self.publish = publish
+        self.publisher = publisher
         self.logger = logger
         currentMetrics.withLock { $0.kvBlocksTotal = scheduler.pool.blockCount }
     }
@@ -78,6 +79,8 @@ final class EngineLoop: @unchecked Sendable {
     func cancel(_ requestID: String) { enqueue(.cancel(requestID)) }
     func adapterLoaded(_ record: AdapterRecord) { enqueue(.register(record)) }
     func adapterUnloaded(_ name: String) { enqueue(.unregister(name)) }
+    /// Resends KV-event batches from `sequence` on, or a snapshot when they are gone.
+    func replayKVEvents(from sequence: Int64, requestID: String, to peer: [UInt8]) { enqueue(.replay(peer: peer, requestID: requestID, from: sequence)) }
 
     func stop() {
         condition.lock()
@@ -146,6 +149,13 @@ final class EngineLoop: @unchecked Sendable {
                 fail(waiting.request.requestID, peer: waiting.peer, .unknownAdapter, "LoRA adapter '\(name)' was unloaded")
             }
             parked.removeAll { $0.request.adapter == name }
+        case .replay(let peer, let requestID, let from):
+            if let batches = publisher.batches(from: from) {
+                reply(peer, .kvEvents(KVEventReplay(requestID: requestID, snapshot: false, batches: batches)))
+            } else {
+                reply(peer, .kvEvents(KVEventReplay(requestID: requestID, snapshot: true, batches: [publisher.snapshot(of: scheduler.pool.snapshot())])))
+                logger.info("sent a KV cache snapshot", metadata: ["request.id": "\(requestID)", "blocks": "\(scheduler.pool.cachedBlocks)"])
+            }
         case .prepared(let name, let result):
             guard records[name] != nil else { return }
             switch result {
@@ -265,7 +275,7 @@ final class EngineLoop: @unchecked Sendable {
             }
         }
         let events = scheduler.drainEvents()
-        if !events.isEmpty { publish(events) }
+        if !events.isEmpty { publisher.publish(events) }
         if freedSlot && !parked.isEmpty { admitParked() }
     }
 

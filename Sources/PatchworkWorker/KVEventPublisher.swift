@@ -7,11 +7,15 @@ import Synchronization
 /// Publishes the engine's KV events in vLLM's wire format, `[topic, sequence, EventBatch]`, to
 /// every router that acknowledged this worker (a PUB socket connected to each router's event
 /// port). The topic is the worker id; sequence numbers grow by one per batch, so a router sees
-/// gaps.
+/// gaps, and the last `retained` batches are kept to resend on request.
 final class KVEventPublisher: Sendable {
+    /// Batches kept for replay (vLLM keeps 10 000 steps).
+    static let retained = 10_000
+
     private struct State {
         var sockets: [String: MessageSocket] = [:]
         var sequence: Int64 = 0
+        var recent: [KVEventReplay.Batch] = []
     }
 
     private let topic: [UInt8]
@@ -40,9 +44,30 @@ final class KVEventPublisher: Sendable {
         let payload = KVEventBatch(timestamp: Date().timeIntervalSince1970, events: events).encoded()
         state.withLock { state in
             let frame = KVEventFrame(topic: topic, sequence: state.sequence, payload: payload)
+            state.recent.append(KVEventReplay.Batch(sequence: state.sequence, payload: payload))
+            if state.recent.count > Self.retained { state.recent.removeFirst(state.recent.count - Self.retained) }
             state.sequence += 1
             for socket in state.sockets.values { socket.send(frame.frames) }
         }
+    }
+
+    /// The kept batches from `sequence` on, or nil when some of them are gone (or `sequence` is
+    /// negative): then the subscriber needs a snapshot.
+    func batches(from sequence: Int64) -> [KVEventReplay.Batch]? {
+        state.withLock { state in
+            guard sequence >= 0 else { return nil }
+            if sequence >= state.sequence { return [] }
+            guard let first = state.recent.first, first.sequence <= sequence else { return nil }
+            return Array(state.recent[Int(sequence - first.sequence)...])
+        }
+    }
+
+    /// A snapshot batch: the cache as `AllBlocksCleared` then its blocks, numbered as the last
+    /// batch published (it stands for everything up to there). Call it on the engine thread,
+    /// between steps, so no batch is published meanwhile.
+    func snapshot(of events: [KVEvent]) -> KVEventReplay.Batch {
+        let payload = KVEventBatch(timestamp: Date().timeIntervalSince1970, events: [.allBlocksCleared] + events).encoded()
+        return state.withLock { KVEventReplay.Batch(sequence: $0.sequence - 1, payload: payload) }
     }
 
     func close() {

@@ -55,6 +55,9 @@ final class ServingEndpoint: Service {
             case .cancel(let requestID):
                 engine.cancel(requestID)
                 return
+            case .kvEventsRequest(let requestID, let from):
+                engine.replayKVEvents(from: from, requestID: requestID, to: peer)
+                return
             case .modelAssetsRequest(let requestID):
                 logger.debug("model assets requested", metadata: ["request.id": "\(requestID)"])
                 socket.send([peer, ServingMessage.modelAssetsReply(requestID: requestID, encodedAssets: encodedAssets)])

@@ -52,7 +52,7 @@ struct Worker {
             reply: { peer, message in
                 do { socket.send([peer, try message.encoded()]) } catch { logger.error("cannot encode a reply", metadata: ["error": "\(error)"]) }
             },
-            publish: { publisher.publish($0) }, logger: logger
+            publisher: publisher, logger: logger
         )
         self.engine = engine
         let (changes, changesContinuation) = AsyncStream.makeStream(of: AdapterEvent.self)

@@ -134,3 +134,52 @@ extension EndToEnd {
         }
     }
 }
+
+extension EndToEnd.WorkerInference {
+    /// A subscriber that lost events asks for them again: the batches from sequence 0, and a
+    /// snapshot, give the same cache.
+    @Test func kvEventsCanBeReplayedOrSnapshotted() async throws {
+        try await withCluster { cluster in
+            let router = try await cluster.startRouter()
+            _ = try await cluster.startWorker(routers: [router])
+            let client = try MessageSocket(.dealer, connect: [try await Self.servingEndpoint(router)])
+            defer { client.close() }
+            for (i, prompt) in [Self.reference.chat.ids, Array(Self.reference.chat.ids.prefix(20)) + Array(repeating: 300, count: 30)].enumerated() {
+                let result = try await Self.collect(client, send: .generate(InferenceRequest(
+                    requestID: "p\(i)", promptIDs: prompt, adapter: nil, sampling: Self.greedy(3)
+                )), requestID: "p\(i)")
+                #expect(result.failure == nil)
+            }
+            func replay(from sequence: Int64) async throws -> KVEventReplay {
+                client.send([try ServingMessage.kvEventsRequest(requestID: "k\(sequence)", fromSequence: sequence).encoded()])
+                for await frames in client.incoming {
+                    if case .kvEvents(let replay) = try ServingMessage(decoding: frames[0]), replay.requestID == "k\(sequence)" { return replay }
+                }
+                throw TestFailure("no replay")
+            }
+            func index(_ replay: KVEventReplay) throws -> Set<KVBlockHash> {
+                var hashes = Set<KVBlockHash>()
+                for batch in replay.batches {
+                    for event in try KVEventBatch(decoding: batch.payload).events {
+                        switch event {
+                        case .blockStored(let s): hashes.formUnion(s.blockHashes)
+                        case .blockRemoved(let r): hashes.subtract(r.blockHashes)
+                        case .allBlocksCleared: hashes = []
+                        }
+                    }
+                }
+                return hashes
+            }
+            let all = try await replay(from: 0)
+            #expect(!all.snapshot)
+            #expect(all.batches.map(\.sequence) == Array(0..<Int64(all.batches.count)))
+            let snapshot = try await replay(from: -1)
+            #expect(snapshot.snapshot && snapshot.batches.count == 1)
+            #expect(snapshot.batches[0].sequence == all.batches.last?.sequence)
+            let cached = try index(all)
+            // 37- and 50-token prompts of 16-token blocks, sharing one block: 2 + 3 - 1 full blocks.
+            #expect(cached.count == 4)
+            #expect(try index(snapshot) == cached)
+        }
+    }
+}

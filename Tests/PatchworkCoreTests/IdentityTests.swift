@@ -50,5 +50,6 @@ struct IdentityTests {
         #expect(ContentDigest(hex: String(repeating: "AB", count: 32)) == nil)
         #expect(ContentDigest(hex: "abc") == nil)
         #expect(ContentDigest(bytes: Array(0..<32)).hex.hasPrefix("000102"))
+        #expect(ContentDigest(bytes: Array(200..<232)).bytes == Array(200..<232))
     }
 }

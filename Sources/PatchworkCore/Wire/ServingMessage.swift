@@ -7,6 +7,13 @@ public enum ServingMessage: Sendable, Equatable {
     case chunk(InferenceChunk)
     /// Client → worker: stop a request and free its blocks (a client went away).
     case cancel(requestID: String)
+    /// A KV-event subscriber that saw a gap → worker: resend the batches from `fromSequence` on
+    /// (a negative number asks for a snapshot).
+    case kvEventsRequest(requestID: String, fromSequence: Int64)
+    /// Worker → subscriber: the batches asked for, in order; or, when they are no longer kept,
+    /// a snapshot: one batch (`AllBlocksCleared`, then every cached block) standing for all
+    /// batches up to its sequence number.
+    case kvEvents(KVEventReplay)
     /// Client → worker: send the model's tokenizer and chat template.
     case modelAssetsRequest(requestID: String)
     /// Worker → client.
@@ -19,6 +26,8 @@ public enum ServingMessage: Sendable, Equatable {
         case .generate: return "generate"
         case .chunk: return "chunk"
         case .cancel: return "cancel"
+        case .kvEventsRequest: return "kv_events_request"
+        case .kvEvents: return "kv_events"
         case .modelAssetsRequest: return "model_assets_request"
         case .modelAssets: return "model_assets"
         case .failure: return "failure"
@@ -26,6 +35,7 @@ public enum ServingMessage: Sendable, Equatable {
     }
 
     private struct RequestBody: Codable { var requestID: String }
+    private struct ReplayRequestBody: Codable { var requestID: String; var fromSequence: Int64 }
     private struct AssetsBody: Codable { var requestID: String; var assets: ModelAssets }
 
     public func encoded() throws -> [UInt8] {
@@ -35,6 +45,8 @@ public enum ServingMessage: Sendable, Equatable {
         case .generate(let request): body = try encoder.encodeValue(request)
         case .chunk(let chunk): body = try encoder.encodeValue(chunk)
         case .cancel(let id): body = try encoder.encodeValue(RequestBody(requestID: id))
+        case .kvEventsRequest(let id, let from): body = try encoder.encodeValue(ReplayRequestBody(requestID: id, fromSequence: from))
+        case .kvEvents(let replay): body = try encoder.encodeValue(replay)
         case .modelAssetsRequest(let id): body = try encoder.encodeValue(RequestBody(requestID: id))
         case .modelAssets(let id, let assets): body = try encoder.encodeValue(AssetsBody(requestID: id, assets: assets))
         case .failure(let failure): body = try encoder.encodeValue(failure)
@@ -54,6 +66,10 @@ public enum ServingMessage: Sendable, Equatable {
         case "generate": self = .generate(try Envelope.body(InferenceRequest.self, body, in: type))
         case "chunk": self = .chunk(try Envelope.body(InferenceChunk.self, body, in: type))
         case "cancel": self = .cancel(requestID: try Envelope.body(RequestBody.self, body, in: type).requestID)
+        case "kv_events_request":
+            let decoded = try Envelope.body(ReplayRequestBody.self, body, in: type)
+            self = .kvEventsRequest(requestID: decoded.requestID, fromSequence: decoded.fromSequence)
+        case "kv_events": self = .kvEvents(try Envelope.body(KVEventReplay.self, body, in: type))
         case "model_assets_request": self = .modelAssetsRequest(requestID: try Envelope.body(RequestBody.self, body, in: type).requestID)
         case "model_assets":
             let decoded = try Envelope.body(AssetsBody.self, body, in: type)
@@ -79,5 +95,29 @@ public struct ServingFailure: Codable, Sendable, Equatable {
         self.requestID = requestID
         self.code = code
         self.message = message
+    }
+}
+
+/// KV-event batches resent to a subscriber (see ``ServingMessage/kvEvents(_:)``).
+public struct KVEventReplay: Codable, Sendable, Equatable {
+    public struct Batch: Codable, Sendable, Equatable {
+        public var sequence: Int64
+        /// A msgpack `EventBatch` in vLLM's format, as published.
+        public var payload: [UInt8]
+        public init(sequence: Int64, payload: [UInt8]) {
+            self.sequence = sequence
+            self.payload = payload
+        }
+    }
+
+    public var requestID: String
+    /// True when `batches` holds one snapshot instead of the batches asked for.
+    public var snapshot: Bool
+    public var batches: [Batch]
+
+    public init(requestID: String, snapshot: Bool, batches: [Batch]) {
+        self.requestID = requestID
+        self.snapshot = snapshot
+        self.batches = batches
     }
 }

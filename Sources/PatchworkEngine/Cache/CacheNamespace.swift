@@ -19,14 +19,7 @@ public struct CacheNamespace: Hashable, Sendable {
     }
 
     public static func adapter(name: AdapterName, digest: ContentDigest) -> CacheNamespace {
-        var bytes: [UInt8] = []
-        var index = digest.hex.startIndex
-        while index < digest.hex.endIndex {
-            let next = digest.hex.index(index, offsetBy: 2)
-            bytes.append(UInt8(digest.hex[index..<next], radix: 16)!)
-            index = next
-        }
-        return CacheNamespace(digest: bytes, loraName: name.rawValue, loraID: name.loraID.rawValue)
+        CacheNamespace(digest: digest.bytes, loraName: name.rawValue, loraID: name.loraID.rawValue)
     }
 }
 
