@@ -6,7 +6,9 @@ Prints, from one run:
  2. 16 requests spread over 8 adapters vs the same 16 on the base model (target ratio >= 0.85);
  3. time to first token with a 512-token prefix already cached vs cold (target <= 0.2);
  4. 16 adapters requested round-robin, 8 requests in flight, with --max-loras 8 vs all 16
-    resident: median time to first token (target ratio <= 2; SGLang measured 156x).
+    resident: median time to first token (target ratio <= 2; SGLang measured 156x);
+ 5. the mixed-adapter load of 2. on llama.cpp (llama-cpp-python, one adapter per context, since
+    it cannot batch different adapters): throughput ratio.
 Adapters are random PEFT-format rank-8 q/v adapters written here (distinct contents, so distinct
 cache namespaces). Run by `make bench-serving`; never part of `make test`.
 """
@@ -37,7 +39,7 @@ def free_port():
     return port
 
 
-def write_adapter(directory, seed):
+def adapter_tensors(seed):
     rng = np.random.default_rng(seed)
     tensors = {}
     for layer in range(LAYERS):
@@ -45,6 +47,33 @@ def write_adapter(directory, seed):
             prefix = f"base_model.model.model.layers.{layer}.self_attn.{module}"
             tensors[f"{prefix}.lora_A.weight"] = (rng.standard_normal((8, HIDDEN)) / 24).astype(np.float16)
             tensors[f"{prefix}.lora_B.weight"] = (rng.standard_normal((out, 8)) * 0.01).astype(np.float16)
+    return tensors
+
+
+def write_gguf_adapter(path, seed, heads=9):
+    """The same adapter as a llama.cpp GGUF LoRA: lora_a [r, in], lora_b [out, r] per base
+    tensor, q's lora_b rows permuted as llama.cpp's converter permutes q."""
+    import gguf
+    writer = gguf.GGUFWriter(path, "llama")
+    writer.add_string("general.type", "adapter")
+    writer.add_string("adapter.type", "lora")
+    writer.add_float32("adapter.lora.alpha", 16.0)
+    for name, value in adapter_tensors(seed).items():
+        layer = int(name.split(".")[4])
+        module = "attn_q" if ".q_proj." in name else "attn_v"
+        value = value.astype(np.float32)
+        if module == "attn_q" and ".lora_B." in name:
+            value = value.reshape(heads, 2, value.shape[0] // heads // 2, -1).swapaxes(1, 2).reshape(value.shape)
+        suffix = "lora_a" if ".lora_A." in name else "lora_b"
+        writer.add_tensor(f"blk.{layer}.{module}.weight.{suffix}", value)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+
+def write_adapter(directory, seed):
+    tensors = adapter_tensors(seed)
     os.makedirs(directory, exist_ok=True)
     save_file(tensors, os.path.join(directory, "adapter_model.safetensors"), metadata={"format": "pt"})
     with open(os.path.join(directory, "adapter_config.json"), "w") as f:
@@ -185,6 +214,23 @@ def main():
         limited.stop()
     print(f"   median TTFT: all resident {all_resident * 1000:.0f} ms, 8 slots {eight_slots * 1000:.0f} ms, "
           f"ratio {eight_slots / all_resident:.2f} (target <= 2)")
+
+    print("5. the mixed-adapter load of 2. on llama.cpp (one context per adapter, requests in turn)")
+    from llama_cpp import Llama
+    contexts = []
+    for i in range(8):
+        path = os.path.join(tmp, f"a{i}.gguf")
+        write_gguf_adapter(path, seed=i)
+        contexts.append(Llama(model_path=args.model, lora_path=path, n_threads=args.threads, n_threads_batch=args.threads,
+                              n_ctx=256, verbose=False))
+    start, tokens = time.perf_counter(), 0
+    for i in range(16):
+        llm = contexts[i % 8]
+        llm.reset()
+        out = llm.create_completion(prompt(32), max_tokens=args.tokens, temperature=0)
+        tokens += out["usage"]["completion_tokens"]
+    llama_rate = tokens / (time.perf_counter() - start)
+    print(f"   llama.cpp {llama_rate:.1f} tok/s, Patchwork {mixed:.1f} tok/s, ratio {mixed / llama_rate:.2f}")
 
 
 if __name__ == "__main__":
