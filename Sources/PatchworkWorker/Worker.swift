@@ -42,7 +42,7 @@ struct Worker {
         logger.info("model loaded", metadata: [
             "model": "\(card.servedModelName)", "model.path": "\(settings.modelPath)", "architecture": "\(card.architecture)",
             "layers": "\(card.dimensions.layers)", "context": "\(card.contextLength)", "weights.mb": "\(model.weights.bytes >> 20)",
-            "kv.blocks": "\(blockCount)", "kv.mb": "\(blockCount * blockBytes >> 20)", "load.seconds": "\((ContinuousClock.now - loadStart).seconds)",
+            "kv.blocks": "\(blockCount)", "kv.mb": "\((blockCount * blockBytes) >> 20)", "load.seconds": "\((ContinuousClock.now - loadStart).seconds)",
         ])
 
         let publisher = KVEventPublisher(workerID: settings.workerID, logger: logger)
