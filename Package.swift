@@ -72,7 +72,7 @@ let package = Package(
         ),
         .target(
             name: "PatchworkFrontend",
-            dependencies: ["PatchworkCore", "PatchworkMessaging", "PatchworkRuntime"],
+            dependencies: ["PatchworkCore", "PatchworkMessaging", "PatchworkEngine", "PatchworkRuntime"],
             swiftSettings: strict
         ),
         .executableTarget(name: "patchwork-router", dependencies: ["PatchworkRouter", "PatchworkRuntime"], swiftSettings: strict),

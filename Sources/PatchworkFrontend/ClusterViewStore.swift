@@ -52,6 +52,9 @@ final class ClusterViewStore: Sendable {
         }
     }
 
+    /// Whether `id` was ever listed (a known model whose workers are gone answers 503, not 404).
+    func known(_ id: String) -> Bool { state.withLock { $0.firstSeen[id] != nil } }
+
     /// The first time `id` was listed (now, if never before).
     func firstSeen(_ id: String, now: Double) -> Int {
         state.withLock { state in

@@ -23,6 +23,9 @@ public struct FrontendCommand: EnvironmentConfigurable {
     @Option(help: "Seconds without a cluster view after which a router counts as unreachable (env PATCHWORK_ROUTER_TIMEOUT).")
     var routerTimeout = 3.0
 
+    @Option(help: "Largest request body accepted, in bytes; larger ones get 413 (env PATCHWORK_MAX_REQUEST_BYTES).")
+    var maxRequestBytes = 4 << 20
+
     @Option(help: "This frontend's id in router logs (env PATCHWORK_FRONTEND_ID). Default: host name and a random suffix.")
     var frontendID: String?
 
@@ -36,6 +39,7 @@ public struct FrontendCommand: EnvironmentConfigurable {
         .init("http-host", "PATCHWORK_HTTP_HOST"),
         .init("http-port", "PATCHWORK_HTTP_PORT"),
         .init("router-timeout", "PATCHWORK_ROUTER_TIMEOUT"),
+        .init("max-request-bytes", "PATCHWORK_MAX_REQUEST_BYTES"),
         .init("frontend-id", "PATCHWORK_FRONTEND_ID"),
         .init("log-level", "PATCHWORK_LOG_LEVEL"),
     ]
@@ -55,7 +59,8 @@ public struct FrontendCommand: EnvironmentConfigurable {
         let id = frontendID ?? defaultProcessID(role: "frontend")
         let store = ClusterViewStore(routerCount: routers.count, timeout: routerTimeout)
         let client = ClusterViewClient(frontendID: id, routers: try routers.map { try Endpoint(parsing: $0) }, store: store, logger: logger)
-        let router = FrontendRoutes(store: store, logger: logger).makeRouter(registry: registry)
-        try await ProcessRunner.run(router: router, host: httpHost, port: httpPort, services: [client], logger: logger)
+        let connections = WorkerConnections(logger: logger)
+        let router = FrontendRoutes(store: store, connections: connections, maxBodyBytes: maxRequestBytes, logger: logger).makeRouter(registry: registry)
+        try await ProcessRunner.run(router: router, host: httpHost, port: httpPort, services: [client, connections], logger: logger)
     }
 }

@@ -7,6 +7,8 @@ import Prometheus
 /// The frontend's HTTP routes.
 struct FrontendRoutes: Sendable {
     let store: ClusterViewStore
+    let connections: WorkerConnections
+    let maxBodyBytes: Int
     let logger: Logger
 
     func makeRouter(registry: PrometheusCollectorRegistry) -> Router<BasicRequestContext> {
@@ -22,6 +24,9 @@ struct FrontendRoutes: Sendable {
             )
         }
         router.get("/v1/models") { _, _ in listModels() }
+        CompletionRoutes(
+            store: store, connections: connections, assets: ModelAssetsCache(connections: connections), maxBodyBytes: maxBodyBytes, logger: logger
+        ).add(to: router)
         router.get("/v1/models/**") { _, context in
             let id = context.parameters.getCatchAll().joined(separator: "/")
             return try model(id.removingPercentEncoding ?? id)

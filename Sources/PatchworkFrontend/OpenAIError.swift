@@ -42,6 +42,20 @@ struct OpenAIError: Error, Encodable, Sendable {
         OpenAIError(status: .notFound, message: "The model '\(model)' does not exist", type: "invalid_request_error", param: "model", code: "model_not_found")
     }
 
+    static func unavailable(_ message: String) -> OpenAIError {
+        OpenAIError(status: .serviceUnavailable, message: message, type: "service_unavailable", code: "no_worker_available")
+    }
+
+    /// A failure of ours: the message is logged, the client sees none of it.
+    static func internalError(_ detail: String) -> OpenAIError {
+        var error = OpenAIError(status: .internalServerError, message: "The server had an error while processing your request", type: "server_error")
+        error.detail = detail
+        return error
+    }
+
+    /// Logged, never sent.
+    var detail: String?
+
     var response: Response { .json(self, status: status) }
 }
 
@@ -55,6 +69,7 @@ struct OpenAIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch let error as OpenAIError {
+            if let detail = error.detail { logger.error("request failed", metadata: ["http.path": "\(request.uri.path)", "error": "\(detail)"]) }
             return error.response
         } catch let error as HTTPError {
             let type = error.status.code >= 500 ? "server_error" : "invalid_request_error"

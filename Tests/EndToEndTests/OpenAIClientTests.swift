@@ -1,0 +1,70 @@
+import Foundation
+import PatchworkTesting
+import Testing
+
+extension EndToEnd {
+    /// The official `openai` Python client against frontend → router → worker.
+    @Suite struct OpenAIClient {
+        static var python: String {
+            ProcessInfo.processInfo.environment["PATCHWORK_TEST_PYTHON"]
+                ?? TestPaths.fixtures.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent(".venv/bin/python").path
+        }
+
+        /// Runs a program; its output and exit code.
+        static func run(_ executable: String, _ arguments: [String]) throws -> (output: String, status: Int32) {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: executable)
+            process.arguments = arguments
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            process.standardError = pipe
+            try process.run()
+            let data = pipe.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return (String(decoding: data, as: UTF8.self), process.terminationStatus)
+        }
+
+        @Test func theOfficialClientWorksUnchanged() async throws {
+            try await withCluster { cluster in
+                let router = try await cluster.startRouter()
+                let worker = try await cluster.startWorker(routers: [router])
+                let frontend = try await cluster.startFrontend(routers: [router])
+                let adapter = TestPaths.adapter("smollm2-qkvo-peft").path
+                #expect(try await EndToEnd.load(worker, name: "peft", uri: "file://" + adapter).status == 200)
+                #expect(await eventually { (try? await EndToEnd.models(frontend))?["peft"] != nil })
+                // What the engine alone answers with the adapter, to compare with the whole stack.
+                let generate = try Self.run(TestPaths.binaries.appendingPathComponent("patchwork-worker").path, [
+                    "generate", "--model", TestPaths.model.path, "--lora", "peft=\(adapter)", "--adapter", "peft",
+                    "--prompt", "What is the capital of France?", "--chat", "--max-tokens", "12", "--json",
+                ])
+                #expect(generate.status == 0)
+                let expected = try #require(
+                    (try JSONSerialization.jsonObject(with: Data(generate.output.split(separator: "\n").last!.utf8)) as? [String: Any])?["text"] as? String
+                )
+                let checks = try Self.run(Self.python, [
+                    TestPaths.fixtures.deletingLastPathComponent().appendingPathComponent("EndToEndTests/openai_client_checks.py").path,
+                    "http://127.0.0.1:\(frontend.httpPort)", "http://127.0.0.1:\(router.systemPort)", "peft", expected,
+                ])
+                print(checks.output)
+                #expect(checks.status == 0, "\(checks.output)")
+                #expect(checks.output.contains("all checks passed"))
+            }
+        }
+
+        @Test func aKnownModelWithoutLiveWorkersIs503() async throws {
+            try await withCluster { cluster in
+                let router = try await cluster.startRouter()
+                let worker = try await cluster.startWorker(routers: [router], arguments: ["--heartbeat-interval", "0.2"])
+                let frontend = try await cluster.startFrontend(routers: [router])
+                #expect(try await EndToEnd.models(frontend)["SmolLM2-135M-Instruct"] != nil)
+                worker.process.kill9()
+                #expect(await eventually(timeout: .seconds(5)) { (try? await EndToEnd.models(frontend))?.isEmpty == true })
+                let response = try await HTTPClient.post(port: frontend.httpPort, path: "/v1/chat/completions", json: [
+                    "model": "SmolLM2-135M-Instruct", "messages": [["role": "user", "content": "hi"]],
+                ])
+                #expect(response.status == 503)
+                #expect((try response.json()["error"] as? [String: Any])?["code"] as? String == "no_worker_available")
+            }
+        }
+    }
+}
