@@ -14,6 +14,8 @@ struct CompletionRoutes: Sendable {
     let connections: WorkerConnections
     let assets: ModelAssetsCache
     let maxBodyBytes: Int
+    /// Times a request moves to another worker when its worker dies before it sent anything.
+    let maxRetries: Int
     let logger: Logger
 
     func add(to router: Router<BasicRequestContext>) {
@@ -33,12 +35,10 @@ struct CompletionRoutes: Sendable {
             if store.known(parsed.model) { throw OpenAIError.unavailable("No live worker serves the model '\(parsed.model)' right now") }
             throw OpenAIError.modelNotFound(parsed.model)
         }
-        // The least loaded live worker that serves the model (KV-aware routing comes with the router's index).
-        let candidates = workers.filter { entry.workers.contains($0.workerID) }
-        guard let worker = candidates.min(by: { load($0) < load($1) || (load($0) == load($1) && $0.workerID < $1.workerID) }),
-              let endpoint = worker.servingEndpoint
-        else { throw OpenAIError.unavailable("No live worker serves the model '\(parsed.model)' right now") }
-        let assets = try await self.assets.assets(model: entry.parent ?? entry.id, from: worker)
+        guard let first = chooseWorker(for: entry, excluding: []) else {
+            throw OpenAIError.unavailable("No live worker serves the model '\(parsed.model)' right now")
+        }
+        let assets = try await self.assets.assets(model: entry.parent ?? entry.id, from: first)
         let promptIDs = try tokenize(parsed, assets: assets)
         let total = promptIDs.count + parsed.sampling.maxTokens
         guard total <= assets.contextLength else {
@@ -52,65 +52,67 @@ struct CompletionRoutes: Sendable {
             id: (chat ? "chatcmpl-" : "cmpl-") + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased(),
             created: Int(now), model: parsed.model
         )
-        logger.info("completion", metadata: [
-            "request.id": "\(header.id)", "model": "\(parsed.model)", "worker.id": "\(worker.workerID)",
-            "prompt.tokens": "\(promptIDs.count)", "n": "\(parsed.n)", "stream": "\(parsed.stream)",
-        ])
         Counter(label: "patchwork_frontend_requests_total", dimensions: [("model", parsed.model)]).increment()
-        // One worker request per choice; with a seed, choice i uses seed + i.
-        var streams: [(id: String, stream: AsyncStream<ServingMessage>)] = []
-        for i in 0..<parsed.n {
-            var sampling = parsed.sampling
-            if let seed = sampling.seed { sampling.seed = seed &+ UInt64(i) }
-            let requestID = "\(header.id)-\(i)"
-            let generate = InferenceRequest(requestID: requestID, promptIDs: promptIDs, adapter: entry.parent == nil ? nil : entry.id, sampling: sampling)
-            do { streams.append((requestID, try connections.send(.generate(generate), requestID: requestID, to: endpoint))) } catch {
-                for s in streams { connections.finish(s.id, cancelAt: endpoint) }
-                throw OpenAIError.unavailable("cannot reach worker \(worker.workerID)")
-            }
-        }
-        let merged = merge(streams.map(\.stream))
+        let attempts = Attempts(routes: self, parsed: parsed, entry: entry, promptIDs: promptIDs, header: header)
+        var attempt = try attempts.start(on: first)
         let started = ContinuousClock.now
         var headers = HTTPFields()
-        headers[HTTPField.Name("x-patchwork-worker")!] = worker.workerID.rawValue
+        headers[HTTPField.Name("x-patchwork-worker")!] = attempt.worker.workerID.rawValue
         headers[HTTPField.Name("x-request-id")!] = header.id
         if parsed.stream {
             headers[.contentType] = "text/event-stream"
             headers[.cacheControl] = "no-cache"
-            let streamer = Streamer(
-                header: header, parsed: parsed, tokenizer: assets.tokenizer, connections: connections, endpoint: endpoint,
-                requestIDs: streams.map(\.id), started: started, logger: logger
-            )
+            let streamer = Streamer(header: header, parsed: parsed, tokenizer: assets.tokenizer, connections: connections, started: started, logger: logger)
+            let firstAttempt = attempt
             return Response(status: .ok, headers: headers, body: ResponseBody { writer in
-                try await streamer.write(merged, to: &writer)
+                try await streamer.write(firstAttempt, attempts: attempts, to: &writer)
             })
         }
-        var choices = Array(repeating: CompletionResponses.Choice(), count: parsed.n)
-        var firstToken = true
-        for await (index, message) in merged {
-            switch message {
-            case .chunk(let chunk):
-                if firstToken && !chunk.tokens.isEmpty {
-                    firstToken = false
-                    Timer(label: "patchwork_frontend_time_to_first_token_seconds", dimensions: [("model", parsed.model)]).record(duration: ContinuousClock.now - started)
+        // Nothing reaches the client before the end, so a lost worker can always be replaced.
+        while true {
+            var choices = Array(repeating: CompletionResponses.Choice(), count: parsed.n)
+            var firstToken = true, lost = false
+            for await (index, message) in attempt.messages {
+                switch message {
+                case .chunk(let chunk):
+                    if firstToken && !chunk.tokens.isEmpty {
+                        firstToken = false
+                        Timer(label: "patchwork_frontend_time_to_first_token_seconds", dimensions: [("model", parsed.model)]).record(duration: ContinuousClock.now - started)
+                    }
+                    choices[index].tokens += chunk.tokens
+                    choices[index].text += chunk.tokens.map(\.text).joined()
+                    if let reason = chunk.finishReason { choices[index].finishReason = reason }
+                    if let usage = chunk.usage { choices[index].usage = usage }
+                case .failure(let failure) where failure.code == .workerLost:
+                    lost = true
+                case .failure(let failure):
+                    attempt.finish(cancel: true)
+                    throw Self.error(for: failure, model: parsed.model)
+                default: break
                 }
-                choices[index].tokens += chunk.tokens
-                choices[index].text += chunk.tokens.map(\.text).joined()
-                if let reason = chunk.finishReason { choices[index].finishReason = reason }
-                if let usage = chunk.usage { choices[index].usage = usage }
-            case .failure(let failure):
-                for id in streams.map(\.id) { connections.finish(id, cancelAt: endpoint) }
-                throw Self.error(for: failure, model: parsed.model)
-            default: break
+                if lost { break }
             }
+            if lost {
+                attempt.finish(cancel: false)
+                attempt = try attempts.retry(after: attempt)
+                headers[HTTPField.Name("x-patchwork-worker")!] = attempt.worker.workerID.rawValue
+                continue
+            }
+            attempt.finish(cancel: false)
+            guard choices.allSatisfy({ $0.finishReason != nil }) else { throw OpenAIError.unavailable("the worker stopped before the completion finished") }
+            Counter(label: "patchwork_frontend_completion_tokens_total", dimensions: [("model", parsed.model)])
+                .increment(by: choices.reduce(0) { $0 + $1.tokens.count })
+            headers[.contentType] = "application/json"
+            let json = CompletionResponses.complete(header, choices: choices, chat: chat, logprobs: parsed.logprobs, tokenizer: assets.tokenizer)
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: CompletionResponses.json(json))))
         }
-        for id in streams.map(\.id) { connections.finish(id) }
-        guard choices.allSatisfy({ $0.finishReason != nil }) else { throw OpenAIError.unavailable("the worker stopped before the completion finished") }
-        Counter(label: "patchwork_frontend_completion_tokens_total", dimensions: [("model", parsed.model)])
-            .increment(by: choices.reduce(0) { $0 + $1.tokens.count })
-        headers[.contentType] = "application/json"
-        let json = CompletionResponses.complete(header, choices: choices, chat: chat, logprobs: parsed.logprobs, tokenizer: assets.tokenizer)
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: CompletionResponses.json(json))))
+    }
+
+    /// The least loaded live worker serving `entry` (KV-aware routing comes with the router's index).
+    func chooseWorker(for entry: ModelCatalog.Entry, excluding: Set<WorkerID>) -> WorkerView? {
+        store.workers(now: Date().timeIntervalSince1970)
+            .filter { entry.workers.contains($0.workerID) && !excluding.contains($0.workerID) && $0.servingEndpoint != nil }
+            .min { load($0) < load($1) || (load($0) == load($1) && $0.workerID < $1.workerID) }
     }
 
     private func load(_ worker: WorkerView) -> Int { worker.metrics.runningRequests + worker.metrics.waitingRequests }
@@ -147,13 +149,74 @@ struct CompletionRoutes: Sendable {
         case .contextExceeded: return .invalidRequest(failure.message, param: "messages", code: "context_length_exceeded")
         case .invalidParameters, .badRequest: return .invalidRequest(failure.message)
         case .shuttingDown: return .unavailable("the worker is shutting down; retry")
+        case .workerLost: return .unavailable("the worker serving this request stopped")
         case .internalError: return .internalError(failure.message)
         }
     }
 
-    /// The choices' replies, interleaved, tagged with the choice index.
-    private func merge(_ streams: [AsyncStream<ServingMessage>]) -> AsyncStream<(Int, ServingMessage)> {
-        AsyncStream { continuation in
+}
+
+/// One try of a request on one worker: a worker request per choice, their replies merged,
+/// and a watchdog that reports `worker_lost` when the worker leaves the cluster view.
+struct Attempt: Sendable {
+    let worker: WorkerView
+    let endpoint: String
+    let requestIDs: [String]
+    let messages: AsyncStream<(Int, ServingMessage)>
+    let connections: WorkerConnections
+    let number: Int
+
+    func finish(cancel: Bool) {
+        for id in requestIDs { connections.finish(id, cancelAt: cancel ? endpoint : nil) }
+    }
+}
+
+/// Starts attempts of one request, and new ones on other workers when a worker is lost.
+struct Attempts: Sendable {
+    let routes: CompletionRoutes
+    let parsed: CompletionRequest
+    let entry: ModelCatalog.Entry
+    let promptIDs: [Int]
+    let header: CompletionResponses.Header
+
+    func start(on worker: WorkerView, number: Int = 0) throws(OpenAIError) -> Attempt {
+        guard let endpoint = worker.servingEndpoint else { throw OpenAIError.unavailable("worker \(worker.workerID) has no serving endpoint") }
+        var streams: [AsyncStream<ServingMessage>] = [], ids: [String] = []
+        for i in 0..<parsed.n {
+            var sampling = parsed.sampling
+            if let seed = sampling.seed { sampling.seed = seed &+ UInt64(i) }  // choice i uses seed + i
+            let requestID = number == 0 ? "\(header.id)-\(i)" : "\(header.id)-\(i)-retry\(number)"
+            let generate = InferenceRequest(requestID: requestID, promptIDs: promptIDs, adapter: entry.parent == nil ? nil : entry.id, sampling: sampling)
+            do {
+                streams.append(try routes.connections.send(.generate(generate), requestID: requestID, to: endpoint))
+                ids.append(requestID)
+            } catch {
+                for id in ids { routes.connections.finish(id, cancelAt: endpoint) }
+                throw OpenAIError.unavailable("cannot reach worker \(worker.workerID)")
+            }
+        }
+        routes.logger.info("completion", metadata: [
+            "request.id": "\(header.id)", "model": "\(parsed.model)", "worker.id": "\(worker.workerID)", "attempt": "\(number)",
+            "prompt.tokens": "\(promptIDs.count)", "n": "\(parsed.n)", "stream": "\(parsed.stream)",
+        ])
+        return Attempt(
+            worker: worker, endpoint: endpoint, requestIDs: ids, messages: merge(streams, watching: worker.workerID),
+            connections: routes.connections, number: number
+        )
+    }
+
+    /// A new attempt on another live worker, or 503 when none is left or retries are spent.
+    func retry(after lost: Attempt) throws(OpenAIError) -> Attempt {
+        routes.logger.warning("worker lost; retrying", metadata: ["request.id": "\(header.id)", "worker.id": "\(lost.worker.workerID)"])
+        guard lost.number < routes.maxRetries, let next = routes.chooseWorker(for: entry, excluding: [lost.worker.workerID]) else {
+            throw OpenAIError.unavailable("the worker serving this request stopped and no other could take it")
+        }
+        return try start(on: next, number: lost.number + 1)
+    }
+
+    private func merge(_ streams: [AsyncStream<ServingMessage>], watching worker: WorkerID) -> AsyncStream<(Int, ServingMessage)> {
+        let store = routes.store
+        return AsyncStream { continuation in
             let task = Task {
                 await withTaskGroup(of: Void.self) { group in
                     for (index, stream) in streams.enumerated() {
@@ -165,6 +228,20 @@ struct CompletionRoutes: Sendable {
                             }
                         }
                     }
+                    // The watchdog: a worker that leaves the view will never answer.
+                    group.addTask {
+                        while !Task.isCancelled {
+                            try? await Task.sleep(for: .milliseconds(200))
+                            if !store.workers(now: Date().timeIntervalSince1970).contains(where: { $0.workerID == worker }) {
+                                continuation.yield((0, .failure(ServingFailure(requestID: nil, code: .workerLost, message: "worker \(worker) left the cluster"))))
+                                continuation.finish()
+                                return
+                            }
+                        }
+                    }
+                    await group.next()
+                    for _ in 1..<streams.count { await group.next() }
+                    group.cancelAll()
                 }
                 continuation.finish()
             }
@@ -174,22 +251,22 @@ struct CompletionRoutes: Sendable {
 }
 
 /// Writes a completion as server-sent events, as OpenAI sends them: `data: {json}` blocks,
-/// then `data: [DONE]`. A client that goes away cancels its requests on the worker.
+/// then `data: [DONE]`. A client that goes away cancels its requests on the worker; a worker
+/// lost before any token was sent is replaced, after that the stream ends with an error event.
 struct Streamer: Sendable {
     let header: CompletionResponses.Header
     let parsed: CompletionRequest
     let tokenizer: Tokenizer
     let connections: WorkerConnections
-    let endpoint: String
-    let requestIDs: [String]
     let started: ContinuousClock.Instant
     let logger: Logger
 
-    func write(_ messages: AsyncStream<(Int, ServingMessage)>, to writer: inout any ResponseBodyWriter) async throws {
+    func write(_ first: Attempt, attempts: Attempts, to writer: inout any ResponseBodyWriter) async throws {
         let chat = parsed.isChat
         var offsets = Array(repeating: 0, count: parsed.n)
         var usage = (prompt: 0, completion: 0, cached: 0)
-        var firstToken = true
+        var sentTokens = false
+        var attempt = first
         do {
             if chat {
                 for i in 0..<parsed.n {
@@ -197,46 +274,61 @@ struct Streamer: Sendable {
                                                               logprobs: false, offset: 0, tokenizer: tokenizer, includeUsage: parsed.includeUsage), &writer)
                 }
             }
-            for await (index, message) in messages {
-                switch message {
-                case .chunk(let chunk):
-                    if firstToken && !chunk.tokens.isEmpty {
-                        firstToken = false
-                        Timer(label: "patchwork_frontend_time_to_first_token_seconds", dimensions: [("model", parsed.model)]).record(duration: ContinuousClock.now - started)
+            attempts: while true {
+                for await (index, message) in attempt.messages {
+                    switch message {
+                    case .chunk(let chunk):
+                        if !sentTokens && !chunk.tokens.isEmpty {
+                            sentTokens = true
+                            Timer(label: "patchwork_frontend_time_to_first_token_seconds", dimensions: [("model", parsed.model)]).record(duration: ContinuousClock.now - started)
+                        }
+                        let text = chunk.tokens.map(\.text).joined()
+                        if !chunk.tokens.isEmpty || chunk.finishReason != nil {
+                            try await send(CompletionResponses.chunk(
+                                header, index: index, chat: chat, text: chunk.tokens.isEmpty && chat ? nil : text, tokens: chunk.tokens,
+                                finishReason: chunk.finishReason, logprobs: parsed.logprobs, offset: offsets[index], tokenizer: tokenizer,
+                                includeUsage: parsed.includeUsage
+                            ), &writer)
+                        }
+                        offsets[index] += text.utf16.count
+                        if let u = chunk.usage {
+                            usage.prompt = u.promptTokens
+                            usage.cached = u.cachedPromptTokens
+                            usage.completion += u.completionTokens
+                        }
+                    case .failure(let failure) where failure.code == .workerLost && !sentTokens:
+                        attempt.finish(cancel: false)
+                        do { attempt = try attempts.retry(after: attempt) } catch {
+                            try await sendError(error)
+                            break attempts
+                        }
+                        continue attempts
+                    case .failure(let failure):
+                        try await sendError(CompletionRoutes.error(for: failure, model: parsed.model))
+                        break attempts
+                    default: break
                     }
-                    let text = chunk.tokens.map(\.text).joined()
-                    if !chunk.tokens.isEmpty || chunk.finishReason != nil {
-                        try await send(CompletionResponses.chunk(
-                            header, index: index, chat: chat, text: chunk.tokens.isEmpty && chat ? nil : text, tokens: chunk.tokens,
-                            finishReason: chunk.finishReason, logprobs: parsed.logprobs, offset: offsets[index], tokenizer: tokenizer,
-                            includeUsage: parsed.includeUsage
-                        ), &writer)
-                    }
-                    offsets[index] += text.utf16.count
-                    if let u = chunk.usage {
-                        usage.prompt = u.promptTokens
-                        usage.cached = u.cachedPromptTokens
-                        usage.completion += u.completionTokens
-                    }
-                case .failure(let failure):
-                    let error = CompletionRoutes.error(for: failure, model: parsed.model)
-                    try await writer.write(ByteBuffer(string: "data: " + String(decoding: CompletionResponses.json(["error": [
-                        "message": error.error.message, "type": error.error.type, "param": error.error.param.map { $0 as Any } ?? NSNull(), "code": error.error.code.map { $0 as Any } ?? NSNull(),
-                    ]]), as: UTF8.self) + "\n\n"))
-                default: break
                 }
+                break
             }
             if parsed.includeUsage {
                 try await send(CompletionResponses.usageChunk(header, chat: chat, prompt: usage.prompt, completion: usage.completion, cached: usage.cached), &writer)
             }
             try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
             try await writer.finish(nil)
-            for id in requestIDs { connections.finish(id) }
+            attempt.finish(cancel: false)
         } catch {
             // The client went away: stop the work on the worker and free its blocks.
             logger.info("client disconnected; cancelling", metadata: ["request.id": "\(header.id)"])
-            for id in requestIDs { connections.finish(id, cancelAt: endpoint) }
+            attempt.finish(cancel: true)
             throw error
+        }
+
+        func sendError(_ error: OpenAIError) async throws {
+            try await writer.write(ByteBuffer(string: "data: " + String(decoding: CompletionResponses.json(["error": [
+                "message": error.error.message, "type": error.error.type, "param": error.error.param.map { $0 as Any } ?? NSNull(),
+                "code": error.error.code.map { $0 as Any } ?? NSNull(),
+            ]]), as: UTF8.self) + "\n\n"))
         }
     }
 

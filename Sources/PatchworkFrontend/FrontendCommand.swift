@@ -26,6 +26,9 @@ public struct FrontendCommand: EnvironmentConfigurable {
     @Option(help: "Largest request body accepted, in bytes; larger ones get 413 (env PATCHWORK_MAX_REQUEST_BYTES).")
     var maxRequestBytes = 4 << 20
 
+    @Option(help: "Times a request moves to another worker when its worker dies before it streamed anything (env PATCHWORK_MAX_RETRIES).")
+    var maxRetries = 2
+
     @Option(help: "This frontend's id in router logs (env PATCHWORK_FRONTEND_ID). Default: host name and a random suffix.")
     var frontendID: String?
 
@@ -40,6 +43,7 @@ public struct FrontendCommand: EnvironmentConfigurable {
         .init("http-port", "PATCHWORK_HTTP_PORT"),
         .init("router-timeout", "PATCHWORK_ROUTER_TIMEOUT"),
         .init("max-request-bytes", "PATCHWORK_MAX_REQUEST_BYTES"),
+        .init("max-retries", "PATCHWORK_MAX_RETRIES"),
         .init("frontend-id", "PATCHWORK_FRONTEND_ID"),
         .init("log-level", "PATCHWORK_LOG_LEVEL"),
     ]
@@ -60,7 +64,7 @@ public struct FrontendCommand: EnvironmentConfigurable {
         let store = ClusterViewStore(routerCount: routers.count, timeout: routerTimeout)
         let client = ClusterViewClient(frontendID: id, routers: try routers.map { try Endpoint(parsing: $0) }, store: store, logger: logger)
         let connections = WorkerConnections(logger: logger)
-        let router = FrontendRoutes(store: store, connections: connections, maxBodyBytes: maxRequestBytes, logger: logger).makeRouter(registry: registry)
+        let router = FrontendRoutes(store: store, connections: connections, maxBodyBytes: maxRequestBytes, maxRetries: maxRetries, logger: logger).makeRouter(registry: registry)
         try await ProcessRunner.run(router: router, host: httpHost, port: httpPort, services: [client, connections], logger: logger)
     }
 }

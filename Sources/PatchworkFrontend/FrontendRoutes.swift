@@ -9,6 +9,7 @@ struct FrontendRoutes: Sendable {
     let store: ClusterViewStore
     let connections: WorkerConnections
     let maxBodyBytes: Int
+    let maxRetries: Int
     let logger: Logger
 
     func makeRouter(registry: PrometheusCollectorRegistry) -> Router<BasicRequestContext> {
@@ -25,7 +26,8 @@ struct FrontendRoutes: Sendable {
         }
         router.get("/v1/models") { _, _ in listModels() }
         CompletionRoutes(
-            store: store, connections: connections, assets: ModelAssetsCache(connections: connections), maxBodyBytes: maxBodyBytes, logger: logger
+            store: store, connections: connections, assets: ModelAssetsCache(connections: connections), maxBodyBytes: maxBodyBytes,
+            maxRetries: maxRetries, logger: logger
         ).add(to: router)
         router.get("/v1/models/**") { _, context in
             let id = context.parameters.getCatchAll().joined(separator: "/")

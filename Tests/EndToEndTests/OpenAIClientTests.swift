@@ -68,3 +68,37 @@ extension EndToEnd {
         }
     }
 }
+
+extension EndToEnd.OpenAIClient {
+    /// Requests on a worker that dies move to the other one: none is lost.
+    @Test func killingAWorkerUnderLoadLosesNoUnstreamedRequest() async throws {
+        try await withCluster { cluster in
+            let router = try await cluster.startRouter()
+            let workers = [
+                try await cluster.startWorker(routers: [router], arguments: ["--heartbeat-interval", "0.2"]),
+                try await cluster.startWorker(routers: [router], arguments: ["--heartbeat-interval", "0.2"]),
+            ]
+            let frontend = try await cluster.startFrontend(routers: [router])
+            #expect(await eventually { ((try? await HTTPClient.get(port: router.systemPort, path: "/cluster").json())?["workers"] as? [Any])?.count == 2 })
+            let body = try JSONSerialization.data(withJSONObject: [
+                "model": "SmolLM2-135M-Instruct", "messages": [["role": "user", "content": "What is the capital of France?"]],
+                "max_tokens": 24, "temperature": 0, "ignore_eos": true,
+            ] as [String: Any])
+            let results = try await withThrowingTaskGroup(of: (Int, String?).self) { group in
+                for _ in 0..<8 {
+                    group.addTask {
+                        let response = try await HTTPClient.request("POST", port: frontend.httpPort, path: "/v1/chat/completions", body: body, timeout: 120)
+                        return (response.status, response.headers["x-patchwork-worker"])
+                    }
+                }
+                // Let requests reach both workers, then kill one.
+                try await Task.sleep(for: .milliseconds(400))
+                workers[0].process.kill9()
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(results.count == 8)
+            #expect(results.allSatisfy { $0.0 == 200 }, "\(results)")
+            #expect(frontend.process.log.contains("worker lost; retrying"))
+        }
+    }
+}

@@ -85,6 +85,8 @@ public struct ServingFailure: Codable, Sendable, Equatable {
     public enum Code: String, Codable, Sendable {
         case badRequest = "bad_request", unknownAdapter = "unknown_adapter", contextExceeded = "context_exceeded"
         case invalidParameters = "invalid_parameters", internalError = "internal_error", shuttingDown = "shutting_down"
+        /// The worker left the cluster (it died) before the request finished.
+        case workerLost = "worker_lost"
     }
 
     public var requestID: String?
