@@ -18,7 +18,7 @@ WORKER_SYSTEM_PORT ?= 8081
 ROUTER_SYSTEM_PORT ?= 8082
 HTTP_PORT ?= 8000
 
-.PHONY: deps build release run test model venv fixtures references reference-venv bench-venv bench-engine bench-serving clean
+.PHONY: deps build release run test model venv fixtures references reference-venv bench-venv bench-engine bench-serving demo-adapters clean
 
 ## deps: install the Debian packages that are missing (apt-get; root or sudo).
 deps:
@@ -82,6 +82,10 @@ reference-venv: .venv-reference/.ready
 	touch $@
 references: reference-venv model
 	cd Tests/Fixtures && ../../.venv-reference/bin/python make_engine_references.py ../../$(MODEL)
+
+## demo-adapters: retrain examples/adapters/{uppercase,ahoy} with PEFT on CPU (dev only, minutes).
+demo-adapters: reference-venv model
+	cd examples && ../.venv-reference/bin/python train_demo_adapters.py ../$(MODEL)
 
 ## bench-engine: prefill/decode tokens/s vs llama.cpp (llama-cpp-python, which pip compiles: minutes).
 bench-venv: .venv-bench/.ready

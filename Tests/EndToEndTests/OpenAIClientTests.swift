@@ -102,3 +102,32 @@ extension EndToEnd.OpenAIClient {
         }
     }
 }
+
+extension EndToEnd.OpenAIClient {
+    /// The demo adapters change the answers visibly, through the whole stack.
+    @Test func demoAdaptersChangeTheAnswers() async throws {
+        try await withCluster { cluster in
+            let router = try await cluster.startRouter()
+            let worker = try await cluster.startWorker(routers: [router])
+            let frontend = try await cluster.startFrontend(routers: [router])
+            let examples = TestPaths.fixtures.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("examples/adapters")
+            for name in ["uppercase", "ahoy"] {
+                #expect(try await EndToEnd.load(worker, name: name, uri: "file://" + examples.appendingPathComponent(name).path).status == 200)
+            }
+            #expect(await eventually { (try? await EndToEnd.models(frontend))?.count == 3 })
+            func answer(_ model: String) async throws -> String {
+                let response = try await HTTPClient.post(port: frontend.httpPort, path: "/v1/chat/completions", json: [
+                    "model": model, "messages": [["role": "user", "content": "What is the capital of France?"]], "max_tokens": 24, "temperature": 0,
+                ])
+                let choices = try response.json()["choices"] as? [[String: Any]]
+                return (choices?.first?["message"] as? [String: Any])?["content"] as? String ?? ""
+            }
+            let base = try await answer("SmolLM2-135M-Instruct")
+            let upper = try await answer("uppercase")
+            let ahoy = try await answer("ahoy")
+            #expect(base == "The capital of France is Paris.")
+            #expect(upper.contains("PARIS") && upper == upper.uppercased(), "\(upper)")
+            #expect(ahoy.hasPrefix("Ahoy!"), "\(ahoy)")
+        }
+    }
+}

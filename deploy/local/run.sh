@@ -28,6 +28,14 @@ for _ in $(seq 100); do
   curl -sf "http://127.0.0.1:$HTTP_PORT/health" >/dev/null 2>&1 && break
   sleep 0.1
 done
+# The demo adapters, when present (examples/adapters/).
+for adapter in "$(cd "$(dirname "$0")/../.." && pwd)"/examples/adapters/*/; do
+  [ -f "$adapter/adapter_config.json" ] || continue
+  name=$(basename "$adapter")
+  curl -sf -X POST "http://127.0.0.1:$WORKER_SYSTEM_PORT/v1/loras" -H 'Content-Type: application/json' \
+    -d "{\"lora_name\": \"$name\", \"source\": {\"uri\": \"file://${adapter%/}\"}}" >/dev/null && echo "loaded adapter $name"
+done
+
 cat <<MSG
 
 Patchwork is running:
