@@ -18,7 +18,7 @@ WORKER_SYSTEM_PORT ?= 8081
 ROUTER_SYSTEM_PORT ?= 8082
 HTTP_PORT ?= 8000
 
-.PHONY: deps build release run test model venv fixtures references reference-venv bench-venv bench-engine bench-serving demo-adapters clean
+.PHONY: deps build release run test model venv fixtures references reference-venv bench-venv bench-engine bench-serving bench-frontend demo-adapters clean
 
 ## deps: install the Debian packages that are missing (apt-get; root or sudo).
 deps:
@@ -82,6 +82,11 @@ reference-venv: .venv-reference/.ready
 	touch $@
 references: reference-venv model
 	cd Tests/Fixtures && ../../.venv-reference/bin/python make_engine_references.py ../../$(MODEL)
+
+## bench-frontend: frontend + router overhead vs the worker directly; TTFT and inter-token latency.
+bench-frontend: release model bench-venv
+	.venv-bench/bin/python Tests/Benchmarks/bench_frontend.py --bin "$$(swift build -c release --show-bin-path)" \
+	  --model $(MODEL) --threads $(BENCH_THREADS)
 
 ## demo-adapters: retrain examples/adapters/{uppercase,ahoy} with PEFT on CPU (dev only, minutes).
 demo-adapters: reference-venv model

@@ -267,6 +267,8 @@ struct Streamer: Sendable {
         var usage = (prompt: 0, completion: 0, cached: 0)
         var sentTokens = false
         var attempt = first
+        var lastToken = Array(repeating: ContinuousClock.Instant?.none, count: parsed.n)
+        let interTokenLatency = Timer(label: "patchwork_frontend_inter_token_latency_seconds", dimensions: [("model", parsed.model)])
         do {
             if chat {
                 for i in 0..<parsed.n {
@@ -283,6 +285,11 @@ struct Streamer: Sendable {
                             Timer(label: "patchwork_frontend_time_to_first_token_seconds", dimensions: [("model", parsed.model)]).record(duration: ContinuousClock.now - started)
                         }
                         let text = chunk.tokens.map(\.text).joined()
+                        if !chunk.tokens.isEmpty {
+                            let now = ContinuousClock.now
+                            if let previous = lastToken[index] { interTokenLatency.record(duration: now - previous) }
+                            lastToken[index] = now
+                        }
                         if !chunk.tokens.isEmpty || chunk.finishReason != nil {
                             try await send(CompletionResponses.chunk(
                                 header, index: index, chat: chat, text: chunk.tokens.isEmpty && chat ? nil : text, tokens: chunk.tokens,
