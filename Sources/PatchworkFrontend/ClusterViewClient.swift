@@ -3,29 +3,72 @@ import Logging
 import PatchworkCore
 import PatchworkMessaging
 import ServiceLifecycle
+import Synchronization
 
 /// Keeps the ``ClusterViewStore`` current: pings each router every second with the view version
-/// it holds; a router answers with its view when that is stale, and pushes every change.
-struct ClusterViewClient: Service {
+/// it holds; a router answers with its view when that is stale, and pushes every change. It
+/// also asks routers which worker should serve a request (``route(_:)``).
+final class ClusterViewClient: Service, Sendable {
     static let pingInterval = Duration.seconds(1)
+    /// How long a routing question may wait for its answer before the frontend decides alone.
+    static let routeTimeout = Duration.seconds(1)
 
     let frontendID: String
     let routers: [Endpoint]
     let store: ClusterViewStore
     let logger: Logger
+    private let sockets = Mutex<[MessageSocket]>([])
+    private let pendingRoutes = Mutex<[String: CheckedContinuation<RouteDecision?, Never>]>([:])
+
+    init(frontendID: String, routers: [Endpoint], store: ClusterViewStore, logger: Logger) {
+        self.frontendID = frontendID
+        self.routers = routers
+        self.store = store
+        self.logger = logger
+    }
+
+    /// Asks a reachable router which worker should serve `request`; nil when none answers in time.
+    func route(_ request: RouteRequest) async -> RouteDecision? {
+        let now = Date().timeIntervalSince1970
+        let socket = sockets.withLock { sockets in
+            sockets.indices.first { store.isReachable(router: $0, now: now) }.map { sockets[$0] }
+        }
+        guard let socket, let bytes = try? ControlMessage.routeRequest(request).encoded() else { return nil }
+        let requestID = request.requestID
+        return await withTaskGroup(of: RouteDecision?.self) { group in
+            group.addTask {
+                await withCheckedContinuation { continuation in
+                    self.pendingRoutes.withLock { $0[requestID] = continuation }
+                    socket.send([bytes])
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(for: Self.routeTimeout)
+                self.pendingRoutes.withLock { $0.removeValue(forKey: requestID) }?.resume(returning: nil)
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+    }
 
     func run() async throws {
         let sockets = try routers.map { try MessageSocket(.dealer, connect: [$0.description]) }
+        self.sockets.withLock { $0 = sockets }
         logger.info("subscribing to routers", metadata: ["routers": "\(routers.map(\.description).joined(separator: ","))"])
         await cancelWhenGracefulShutdown {
             await withTaskGroup(of: Void.self) { group in
                 for (index, socket) in sockets.enumerated() {
-                    group.addTask { await receive(from: socket, index: index) }
-                    group.addTask { await ping(socket, index: index) }
+                    group.addTask { await self.receive(from: socket, index: index) }
+                    group.addTask { await self.ping(socket, index: index) }
                 }
             }
         }
         for socket in sockets { socket.close() }
+        for continuation in pendingRoutes.withLock({ pending in defer { pending = [:] }; return Array(pending.values) }) {
+            continuation.resume(returning: nil)
+        }
     }
 
     private func ping(_ socket: MessageSocket, index: Int) async {
@@ -52,6 +95,8 @@ struct ClusterViewClient: Service {
                     logger.debug("cluster view", metadata: ["router": "\(router)", "version": "\(view.version)", "workers": "\(view.workers.count)"])
                 case .viewUnchanged(let version):
                     if version == store.knownVersion(router: index) { store.touch(router: index, now: Date().timeIntervalSince1970) }
+                case .routeDecision(let decision):
+                    pendingRoutes.withLock { $0.removeValue(forKey: decision.requestID) }?.resume(returning: decision)
                 case .refused(let refusal):
                     logger.error("router refused this frontend", metadata: ["router": "\(router)", "reason": "\(refusal.reason)"])
                 case let other:

@@ -36,6 +36,11 @@ final class ClusterViewStore: Sendable {
         state.withLock { $0.views[index]?.version ?? 0 }
     }
 
+    /// Whether router `index` was heard from within the timeout.
+    func isReachable(router index: Int, now: Double) -> Bool {
+        state.withLock { now - $0.received[index] <= timeout }
+    }
+
     /// Routers heard from within the timeout.
     func reachableRouters(now: Double) -> Int {
         state.withLock { state in state.received.filter { now - $0 <= timeout }.count }

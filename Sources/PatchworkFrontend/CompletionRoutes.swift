@@ -11,6 +11,7 @@ import PatchworkEngine
 /// token ids, stream the worker's chunks back — as server-sent events or one response.
 struct CompletionRoutes: Sendable {
     let store: ClusterViewStore
+    let routers: ClusterViewClient
     let connections: WorkerConnections
     let assets: ModelAssetsCache
     let maxBodyBytes: Int
@@ -35,10 +36,11 @@ struct CompletionRoutes: Sendable {
             if store.known(parsed.model) { throw OpenAIError.unavailable("No live worker serves the model '\(parsed.model)' right now") }
             throw OpenAIError.modelNotFound(parsed.model)
         }
-        guard let first = chooseWorker(for: entry, excluding: []) else {
+        // Any worker of the base model can send its tokenizer; the router picks who serves.
+        guard let anyWorker = localChoice(for: entry, excluding: []) else {
             throw OpenAIError.unavailable("No live worker serves the model '\(parsed.model)' right now")
         }
-        let assets = try await self.assets.assets(model: entry.parent ?? entry.id, from: first)
+        let assets = try await self.assets.assets(model: entry.parent ?? entry.id, from: anyWorker)
         let promptIDs = try tokenize(parsed, assets: assets)
         let total = promptIDs.count + parsed.sampling.maxTokens
         guard total <= assets.contextLength else {
@@ -54,6 +56,9 @@ struct CompletionRoutes: Sendable {
         )
         Counter(label: "patchwork_frontend_requests_total", dimensions: [("model", parsed.model)]).increment()
         let attempts = Attempts(routes: self, parsed: parsed, entry: entry, promptIDs: promptIDs, header: header)
+        guard let first = await chooseWorker(for: entry, promptIDs: promptIDs, requestID: header.id, excluding: []) else {
+            throw OpenAIError.unavailable("No live worker serves the model '\(parsed.model)' right now")
+        }
         var attempt = try attempts.start(on: first)
         let started = ContinuousClock.now
         var headers = HTTPFields()
@@ -94,7 +99,7 @@ struct CompletionRoutes: Sendable {
             }
             if lost {
                 attempt.finish(cancel: false)
-                attempt = try attempts.retry(after: attempt)
+                attempt = try await attempts.retry(after: attempt)
                 headers[HTTPField.Name("x-patchwork-worker")!] = attempt.worker.workerID.rawValue
                 continue
             }
@@ -108,8 +113,23 @@ struct CompletionRoutes: Sendable {
         }
     }
 
-    /// The least loaded live worker serving `entry` (KV-aware routing comes with the router's index).
-    func chooseWorker(for entry: ModelCatalog.Entry, excluding: Set<WorkerID>) -> WorkerView? {
+    /// The worker the router picks for this request, or, when no router answers in time, the
+    /// least loaded live worker in this frontend's view.
+    func chooseWorker(for entry: ModelCatalog.Entry, promptIDs: [Int], requestID: String, excluding: Set<WorkerID>) async -> WorkerView? {
+        let request = RouteRequest(
+            requestID: requestID, model: entry.parent ?? entry.id, adapter: entry.parent == nil ? nil : entry.id, promptIDs: promptIDs,
+            excluding: Array(excluding)
+        )
+        if let decision = await routers.route(request) {
+            guard let chosen = decision.workerID else { return nil }
+            if let worker = store.workers(now: Date().timeIntervalSince1970).first(where: { $0.workerID == chosen }) { return worker }
+        }
+        logger.notice("no routing decision; choosing locally", metadata: ["request.id": "\(requestID)"])
+        return localChoice(for: entry, excluding: excluding)
+    }
+
+    /// The least loaded live worker serving `entry` in this frontend's view.
+    func localChoice(for entry: ModelCatalog.Entry, excluding: Set<WorkerID>) -> WorkerView? {
         store.workers(now: Date().timeIntervalSince1970)
             .filter { entry.workers.contains($0.workerID) && !excluding.contains($0.workerID) && $0.servingEndpoint != nil }
             .min { load($0) < load($1) || (load($0) == load($1) && $0.workerID < $1.workerID) }
@@ -206,9 +226,11 @@ struct Attempts: Sendable {
     }
 
     /// A new attempt on another live worker, or 503 when none is left or retries are spent.
-    func retry(after lost: Attempt) throws(OpenAIError) -> Attempt {
+    func retry(after lost: Attempt) async throws(OpenAIError) -> Attempt {
         routes.logger.warning("worker lost; retrying", metadata: ["request.id": "\(header.id)", "worker.id": "\(lost.worker.workerID)"])
-        guard lost.number < routes.maxRetries, let next = routes.chooseWorker(for: entry, excluding: [lost.worker.workerID]) else {
+        guard lost.number < routes.maxRetries,
+              let next = await routes.chooseWorker(for: entry, promptIDs: promptIDs, requestID: "\(header.id)-r\(lost.number + 1)", excluding: [lost.worker.workerID])
+        else {
             throw OpenAIError.unavailable("the worker serving this request stopped and no other could take it")
         }
         return try start(on: next, number: lost.number + 1)
@@ -305,7 +327,7 @@ struct Streamer: Sendable {
                         }
                     case .failure(let failure) where failure.code == .workerLost && !sentTokens:
                         attempt.finish(cancel: false)
-                        do { attempt = try attempts.retry(after: attempt) } catch {
+                        do { attempt = try await attempts.retry(after: attempt) } catch {
                             try await sendError(error)
                             break attempts
                         }

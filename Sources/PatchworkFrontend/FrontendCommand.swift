@@ -64,7 +64,7 @@ public struct FrontendCommand: EnvironmentConfigurable {
         let store = ClusterViewStore(routerCount: routers.count, timeout: routerTimeout)
         let client = ClusterViewClient(frontendID: id, routers: try routers.map { try Endpoint(parsing: $0) }, store: store, logger: logger)
         let connections = WorkerConnections(logger: logger)
-        let router = FrontendRoutes(store: store, connections: connections, maxBodyBytes: maxRequestBytes, maxRetries: maxRetries, logger: logger).makeRouter(registry: registry)
+        let router = FrontendRoutes(store: store, routers: client, connections: connections, maxBodyBytes: maxRequestBytes, maxRetries: maxRetries, logger: logger).makeRouter(registry: registry)
         try await ProcessRunner.run(router: router, host: httpHost, port: httpPort, services: [client, connections], logger: logger)
     }
 }

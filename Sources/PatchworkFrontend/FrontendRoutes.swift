@@ -7,6 +7,7 @@ import Prometheus
 /// The frontend's HTTP routes.
 struct FrontendRoutes: Sendable {
     let store: ClusterViewStore
+    let routers: ClusterViewClient
     let connections: WorkerConnections
     let maxBodyBytes: Int
     let maxRetries: Int
@@ -26,7 +27,7 @@ struct FrontendRoutes: Sendable {
         }
         router.get("/v1/models") { _, _ in listModels() }
         CompletionRoutes(
-            store: store, connections: connections, assets: ModelAssetsCache(connections: connections), maxBodyBytes: maxBodyBytes,
+            store: store, routers: routers, connections: connections, assets: ModelAssetsCache(connections: connections), maxBodyBytes: maxBodyBytes,
             maxRetries: maxRetries, logger: logger
         ).add(to: router)
         router.get("/v1/models/**") { _, context in

@@ -28,6 +28,7 @@ actor RouterState {
     private let liveWorkers = Gauge(label: "patchwork_router_live_workers")
     private let deadWorkers = Counter(label: "patchwork_router_dead_workers_total")
     private let refusedMessages = Counter(label: "patchwork_router_refused_messages_total")
+    private let routeDecisions = Counter(label: "patchwork_router_route_decisions_total")
 
     init(routerID: String, missedHeartbeatsAllowed: Int, eventsPort: Int, logger: Logger) {
         membership = ClusterMembership(
@@ -83,9 +84,21 @@ actor RouterState {
             frontends[ping.frontendID] = Frontend(peer: peer, lastSeen: now)
             let current = ping.knownVersion == membership.version
             replies.append(Reply(peer: peer, message: current ? .viewUnchanged(version: membership.version) : .clusterView(membership.view)))
+        case .routeRequest(let route):
+            let chosen = membership.choose(model: route.model, adapter: route.adapter, excluding: Set(route.excluding))
+            routeDecisions.increment()
+            logger.debug("route decision", metadata: [
+                "request.id": "\(route.requestID)", "model": "\(route.model)", "adapter.name": "\(route.adapter ?? "")",
+                "worker.id": "\(chosen?.registration.workerID.rawValue ?? "none")",
+                "worker.load": "\((chosen?.metrics.runningRequests ?? 0) + (chosen?.metrics.waitingRequests ?? 0))",
+            ])
+            replies.append(Reply(peer: peer, message: .routeDecision(RouteDecision(
+                requestID: route.requestID, workerID: chosen?.registration.workerID, servingEndpoint: chosen?.registration.servingEndpoint,
+                reason: chosen == nil ? "no live worker serves \(route.adapter ?? route.model)" : nil
+            ))))
         case .refused(let refusal):
             logger.error("peer refused a message", metadata: ["reason": "\(refusal.reason)"])
-        case .registered, .unknownWorker, .clusterView, .viewUnchanged:
+        case .registered, .unknownWorker, .clusterView, .viewUnchanged, .routeDecision:
             logger.warning("unexpected message for a router", metadata: ["type": "\(message.typeName)"])
         }
         if membership.version != versionBefore { replies += broadcastView() }

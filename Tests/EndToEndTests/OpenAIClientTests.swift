@@ -48,6 +48,9 @@ extension EndToEnd {
                 print(checks.output)
                 #expect(checks.status == 0, "\(checks.output)")
                 #expect(checks.output.contains("all checks passed"))
+                // Every completion's worker was chosen by the router.
+                #expect((try await EndToEnd.metric("patchwork_router_route_decisions_total", port: router.systemPort) ?? 0) >= 20)
+                #expect(!frontend.process.log.contains("choosing locally"))
             }
         }
 

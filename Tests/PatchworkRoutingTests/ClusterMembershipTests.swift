@@ -78,3 +78,20 @@ struct ClusterMembershipTests {
         #expect(membership.expire(now: 5.9).isEmpty)
     }
 }
+
+extension ClusterMembershipTests {
+    @Test func choosesTheLeastLoadedWorkerWithTheAdapterDeterministically() {
+        var membership = ClusterMembership(routerID: "r")
+        for (id, running, adapters) in [("w1", 3, ["a"]), ("w2", 1, ["a"]), ("w3", 0, [String]()), ("w4", 1, ["a"])] {
+            var registration = Self.registration(id, adapters: adapters.map(Self.adapter))
+            registration.metrics = LoadMetrics(runningRequests: running)
+            membership.register(registration, peer: [1], now: 0)
+        }
+        #expect(membership.choose(model: "m", adapter: nil, excluding: [])?.registration.workerID == WorkerID("w3"))
+        // w2 and w4 tie at load 1: the lower id wins.
+        #expect(membership.choose(model: "m", adapter: "a", excluding: [])?.registration.workerID == WorkerID("w2"))
+        #expect(membership.choose(model: "m", adapter: "a", excluding: [WorkerID("w2")])?.registration.workerID == WorkerID("w4"))
+        #expect(membership.choose(model: "m", adapter: "missing", excluding: []) == nil)
+        #expect(membership.choose(model: "other-model", adapter: nil, excluding: []) == nil)
+    }
+}

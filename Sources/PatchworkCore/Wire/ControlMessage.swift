@@ -21,6 +21,10 @@ public enum ControlMessage: Sendable, Equatable {
     case clusterView(ClusterView)
     /// Router → frontend: answer to a ping whose known version is current.
     case viewUnchanged(version: UInt64)
+    /// Frontend → router: which worker should serve this request?
+    case routeRequest(RouteRequest)
+    /// Router → frontend.
+    case routeDecision(RouteDecision)
     /// Either way: the message was refused.
     case refused(Refusal)
 
@@ -38,6 +42,8 @@ public enum ControlMessage: Sendable, Equatable {
         case .frontendPing: return "frontend_ping"
         case .clusterView: return "cluster_view"
         case .viewUnchanged: return "view_unchanged"
+        case .routeRequest: return "route_request"
+        case .routeDecision: return "route_decision"
         case .refused: return "refused"
         }
     }
@@ -56,6 +62,8 @@ public enum ControlMessage: Sendable, Equatable {
         case .frontendPing(let m): body = try encoder.encodeValue(m)
         case .clusterView(let m): body = try encoder.encodeValue(m)
         case .viewUnchanged(let version): body = .uint(version)
+        case .routeRequest(let m): body = try encoder.encodeValue(m)
+        case .routeDecision(let m): body = try encoder.encodeValue(m)
         case .refused(let m): body = try encoder.encodeValue(m)
         }
         return Envelope.encode(type: typeName, body: body)
@@ -77,6 +85,8 @@ public enum ControlMessage: Sendable, Equatable {
             case "frontend_ping": self = .frontendPing(try decoder.decode(FrontendPing.self, from: body))
             case "cluster_view": self = .clusterView(try decoder.decode(ClusterView.self, from: body))
             case "view_unchanged": self = .viewUnchanged(version: try decoder.decode(UInt64.self, from: body))
+            case "route_request": self = .routeRequest(try decoder.decode(RouteRequest.self, from: body))
+            case "route_decision": self = .routeDecision(try decoder.decode(RouteDecision.self, from: body))
             case "refused": self = .refused(try decoder.decode(Refusal.self, from: body))
             default: throw WireMessageError.unknownType(type)
             }

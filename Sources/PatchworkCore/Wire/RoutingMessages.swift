@@ -1,0 +1,35 @@
+/// A frontend asks a router which worker should serve a request.
+public struct RouteRequest: Codable, Sendable, Equatable {
+    public var requestID: String
+    /// The base model's served name.
+    public var model: String
+    /// The adapter, or nil for the base model.
+    public var adapter: String?
+    /// The prompt's token ids (the KV-aware router matches them against its prefix index).
+    public var promptIDs: [Int]
+    /// Workers not to choose (they failed this request already).
+    public var excluding: [WorkerID]
+
+    public init(requestID: String, model: String, adapter: String?, promptIDs: [Int], excluding: [WorkerID]) {
+        self.requestID = requestID
+        self.model = model
+        self.adapter = adapter
+        self.promptIDs = promptIDs
+        self.excluding = excluding
+    }
+}
+
+/// The router's answer: a worker, or why there is none.
+public struct RouteDecision: Codable, Sendable, Equatable {
+    public var requestID: String
+    public var workerID: WorkerID?
+    public var servingEndpoint: String?
+    public var reason: String?
+
+    public init(requestID: String, workerID: WorkerID?, servingEndpoint: String?, reason: String?) {
+        self.requestID = requestID
+        self.workerID = workerID
+        self.servingEndpoint = servingEndpoint
+        self.reason = reason
+    }
+}
