@@ -92,7 +92,7 @@ struct CompletionRoutes: Sendable {
                     lost = true
                 case .failure(let failure):
                     attempt.finish(cancel: true)
-                    throw Self.error(for: failure, model: parsed.model)
+                    throw Self.error(for: failure, model: parsed.model, requestID: header.id)
                 default: break
                 }
                 if lost { break }
@@ -163,14 +163,15 @@ struct CompletionRoutes: Sendable {
         }
     }
 
-    static func error(for failure: ServingFailure, model: String) -> OpenAIError {
+    /// The client-facing error for a worker's failure; internal ones are logged with the request id.
+    static func error(for failure: ServingFailure, model: String, requestID: String) -> OpenAIError {
         switch failure.code {
         case .unknownAdapter: return .modelNotFound(model)
         case .contextExceeded: return .invalidRequest(failure.message, param: "messages", code: "context_length_exceeded")
         case .invalidParameters, .badRequest: return .invalidRequest(failure.message)
         case .shuttingDown: return .unavailable("the worker is shutting down; retry")
         case .workerLost: return .unavailable("the worker serving this request stopped")
-        case .internalError: return .internalError(failure.message)
+        case .internalError: return .internalError("request \(requestID): \(failure.message)")
         }
     }
 
@@ -333,7 +334,9 @@ struct Streamer: Sendable {
                         }
                         continue attempts
                     case .failure(let failure):
-                        try await sendError(CompletionRoutes.error(for: failure, model: parsed.model))
+                        let error = CompletionRoutes.error(for: failure, model: parsed.model, requestID: header.id)
+                        if let detail = error.detail { logger.error("request failed", metadata: ["request.id": "\(header.id)", "error": "\(detail)"]) }
+                        try await sendError(error)
                         break attempts
                     default: break
                     }

@@ -69,7 +69,9 @@ struct OpenAIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch let error as OpenAIError {
-            if let detail = error.detail { logger.error("request failed", metadata: ["http.path": "\(request.uri.path)", "error": "\(detail)"]) }
+            if let detail = error.detail {
+                logger.error("request failed", metadata: ["http.path": "\(request.uri.path)", "request.id": "\(request.headers[HTTPField.Name("x-request-id")!] ?? "-")", "error": "\(detail)"])
+            }
             return error.response
         } catch let error as HTTPError {
             let type = error.status.code >= 500 ? "server_error" : "invalid_request_error"
