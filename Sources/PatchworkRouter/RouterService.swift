@@ -4,6 +4,7 @@ import Metrics
 import PatchworkCore
 import PatchworkMessaging
 import ServiceLifecycle
+import Synchronization
 
 /// The router's sockets and loops: the control socket (workers and frontends), the KV-event
 /// socket, and the clock that expires silent workers.
@@ -14,6 +15,9 @@ final class RouterService: Service {
     private let logger: Logger
     private let eventBatches = Counter(label: "patchwork_router_kv_event_batches_total")
     private let eventErrors = Counter(label: "patchwork_router_kv_event_errors_total")
+    /// DEALER sockets to workers' serving endpoints, for snapshots.
+    private let snapshotSockets = Mutex<[String: MessageSocket]>([:])
+    private let (newSnapshotSockets, newSnapshotSocketsContinuation) = AsyncStream.makeStream(of: (WorkerID, MessageSocket).self)
 
     init(routerID: String, listen: Endpoint, eventsListen: Endpoint, missedHeartbeatsAllowed: Int, logger: Logger) throws {
         control = try MessageSocket(.router, bind: [listen.bindString])
@@ -33,10 +37,19 @@ final class RouterService: Service {
                 group.addTask { await self.receiveControl() }
                 group.addTask { await self.receiveEvents() }
                 group.addTask { await self.expireSilentPeers() }
+                group.addTask {
+                    await withDiscardingTaskGroup { sockets in
+                        for await (worker, socket) in self.newSnapshotSockets {
+                            sockets.addTask { await self.receiveSnapshots(from: socket, worker: worker) }
+                        }
+                    }
+                }
             }
         }
+        newSnapshotSocketsContinuation.finish()
         control.close()
         events.close()
+        snapshotSockets.withLock { for socket in $0.values { socket.close() } }
         logger.info("router stopped")
     }
 
@@ -47,21 +60,54 @@ final class RouterService: Service {
                 logger.warning("dropping control message with \(frames.count) frames")
                 continue
             }
-            send(await state.receive(frames[1], from: frames[0], now: Date().timeIntervalSince1970))
+            let replies = await state.receive(frames[1], from: frames[0], now: Date().timeIntervalSince1970)
+            send(replies)
+            // A registration is answered with `registered`: learn that worker's cache.
+            for reply in replies {
+                if case .registered(let ack) = reply.message, let request = await state.snapshotRequest(for: ack.workerID) {
+                    requestSnapshot(request)
+                }
+            }
         }
     }
 
-    /// KV events feed the prefix index from [5/6] on; until then they are checked and counted.
+    /// KV events feed the prefix index; the topic names the worker.
     private func receiveEvents() async {
         for await frames in events.incoming {
             do {
                 let frame = try KVEventFrame(frames: frames)
-                _ = try KVEventBatch(decoding: frame.payload)
+                let batch = try KVEventBatch(decoding: frame.payload)
                 eventBatches.increment()
+                let worker = WorkerID(String(decoding: frame.topic, as: UTF8.self))
+                if let request = await state.ingest(worker: worker, sequence: frame.sequence, events: batch.events) {
+                    requestSnapshot(request)
+                }
             } catch {
                 eventErrors.increment()
                 logger.warning("dropping KV event message", metadata: ["error": "\(error)"])
             }
+        }
+    }
+
+    private func requestSnapshot(_ request: RouterState.SnapshotRequest) {
+        let socket: MessageSocket? = snapshotSockets.withLock { sockets in
+            if let socket = sockets[request.endpoint] { return socket }
+            guard let socket = try? MessageSocket(.dealer, connect: [request.endpoint]) else { return nil }
+            sockets[request.endpoint] = socket
+            newSnapshotSocketsContinuation.yield((request.worker, socket))
+            return socket
+        }
+        guard let socket, let bytes = try? ServingMessage.kvEventsRequest(requestID: "snapshot-\(request.worker)", fromSequence: -1).encoded() else {
+            logger.error("cannot ask for a KV snapshot", metadata: ["worker.id": "\(request.worker)", "endpoint": "\(request.endpoint)"])
+            return
+        }
+        socket.send([bytes])
+    }
+
+    private func receiveSnapshots(from socket: MessageSocket, worker: WorkerID) async {
+        for await frames in socket.incoming {
+            guard let payload = frames.last, case .kvEvents(let replay)? = try? ServingMessage(decoding: payload) else { continue }
+            await state.applySnapshot(worker: worker, replay: replay)
         }
     }
 
