@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import PatchworkCore
+import PatchworkRouting
 import PatchworkRuntime
 
 /// `patchwork-router`: keeps the cluster's membership and (from [5/6] on) its KV-cache index, and
@@ -27,6 +28,18 @@ public struct RouterCommand: EnvironmentConfigurable {
     @Option(help: "Heartbeat intervals a worker may miss before it is declared dead (env PATCHWORK_HEARTBEAT_MISSES).")
     var heartbeatMisses = 3
 
+    @Option(help: "Cost weight of each prompt block a worker would have to compute (env PATCHWORK_PREFILL_WEIGHT).")
+    var prefillWeight = 1.0
+
+    @Option(help: "Cost weight of each KV block a worker has in use (env PATCHWORK_LOAD_WEIGHT).")
+    var loadWeight = 1.0
+
+    @Option(help: "Cost of an adapter held in host memory rather than resident, in blocks (env PATCHWORK_HOST_PENALTY).")
+    var hostPenalty = 2.0
+
+    @Option(help: "Cost of an adapter on disk rather than resident, in blocks (env PATCHWORK_DISK_PENALTY).")
+    var diskPenalty = 8.0
+
     @Option(help: "This router's name in logs and cluster views (env PATCHWORK_ROUTER_ID). Default: host name and a random suffix.")
     var routerID: String?
 
@@ -41,11 +54,18 @@ public struct RouterCommand: EnvironmentConfigurable {
         .init("system-host", "PATCHWORK_SYSTEM_HOST"),
         .init("system-port", "PATCHWORK_SYSTEM_PORT"),
         .init("heartbeat-misses", "PATCHWORK_HEARTBEAT_MISSES"),
+        .init("prefill-weight", "PATCHWORK_PREFILL_WEIGHT"),
+        .init("load-weight", "PATCHWORK_LOAD_WEIGHT"),
+        .init("host-penalty", "PATCHWORK_HOST_PENALTY"),
+        .init("disk-penalty", "PATCHWORK_DISK_PENALTY"),
         .init("router-id", "PATCHWORK_ROUTER_ID"),
         .init("log-level", "PATCHWORK_LOG_LEVEL"),
     ]
 
     public func validate() throws {
+        guard [prefillWeight, loadWeight, hostPenalty, diskPenalty].allSatisfy({ $0 >= 0 && $0.isFinite }) else {
+            throw ValidationError("cost weights and penalties must be finite and not negative")
+        }
         guard heartbeatMisses >= 1 else { throw ValidationError("--heartbeat-misses must be at least 1") }
         guard (0...65535).contains(systemPort) else { throw ValidationError("--system-port must be 0...65535") }
         do {
@@ -61,7 +81,9 @@ public struct RouterCommand: EnvironmentConfigurable {
         do {
             service = try RouterService(
                 routerID: id, listen: try Endpoint(parsing: listen), eventsListen: try Endpoint(parsing: eventsListen),
-                missedHeartbeatsAllowed: heartbeatMisses, logger: logger
+                missedHeartbeatsAllowed: heartbeatMisses,
+                cost: RoutingCost(prefillWeight: prefillWeight, loadWeight: loadWeight, hostPenalty: hostPenalty, diskPenalty: diskPenalty),
+                logger: logger
             )
         } catch {
             logger.critical("router failed to start", metadata: ["error": "\(error)"])

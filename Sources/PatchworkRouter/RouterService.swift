@@ -3,6 +3,7 @@ import Logging
 import Metrics
 import PatchworkCore
 import PatchworkMessaging
+import PatchworkRouting
 import ServiceLifecycle
 import Synchronization
 
@@ -19,11 +20,11 @@ final class RouterService: Service {
     private let snapshotSockets = Mutex<[String: MessageSocket]>([:])
     private let (newSnapshotSockets, newSnapshotSocketsContinuation) = AsyncStream.makeStream(of: (WorkerID, MessageSocket).self)
 
-    init(routerID: String, listen: Endpoint, eventsListen: Endpoint, missedHeartbeatsAllowed: Int, logger: Logger) throws {
+    init(routerID: String, listen: Endpoint, eventsListen: Endpoint, missedHeartbeatsAllowed: Int, cost: RoutingCost, logger: Logger) throws {
         control = try MessageSocket(.router, bind: [listen.bindString])
         events = try MessageSocket(.subscriber, bind: [eventsListen.bindString])
         let eventsPort = events.boundEndpoints.first.flatMap { try? Endpoint(parsing: $0).port } ?? eventsListen.port
-        state = RouterState(routerID: routerID, missedHeartbeatsAllowed: missedHeartbeatsAllowed, eventsPort: eventsPort, logger: logger)
+        state = RouterState(routerID: routerID, missedHeartbeatsAllowed: missedHeartbeatsAllowed, eventsPort: eventsPort, cost: cost, logger: logger)
         self.logger = logger
         logger.info("router listening", metadata: [
             "router.id": "\(routerID)", "control": "\(control.boundEndpoints.joined(separator: ","))",
