@@ -18,7 +18,7 @@ WORKER_SYSTEM_PORT ?= 8081
 ROUTER_SYSTEM_PORT ?= 8082
 HTTP_PORT ?= 8000
 
-.PHONY: deps build release run test model venv fixtures references reference-venv bench-venv bench-engine bench-serving bench-frontend demo-adapters clean
+.PHONY: deps build release run test model venv fixtures references reference-venv bench-venv bench-engine bench-serving bench-frontend bench-router demo-adapters clean
 
 ## deps: install the Debian packages that are missing (apt-get; root or sudo).
 deps:
@@ -87,6 +87,10 @@ references: reference-venv model
 bench-frontend: release model bench-venv
 	.venv-bench/bin/python Tests/Benchmarks/bench_frontend.py --bin "$$(swift build -c release --show-bin-path)" \
 	  --model $(MODEL) --threads $(BENCH_THREADS)
+
+## bench-router: prefix-index ingestion rate and decision latency (32 workers, 1 M blocks).
+bench-router: release
+	"$$(swift build -c release --show-bin-path)/patchwork-router" bench
 
 ## demo-adapters: retrain examples/adapters/{uppercase,ahoy} with PEFT on CPU (dev only, minutes).
 demo-adapters: reference-venv model

@@ -10,7 +10,8 @@ import PatchworkRuntime
 public struct RouterCommand: EnvironmentConfigurable {
     public static let configuration = CommandConfiguration(
         commandName: "patchwork-router",
-        abstract: "Tracks live workers and their adapters, and serves the cluster view to frontends."
+        abstract: "Tracks live workers and their adapters, and serves the cluster view to frontends.",
+        subcommands: [RouterBenchCommand.self]
     )
 
     @Option(help: "ZeroMQ endpoint for workers and frontends (env PATCHWORK_ROUTER_LISTEN). Port 0 picks a free one.")

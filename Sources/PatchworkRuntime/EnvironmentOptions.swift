@@ -58,9 +58,12 @@ public protocol EnvironmentConfigurable: AsyncParsableCommand {
 extension EnvironmentConfigurable {
     /// Parses the command line, with the environment as fallback, and runs the command.
     public static func mainWithEnvironment() async {
-        let arguments = EnvironmentOption.apply(
-            environment, to: Array(CommandLine.arguments.dropFirst()), environment: ProcessInfo.processInfo.environment
-        )
+        var arguments = Array(CommandLine.arguments.dropFirst())
+        // The fallbacks belong to the command itself, not to its subcommands.
+        let subcommands = configuration.subcommands.map { $0._commandName }
+        if !(arguments.first.map(subcommands.contains) ?? false) {
+            arguments = EnvironmentOption.apply(environment, to: arguments, environment: ProcessInfo.processInfo.environment)
+        }
         await main(arguments)
     }
 }
