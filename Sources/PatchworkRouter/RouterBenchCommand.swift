@@ -9,6 +9,10 @@ import PatchworkRouting
 ///    to the index on one core, in block events per second.
 /// 2. Decisions: p50/p99 latency of an overlap lookup plus the cost function over `--workers`
 ///    workers once the index holds `--blocks` blocks.
+/// 3. Routing quality: a multi-turn chat trace (sessions over 8 adapters with shared system
+///    prompts) replayed against a simulated fleet of 8 workers with bounded LRU block caches;
+///    prefix hit rate for KV-aware routing (the real index, fed by the simulated caches'
+///    events), round-robin and random, and the best achievable (every cacheable block hit).
 struct RouterBenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "bench", abstract: "Measure the prefix index: event ingestion and decision latency.")
 
@@ -69,6 +73,109 @@ struct RouterBenchCommand: ParsableCommand {
         latencies.sort()
         let p50 = latencies[latencies.count / 2], p99 = latencies[latencies.count * 99 / 100]
         print("2. decisions with \(workers) workers and \(stored) cached blocks: p50 \(String(format: "%.1f", p50)) µs, p99 \(String(format: "%.1f", p99)) µs (target p99 <= 50 µs)")
+        routingQuality()
+    }
+
+    /// One simulated worker: an LRU cache of blocks (by chain hash) with a capacity.
+    struct SimulatedWorker {
+        let capacity: Int
+        var lastUse: [UInt64: Int] = [:]
+        var clock = 0
+        var active = 0
+
+        /// Serves a prompt: counts cached leading blocks, then caches all its blocks; returns
+        /// (hit blocks, stored chain hashes with their tokens, evicted hashes).
+        mutating func serve(_ chain: [UInt64]) -> (hits: Int, stored: [Int], evicted: [UInt64]) {
+            var hits = 0
+            while hits < chain.count, lastUse[chain[hits]] != nil { hits += 1 }
+            var stored: [Int] = [], evicted: [UInt64] = []
+            for (i, h) in chain.enumerated() {
+                clock += 1
+                if lastUse[h] == nil {
+                    stored.append(i)
+                    if lastUse.count >= capacity, let oldest = lastUse.min(by: { $0.value < $1.value })?.key {
+                        lastUse[oldest] = nil
+                        evicted.append(oldest)
+                    }
+                }
+                lastUse[h] = clock
+            }
+            return (hits, stored, evicted)
+        }
+    }
+
+    func routingQuality() {
+        let blockSize = 16, fleet = 8, capacity = 2_000
+        var random = SystemRandomNumberGenerator()
+        // 240 sessions, 8 adapters, 4 system prompts of 20 blocks; each turn appends 3 blocks.
+        let systems = (0..<4).map { s in (0..<20 * blockSize).map { (s * 104_729 + $0 * 31) % 49_000 } }
+        struct Session { var adapter: String?; var tokens: [Int]; var turns: Int }
+        var sessions = (0..<240).map { i in Session(adapter: i % 8 == 0 ? nil : "adapter-\(i % 8)", tokens: systems[i % 4], turns: 2 + i % 5) }
+        var requests: [(adapter: String?, tokens: [Int])] = []
+        while sessions.contains(where: { $0.turns > 0 }) {
+            for i in sessions.indices.shuffled(using: &random) where sessions[i].turns > 0 {
+                for _ in 0..<3 * blockSize { sessions[i].tokens.append(Int.random(in: 0..<49_000, using: &random)) }
+                sessions[i].turns -= 1
+                requests.append((sessions[i].adapter, sessions[i].tokens))
+            }
+        }
+        func chain(_ tokens: [Int], _ adapter: String?) -> [UInt64] {
+            var hashes: [UInt64] = [], parent = PrefixIndex.contentHash(Array(Array((adapter ?? "").utf8).map(Int.init))[...])
+            var start = 0
+            while start + blockSize <= tokens.count {
+                parent = parent &* 0x9e37_79b9_7f4a_7c15 ^ PrefixIndex.contentHash(tokens[start..<start + blockSize])
+                hashes.append(parent)
+                start += blockSize
+            }
+            return hashes
+        }
+        let totalBlocks = requests.reduce(0) { $0 + $1.tokens.count / blockSize }
+        // Best achievable: every block that an earlier request of the same adapter computed.
+        var seen = Set<UInt64>(), best = 0
+        for r in requests { for h in chain(r.tokens, r.adapter) { if !seen.insert(h).inserted { best += 1 } } }
+
+        func replay(_ policy: String) -> Int {
+            var workers = Array(repeating: SimulatedWorker(capacity: capacity), count: fleet)
+            var index = PrefixIndex(blockSize: blockSize)
+            let ids = (0..<fleet).map { WorkerID("w\($0)") }
+            let cost = RoutingCost()
+            var hits = 0
+            for (n, r) in requests.enumerated() {
+                let w: Int
+                switch policy {
+                case "round-robin": w = n % fleet
+                case "random": w = Int.random(in: 0..<fleet, using: &random)
+                default:
+                    let overlap = index.overlap(tokens: r.tokens, adapter: r.adapter)
+                    // Load: blocks this worker took recently, so cache affinity is weighed against balance.
+                    let candidates = ids.enumerated().map { i, id in
+                        RoutingCost.Candidate(worker: id, overlap: overlap[id] ?? 0, busyBlocks: workers[i].active / 8, tier: "resident")
+                    }
+                    w = Int(cost.choose(candidates, promptBlocks: r.tokens.count / blockSize)!.worker.rawValue.dropFirst())!
+                }
+                let hashes = chain(r.tokens, r.adapter)
+                let (h, stored, evicted) = workers[w].serve(hashes)
+                hits += h
+                workers[w].active += hashes.count - h
+                for i in workers.indices where i != w { workers[i].active = max(0, workers[i].active - 4) }
+                // The simulated worker's events, as an engine would publish them.
+                var events: [KVEvent] = evicted.map { .blockRemoved(.init(blockHashes: [.integer($0)], medium: nil)) }
+                for i in stored {
+                    events.append(.blockStored(.init(
+                        blockHashes: [.integer(hashes[i])], parentBlockHash: i == 0 ? nil : .integer(hashes[i - 1]),
+                        tokenIDs: Array(r.tokens[i * blockSize..<(i + 1) * blockSize]), blockSize: blockSize, loraID: nil, medium: nil, loraName: r.adapter
+                    )))
+                }
+                index.apply(events, from: ids[w])
+            }
+            return hits
+        }
+        let aware = replay("kv-aware"), robin = replay("round-robin"), chance = replay("random")
+        print("   hit blocks: KV-aware \(aware), round-robin \(robin), random \(chance), best \(best), of \(totalBlocks)")
+        func rate(_ h: Int) -> String { String(format: "%.1f%%", 100 * Double(h) / Double(totalBlocks)) }
+        print("3. routing quality, \(requests.count) requests of 240 sessions, 8 adapters, \(fleet) workers × \(capacity) blocks:")
+        print("   prefix hit rate: KV-aware \(rate(aware)), round-robin \(rate(robin)), random \(rate(chance)), best achievable \(rate(best))")
+        print("   KV-aware / round-robin \(String(format: "%.2f", Double(aware) / Double(max(robin, 1))))x (target >= 3x); KV-aware / best \(String(format: "%.2f", Double(aware) / Double(max(best, 1))))")
     }
 
     static func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18 }
