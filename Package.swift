@@ -29,15 +29,19 @@ let package = Package(
         .systemLibrary(name: "CZeroMQ", pkgConfig: "libzmq", providers: [.apt(["libzmq3-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        // No pkgConfig: libcurl's .pc file passes -isystem flags SwiftPM refuses; the header is on
+        // the default multiarch include path.
+        .systemLibrary(name: "CCurl", providers: [.apt(["libcurl4-openssl-dev"])]),
 
         // Identities, wire messages, MessagePack, configuration, errors. No I/O.
         .target(name: "PatchworkCore", swiftSettings: strict),
         // ZeroMQ sockets on dedicated threads, bridged to async code.
         .target(name: "PatchworkMessaging", dependencies: ["PatchworkCore", "CZeroMQ"], swiftSettings: strict),
-        // PEFT adapter parsing, validation, digests and the per-worker registry.
+        // PEFT adapter parsing, validation, digests, the per-worker registry, and the s3:// and
+        // hf:// sources with their disk cache (libcurl, SigV4 over libcrypto).
         .target(
             name: "PatchworkAdapters",
-            dependencies: ["PatchworkCore", "PatchworkEngine", "CCrypto", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["PatchworkCore", "PatchworkEngine", "CCrypto", "CCurl", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         // Model files and (from [2/6] on) the inference engine. Depends on the core only.

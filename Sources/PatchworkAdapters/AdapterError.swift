@@ -5,14 +5,20 @@ public struct AdapterError: Error, Equatable, CustomStringConvertible {
         case badRequest
         /// 404: the source path is missing, or no adapter by that name is loaded.
         case notFound
+        /// 403: the source refused this worker's credentials, or this worker does not allow the source.
+        case forbidden
         /// 409: the name is taken by an adapter from another source.
         case conflict
+        /// 413: the adapter is larger than `--max-adapter-bytes`.
+        case tooLarge
         /// 422: the adapter's files are not a valid adapter for this model.
         case invalidAdapter
         /// 503: this worker does not serve adapters (`--enable-lora` is off).
         case unavailable
         /// 500: the worker failed (disk error); logged.
         case internalFailure
+        /// 502: the source's server failed or could not be reached (after retries).
+        case upstreamFailure
     }
 
     public let kind: Kind
@@ -29,10 +35,13 @@ public struct AdapterError: Error, Equatable, CustomStringConvertible {
         switch kind {
         case .badRequest: return 400
         case .notFound: return 404
+        case .forbidden: return 403
         case .conflict: return 409
+        case .tooLarge: return 413
         case .invalidAdapter: return 422
         case .unavailable: return 503
         case .internalFailure: return 500
+        case .upstreamFailure: return 502
         }
     }
 }

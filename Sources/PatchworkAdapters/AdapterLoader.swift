@@ -17,6 +17,8 @@ public struct AdapterRecord: Sendable, Equatable {
     public var weightsData: Data
     /// Keep it resident whatever the load (`"pinned": true` on load).
     public var pinned = false
+    /// The cache entry `directory` belongs to (remote sources), leased while this record lives.
+    public var cacheKey: String?
 
     /// Blocks computed under this adapter are cached under its contents, not its name.
     public var namespace: CacheNamespace { .adapter(name: name, digest: digest) }
@@ -50,10 +52,38 @@ public struct AdapterLoader: Sendable {
 
     public init(validator: AdapterValidator) { self.validator = validator }
 
-    /// Loads `source`. Blocking file I/O: call it off the cooperative pool's hot paths.
-    /// - Throws: ``AdapterError``: 404 when the directory or a file is missing, 422 when invalid.
+    /// Loads a file:// source from its own folder.
     public func load(name: AdapterName, source: AdapterSource, now: Double) throws(AdapterError) -> AdapterRecord {
-        guard case .file(let directory) = source else { throw AdapterError(.badRequest, "unsupported source \(source)") }
+        guard case .file(let directory) = source else { throw AdapterError(.badRequest, "\(source) must be fetched into the adapter cache first") }
+        return try load(name: name, source: source, directory: directory, now: now)
+    }
+
+    /// Loads the adapter of `source` from `directory` (the source's own folder for file://, its
+    /// cache entry otherwise). Blocking file I/O: run it on a thread that may block.
+    /// - Throws: ``AdapterError``: 404 when the directory or a file is missing, 422 when invalid.
+    public func load(name: AdapterName, source: AdapterSource, directory: String, now: Double) throws(AdapterError) -> AdapterRecord {
+        let (config, validated) = try inspect(directory: directory, source: source.description)
+        let weightsPath = (directory as NSString).appendingPathComponent(Self.weightsFile)
+        let digest = try AdapterDigest.compute(directory: directory, files: [Self.configFile, Self.weightsFile])
+        guard let weightsData = FileManager.default.contents(atPath: weightsPath) else {
+            throw AdapterError(.internalFailure, "cannot read \(Self.weightsFile) in \(directory)")
+        }
+        let record = AdapterRecord(
+            name: name, source: source, directory: directory, digest: digest, validated: validated,
+            baseModelNameOrPath: config.baseModelNameOrPath, loadedAt: now, weightsData: weightsData
+        )
+        // Decode once now, so a broken weight file is refused at load, not at first use.
+        _ = try record.makeResident(layers: validator.dimensions.layers)
+        return record
+    }
+
+    /// Checks that `directory` holds a valid adapter for this model, reading only the config and
+    /// the weight file's header (also used on downloads before they are installed).
+    public func validate(directory: String, source: String) throws(AdapterError) {
+        _ = try inspect(directory: directory, source: source)
+    }
+
+    private func inspect(directory: String, source: String) throws(AdapterError) -> (PEFTConfig, AdapterValidator.Result) {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) else {
             throw AdapterError(.notFound, "adapter source \(source) does not exist")
@@ -85,17 +115,6 @@ public struct AdapterLoader: Sendable {
             }
             throw AdapterError(kind, error.message)
         }
-        let validated = try validator.validate(config: config, header: header)
-        let digest = try AdapterDigest.compute(directory: directory, files: [Self.configFile, Self.weightsFile])
-        guard let weightsData = FileManager.default.contents(atPath: weightsPath) else {
-            throw AdapterError(.internalFailure, "cannot read \(Self.weightsFile) in \(directory)")
-        }
-        let record = AdapterRecord(
-            name: name, source: source, directory: directory, digest: digest, validated: validated,
-            baseModelNameOrPath: config.baseModelNameOrPath, loadedAt: now, weightsData: weightsData
-        )
-        // Decode once now, so a broken weight file is refused at load, not at first use.
-        _ = try record.makeResident(layers: validator.dimensions.layers)
-        return record
+        return (config, try validator.validate(config: config, header: header))
     }
 }

@@ -12,6 +12,9 @@ public actor AdapterRegistry {
 
     public nonisolated let enabled: Bool
     private let loader: AdapterLoader
+    private let policy: SourcePolicy
+    /// Where s3:// and hf:// adapters are downloaded; nil: only file:// sources are served.
+    private let cache: AdapterCache?
     private let clock: @Sendable () -> Double
     private let onChange: @Sendable (AdapterEvent.Kind, AdapterRecord) -> Void
     private let logger: Logger
@@ -24,11 +27,14 @@ public actor AdapterRegistry {
     ///   - enabled: `--enable-lora`; when off every operation answers 503.
     ///   - clock: seconds since the Unix epoch (injected for tests).
     public init(
-        enabled: Bool, loader: AdapterLoader, logger: Logger, clock: @escaping @Sendable () -> Double,
+        enabled: Bool, loader: AdapterLoader, policy: SourcePolicy = SourcePolicy(), cache: AdapterCache? = nil,
+        logger: Logger, clock: @escaping @Sendable () -> Double,
         onChange: @escaping @Sendable (AdapterEvent.Kind, AdapterRecord) -> Void
     ) {
         self.enabled = enabled
         self.loader = loader
+        self.policy = policy
+        self.cache = cache
         self.logger = logger
         self.clock = clock
         self.onChange = onChange
@@ -39,6 +45,10 @@ public actor AdapterRegistry {
         try requireEnabled()
         let name = try Self.parseName(rawName)
         let source = try AdapterSource(uri: uri)
+        try policy.check(source)
+        if case .file = source {} else if cache == nil {
+            throw AdapterError(.unavailable, "this worker has no adapter cache for \(source.scheme):// sources")
+        }
         switch lifecycle.requestLoad(name: name, source: source, now: clock()) {
         case .alreadyLoaded(let record):
             return .alreadyLoaded(record)
@@ -49,10 +59,12 @@ public actor AdapterRegistry {
         case .join:
             return .loaded(try await result(of: inFlight[name], name: name))
         case .start:
-            let loader = self.loader, now = clock()
+            let loader = self.loader, policy = self.policy, cache = self.cache, now = clock()
             logger.info("loading adapter", metadata: ["adapter.name": "\(name)", "adapter.source": "\(source)"])
-            // File reads and hashing run off the actor so other names proceed meanwhile.
-            let task = Task.detached { () throws -> AdapterRecord in try loader.load(name: name, source: source, now: now) }
+            // Downloads, file reads and hashing run on threads of their own, so other names proceed meanwhile.
+            let task = Task { () async throws -> AdapterRecord in
+                try await Self.fetchAndLoad(name: name, source: source, loader: loader, policy: policy, cache: cache, now: now)
+            }
             inFlight[name] = task
             defer { inFlight[name] = nil }
             do {
@@ -72,9 +84,9 @@ public actor AdapterRegistry {
                 return .loaded(described)
             } catch {
                 lifecycle.loadFailed(name: name)
-                logger.warning("adapter load failed", metadata: [
-                    "adapter.name": "\(name)", "adapter.source": "\(source)", "error": "\(error.message)",
-                ])
+                var metadata: Logger.Metadata = ["adapter.name": "\(name)", "adapter.source": "\(source)", "error": "\(error.message)"]
+                if let cache, source.scheme != "file" { metadata["cache.path"] = "\(cache.layout.root.path)" }
+                logger.warning("adapter load failed", metadata: metadata)
                 throw error
             }
         }
@@ -93,6 +105,7 @@ public actor AdapterRegistry {
                 // Re-check: the lifecycle may have changed while this call waited.
                 continue
             case .unloaded(let record):
+                if let key = record.cacheKey { await cache?.release(key) }
                 logger.info("adapter unloaded", metadata: ["adapter.name": "\(name)", "adapter.lora_id": "\(record.loraID)"])
                 onChange(.unloaded, record)
                 return record
@@ -108,6 +121,37 @@ public actor AdapterRegistry {
         let name = try Self.parseName(rawName)
         guard let state = lifecycle.entries[name] else { throw AdapterError(.notFound, "LoRA adapter '\(name)' is not loaded") }
         return state
+    }
+
+    /// Bytes done and expected of a running download for `rawName`.
+    public func downloadProgress(of rawName: String) async -> DownloadProgress.Snapshot? {
+        guard let name = try? AdapterName(rawName), case .loading(let source, _)? = lifecycle.entries[name] else { return nil }
+        return await cache?.progress(of: source)
+    }
+
+    private static func fetchAndLoad(
+        name: AdapterName, source: AdapterSource, loader: AdapterLoader, policy: SourcePolicy, cache: AdapterCache?, now: Double
+    ) async throws(AdapterError) -> AdapterRecord {
+        if case .file(let directory) = source {
+            return try await BlockingThread.run("adapter-load") { () throws(AdapterError) -> AdapterRecord in
+                try policy.checkLocal(directory: directory, source: source)
+                return try loader.load(name: name, source: source, directory: directory, now: now)
+            }
+        }
+        guard let cache else { throw AdapterError(.unavailable, "no adapter cache") }
+        let entry = try await cache.fetch(source) { directory throws(AdapterError) in
+            try loader.validate(directory: directory.path, source: source.description)
+        }
+        do {
+            var record = try await BlockingThread.run("adapter-load") { () throws(AdapterError) -> AdapterRecord in
+                try loader.load(name: name, source: source, directory: entry.directory.path, now: now)
+            }
+            record.cacheKey = entry.key
+            return record
+        } catch {
+            await cache.release(entry.key)
+            throw error
+        }
     }
 
     private func requireEnabled() throws(AdapterError) {

@@ -1,15 +1,21 @@
 import Foundation
 
 /// Where an adapter's files come from, parsed from the `source.uri` of a load request.
-public enum AdapterSource: Sendable, Equatable, CustomStringConvertible {
+public enum AdapterSource: Sendable, Hashable, CustomStringConvertible {
     /// A local directory, used in place.
     case file(directory: String)
+    /// Objects under a prefix of an S3-compatible bucket, downloaded into the cache.
+    case s3(S3Location)
+    /// A model repository on the Hugging Face Hub (or a server speaking its protocol).
+    case hf(HubLocation)
 
-    /// Parses a URI. Only `file://` with an absolute path is served by this build.
+    public static let schemes = ["file", "s3", "hf"]
+
+    /// Parses a URI: `file:///abs/path`, `s3://bucket/prefix` or `hf://org/repo[@revision]`.
     /// - Throws: ``AdapterError`` (400) naming the URI and what is wrong with it.
     public init(uri: String) throws(AdapterError) {
         guard let schemeEnd = uri.range(of: "://") else {
-            throw AdapterError(.badRequest, "source URI '\(uri)' has no scheme (expected file:///absolute/path)")
+            throw AdapterError(.badRequest, "source URI '\(uri)' has no scheme (expected file:///path, s3://bucket/prefix or hf://org/repo)")
         }
         let scheme = uri[..<schemeEnd.lowerBound].lowercased()
         let rest = String(uri[schemeEnd.upperBound...])
@@ -24,14 +30,87 @@ public enum AdapterSource: Sendable, Equatable, CustomStringConvertible {
                 throw AdapterError(.badRequest, "source URI '\(uri)' has invalid percent-encoding")
             }
             self = .file(directory: (decoded as NSString).standardizingPath)
+        case "s3":
+            self = .s3(try S3Location(uri: uri, rest: rest))
+        case "hf":
+            self = .hf(try HubLocation(uri: uri, rest: rest))
         default:
-            throw AdapterError(.badRequest, "source URI '\(uri)' has unsupported scheme '\(scheme)'; this worker loads file:// sources")
+            throw AdapterError(.badRequest, "source URI '\(uri)' has unsupported scheme '\(scheme)' (supported: \(Self.schemes.joined(separator: ", ")))")
+        }
+    }
+
+    /// `file`, `s3` or `hf`.
+    public var scheme: String {
+        switch self {
+        case .file: return "file"
+        case .s3: return "s3"
+        case .hf: return "hf"
         }
     }
 
     public var description: String {
         switch self {
         case .file(let directory): return "file://\(directory)"
+        case .s3(let location): return location.description
+        case .hf(let location): return location.description
         }
     }
+}
+
+/// `s3://bucket/prefix`: every object under `prefix/` is one file of the adapter.
+public struct S3Location: Sendable, Hashable, CustomStringConvertible {
+    public var bucket: String
+    /// Without leading or trailing slashes; empty for the whole bucket.
+    public var prefix: String
+
+    init(uri: String, rest: String) throws(AdapterError) {
+        let parts = rest.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
+        bucket = String(parts[0])
+        prefix = parts.count > 1 ? String(parts[1]).trimmingCharacters(in: CharacterSet(charactersIn: "/")) : ""
+        // S3's bucket naming rules (3-63 of a-z 0-9 . -, starting and ending with a letter or digit).
+        let allowed = bucket.utf8.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 46 || $0 == 45 }
+        guard (3...63).contains(bucket.count), allowed, bucket.first != "-", bucket.first != ".", bucket.last != "-", bucket.last != "." else {
+            throw AdapterError(.badRequest, "source URI '\(uri)' has an invalid bucket name '\(bucket)' (3-63 characters of a-z, 0-9, '.', '-')")
+        }
+        guard !prefix.split(separator: "/").contains(where: { $0 == ".." }) else {
+            throw AdapterError(.badRequest, "source URI '\(uri)' has a '..' segment")
+        }
+    }
+
+    /// The prefix as listed: with a trailing slash, so `a/b` never matches `a/bc/...`.
+    public var listingPrefix: String { prefix.isEmpty ? "" : prefix + "/" }
+
+    public var description: String { prefix.isEmpty ? "s3://\(bucket)" : "s3://\(bucket)/\(prefix)" }
+}
+
+/// `hf://org/repo[@revision]`: a model repository on the Hub at a branch, tag or commit.
+public struct HubLocation: Sendable, Hashable, CustomStringConvertible {
+    /// `org/name` (or `name`).
+    public var repository: String
+    /// A branch, tag or commit; `main` when the URI names none.
+    public var revision: String
+
+    init(uri: String, rest: String) throws(AdapterError) {
+        let parts = rest.split(separator: "@", maxSplits: 1, omittingEmptySubsequences: false)
+        repository = String(parts[0]).trimmingCharacters(in: CharacterSet(charactersIn: "/"))
+        revision = parts.count > 1 ? String(parts[1]) : "main"
+        let segments = repository.split(separator: "/", omittingEmptySubsequences: false)
+        let validSegment: (Substring) -> Bool = { segment in
+            !segment.isEmpty && segment != "." && segment != ".." && segment.count <= 96
+                && segment.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) && $0.isASCII || "-_.".unicodeScalars.contains($0) }
+        }
+        guard (1...2).contains(segments.count), segments.allSatisfy(validSegment) else {
+            throw AdapterError(.badRequest, "source URI '\(uri)' must name a Hub repository as hf://org/name[@revision]")
+        }
+        guard !revision.isEmpty, !revision.contains(".."), revision.unicodeScalars.allSatisfy({ $0.isASCII && $0.value > 32 }) else {
+            throw AdapterError(.badRequest, "source URI '\(uri)' has an invalid revision '\(revision)'")
+        }
+    }
+
+    /// A full commit hash: resolving it again can never give other files.
+    public var isPinned: Bool {
+        revision.count == 40 && revision.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }
+    }
+
+    public var description: String { revision == "main" ? "hf://\(repository)" : "hf://\(repository)@\(revision)" }
 }

@@ -69,7 +69,9 @@ struct LoRARoutes: Sendable {
         do {
             switch try await adapters.state(of: name) {
             case .loading(let source, let since):
-                return .json(Details(name: name, state: "loading", source: source.description, record: nil, since: since), status: .ok)
+                var details = Details(name: name, state: "loading", source: source.description, record: nil, since: since)
+                details.progress = await adapters.downloadProgress(of: name).map(Details.Progress.init)
+                return .json(details, status: .ok)
             case .loaded(let record):
                 return .json(Details(name: name, state: "loaded", source: record.source.description, record: record, since: record.loadedAt), status: .ok)
             }
@@ -117,6 +119,22 @@ struct LoRARoutes: Sendable {
         var bytes: Int?
         var digest: String?
         var base_model_name_or_path: String?
+        /// While an s3:// or hf:// source downloads.
+        var progress: Progress?
+
+        struct Progress: Encodable {
+            var bytes_done: Int64
+            var bytes_total: Int64?
+            var files_done: Int
+            var files_total: Int?
+
+            init(_ snapshot: DownloadProgress.Snapshot) {
+                bytes_done = snapshot.bytesDone
+                bytes_total = snapshot.bytesTotal
+                files_done = snapshot.filesDone
+                files_total = snapshot.filesTotal
+            }
+        }
 
         init(name: String, state: String, source: String, record: AdapterRecord?, since: Double) {
             lora_name = name

@@ -57,9 +57,16 @@ struct Worker {
         self.engine = engine
         let (changes, changesContinuation) = AsyncStream.makeStream(of: AdapterEvent.self)
         let workerID = settings.workerID
+        var cache: AdapterCache?
+        if settings.lora.enabled {
+            let created = AdapterCache(settings: settings.cache, environment: ProcessInfo.processInfo.environment, logger: logger)
+            try created.prepare()
+            cache = created
+        }
         let adapters = AdapterRegistry(
             enabled: settings.lora.enabled,
             loader: AdapterLoader(validator: AdapterValidator(dimensions: card.dimensions, maxRank: settings.lora.maxRank)),
+            policy: settings.sourcePolicy, cache: cache,
             logger: logger,
             clock: { Date().timeIntervalSince1970 },
             onChange: { kind, record in

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import PatchworkAdapters
 import PatchworkCore
 import PatchworkRuntime
 
@@ -63,6 +64,27 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Adapters kept in host memory beyond the resident ones; more go to disk (env PATCHWORK_MAX_CPU_LORAS).")
     var maxCpuLoras = 32
 
+    @Option(help: "Folder of the adapter download cache (env PATCHWORK_LORA_PATH). Default: ~/.cache/patchwork/loras.")
+    var loraPath: String?
+
+    @Option(help: "Bytes the adapter cache may hold; unused entries beyond it are evicted, least recently used first (env PATCHWORK_LORA_CACHE_MAX_BYTES).")
+    var loraCacheMaxBytes: Int64 = 20 << 30
+
+    @Option(help: "Largest adapter accepted, in bytes (env PATCHWORK_MAX_ADAPTER_BYTES).")
+    var maxAdapterBytes: Int64 = 2 << 30
+
+    @Option(help: "Adapter source schemes accepted, comma-separated (env PATCHWORK_ALLOWED_SOURCES).")
+    var allowedSources = "file,s3,hf"
+
+    @Option(help: "Folders file:// adapters must lie in, comma-separated; empty: anywhere (env PATCHWORK_ALLOWED_LOCAL_DIRS).")
+    var allowedLocalDirs = ""
+
+    @Option(help: "Seconds one adapter download may take, retries included (env PATCHWORK_ADAPTER_DOWNLOAD_TIMEOUT).")
+    var adapterDownloadTimeout = 600.0
+
+    @Option(help: "Keys per S3 listing page (S3's maximum is 1000) (env PATCHWORK_S3_LIST_PAGE_SIZE).")
+    var s3ListPageSize = 1000
+
     @Option(help: "Tokens per KV-cache block (env PATCHWORK_BLOCK_SIZE).")
     var blockSize = 16
 
@@ -102,6 +124,13 @@ struct ServeCommand: AsyncParsableCommand {
         .init("max-lora-rank", "PATCHWORK_MAX_LORA_RANK"),
         .init("max-loras", "PATCHWORK_MAX_LORAS"),
         .init("max-cpu-loras", "PATCHWORK_MAX_CPU_LORAS"),
+        .init("lora-path", "PATCHWORK_LORA_PATH"),
+        .init("lora-cache-max-bytes", "PATCHWORK_LORA_CACHE_MAX_BYTES"),
+        .init("max-adapter-bytes", "PATCHWORK_MAX_ADAPTER_BYTES"),
+        .init("allowed-sources", "PATCHWORK_ALLOWED_SOURCES"),
+        .init("allowed-local-dirs", "PATCHWORK_ALLOWED_LOCAL_DIRS"),
+        .init("adapter-download-timeout", "PATCHWORK_ADAPTER_DOWNLOAD_TIMEOUT"),
+        .init("s3-list-page-size", "PATCHWORK_S3_LIST_PAGE_SIZE"),
         .init("block-size", "PATCHWORK_BLOCK_SIZE"),
         .init("kv-cache-bytes", "PATCHWORK_KV_CACHE_BYTES"),
         .init("num-kv-blocks", "PATCHWORK_NUM_KV_BLOCKS"),
@@ -122,6 +151,15 @@ struct ServeCommand: AsyncParsableCommand {
         guard maxLoraRank >= 1 else { throw ValidationError("--max-lora-rank must be at least 1") }
         guard maxLoras >= 1 else { throw ValidationError("--max-loras must be at least 1") }
         guard maxCpuLoras >= 0 else { throw ValidationError("--max-cpu-loras must be at least 0") }
+        for scheme in Self.list(allowedSources) where !AdapterSource.schemes.contains(scheme) {
+            throw ValidationError("--allowed-sources: unknown scheme '\(scheme)' (known: \(AdapterSource.schemes.joined(separator: ",")))")
+        }
+        for dir in Self.list(allowedLocalDirs) where !dir.hasPrefix("/") {
+            throw ValidationError("--allowed-local-dirs: '\(dir)' is not an absolute path")
+        }
+        guard loraCacheMaxBytes > 0, maxAdapterBytes > 0 else { throw ValidationError("--lora-cache-max-bytes and --max-adapter-bytes must be positive") }
+        guard adapterDownloadTimeout > 0 else { throw ValidationError("--adapter-download-timeout must be positive") }
+        guard (1...1000).contains(s3ListPageSize) else { throw ValidationError("--s3-list-page-size must be 1...1000") }
         guard blockSize >= 1 else { throw ValidationError("--block-size must be at least 1") }
         guard kvCacheBytes > 0, (numKvBlocks ?? 1) >= 1 else { throw ValidationError("--kv-cache-bytes and --num-kv-blocks must be positive") }
         guard maxNumBatchedTokens >= 16 else { throw ValidationError("--max-num-batched-tokens must be at least 16") }
@@ -137,6 +175,11 @@ struct ServeCommand: AsyncParsableCommand {
             systemHost: systemHost, systemPort: systemPort,
             advertiseHost: advertiseHost ?? Self.defaultAdvertiseHost(systemHost: systemHost),
             lora: LoRACapabilities(enabled: enableLora, maxLoras: maxLoras, maxRank: maxLoraRank),
+            sourcePolicy: SourcePolicy(allowedSchemes: Set(Self.list(allowedSources)), allowedLocalDirectories: Self.list(allowedLocalDirs), maxAdapterBytes: maxAdapterBytes),
+            cache: AdapterCache.Settings(
+                root: loraPath.map { URL(fileURLWithPath: $0) } ?? CacheLayout.defaultRoot(environment: ProcessInfo.processInfo.environment),
+                maxBytes: loraCacheMaxBytes, maxAdapterBytes: maxAdapterBytes, downloadTimeout: adapterDownloadTimeout, s3PageSize: s3ListPageSize
+            ),
             maxCPULoras: maxCpuLoras, blockSize: blockSize, kvCacheBytes: kvCacheBytes, numKVBlocks: numKvBlocks, maxBatchedTokens: maxNumBatchedTokens,
             maxSequences: maxNumSeqs, threads: threads, heartbeatInterval: heartbeatInterval,
             workerID: WorkerID(workerID ?? defaultProcessID(role: "worker"))
@@ -149,6 +192,10 @@ struct ServeCommand: AsyncParsableCommand {
             throw ExitCode.failure
         }
         try await worker.run()
+    }
+
+    static func list(_ text: String) -> [String] {
+        text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
     }
 
     static func defaultAdvertiseHost(systemHost: String) -> String {
@@ -166,6 +213,8 @@ struct WorkerSettings: Sendable {
     var systemPort: Int
     var advertiseHost: String
     var lora: LoRACapabilities
+    var sourcePolicy: SourcePolicy
+    var cache: AdapterCache.Settings
     var maxCPULoras: Int
     var blockSize: Int
     var kvCacheBytes: Int

@@ -1,0 +1,197 @@
+import CCurl
+import Foundation
+
+/// One HTTP request over libcurl, blocking the calling thread (use ``BlockingThread``).
+///
+/// The body of a successful response goes to memory or to a file; the body of an error response
+/// (status ≥ 400) always goes to memory, so the caller can read the server's explanation.
+struct HTTPRequest: Sendable {
+    var method = "GET"
+    /// Absolute, already percent-encoded.
+    var url: String
+    var headers: [(name: String, value: String)] = []
+    var followRedirects = false
+}
+
+struct HTTPResponse: Sendable {
+    var status: Int
+    /// Headers of the final response, names lowercased (the last value wins).
+    var headers: [String: String]
+    /// The body when the destination was memory, or the error body.
+    var body: Data
+    /// Bytes written to the destination file.
+    var bytesWritten: Int64
+}
+
+/// How a transfer may fail before an HTTP status is known.
+struct TransferError: Error, Sendable, CustomStringConvertible {
+    enum Kind: Sendable { case transport, timeout, tooLarge, aborted, localFile }
+    var kind: Kind
+    var message: String
+    var description: String { message }
+}
+
+enum HTTPDestination {
+    case memory
+    case file(URL)
+}
+
+struct TransferLimits: Sendable {
+    /// Seconds to establish a connection.
+    var connectTimeout: Double = 10
+    /// Seconds for the whole request (0: none).
+    var requestTimeout: Double = 0
+    /// A transfer slower than 1 KiB/s for this many seconds is abandoned (a stalled peer).
+    var stallTimeout: Double = 30
+    /// Largest body accepted.
+    var maxBodyBytes: Int64 = .max
+}
+
+enum HTTPTransfer {
+    private static let globalInit: Void = { _ = curl_global_init(Int(CURL_GLOBAL_SSL | CURL_GLOBAL_WIN32)) }()
+
+    /// Performs `request`. `progress(done, total)` is called as bytes arrive (total 0 when not
+    /// known); returning false aborts the transfer.
+    static func perform(
+        _ request: HTTPRequest, to destination: HTTPDestination, limits: TransferLimits,
+        progress: ((Int64, Int64) -> Bool)? = nil
+    ) throws(TransferError) -> HTTPResponse {
+        _ = globalInit
+        guard let curl = curl_easy_init() else { throw TransferError(kind: .transport, message: "cannot create a libcurl handle") }
+        defer { curl_easy_cleanup(curl) }
+
+        let sink = TransferSink(curl: curl, limit: limits.maxBodyBytes, progress: progress)
+        if case .file(let url) = destination {
+            let fd = open(url.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { throw TransferError(kind: .localFile, message: "cannot create \(url.path): \(String(cString: strerror(errno)))") }
+            sink.fileDescriptor = fd
+        }
+        defer { if sink.fileDescriptor >= 0 { close(sink.fileDescriptor) } }
+
+        var headerList: UnsafeMutablePointer<curl_slist>?
+        for header in request.headers { headerList = curl_slist_append(headerList, "\(header.name): \(header.value)") }
+        // libcurl would otherwise send "Expect: 100-continue" and an Accept header of its own.
+        headerList = curl_slist_append(headerList, "Accept:")
+        defer { curl_slist_free_all(headerList) }
+
+        var errorBuffer = [CChar](repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
+        let context = Unmanaged.passUnretained(sink).toOpaque()
+        let code: CURLcode = errorBuffer.withUnsafeMutableBufferPointer { errorPointer in
+            _ = pw_curl_set_string(curl, CURLOPT_URL, request.url)
+            _ = pw_curl_set_string(curl, CURLOPT_CUSTOMREQUEST, request.method)
+            if request.method == "HEAD" { _ = pw_curl_set_long(curl, CURLOPT_NOBODY, 1) }
+            _ = pw_curl_set_list(curl, CURLOPT_HTTPHEADER, headerList)
+            _ = pw_curl_set_string(curl, CURLOPT_USERAGENT, "patchwork-worker")
+            _ = pw_curl_set_long(curl, CURLOPT_NOSIGNAL, 1)
+            _ = pw_curl_set_string(curl, CURLOPT_PROTOCOLS_STR, "http,https")
+            _ = pw_curl_set_string(curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https")
+            // Redirects keep the method; credentials are not forwarded to another host (libcurl's default).
+            _ = pw_curl_set_long(curl, CURLOPT_FOLLOWLOCATION, request.followRedirects ? 1 : 0)
+            _ = pw_curl_set_long(curl, CURLOPT_MAXREDIRS, 10)
+            _ = pw_curl_set_long(curl, CURLOPT_CONNECTTIMEOUT_MS, Int(limits.connectTimeout * 1000))
+            if limits.requestTimeout > 0 { _ = pw_curl_set_long(curl, CURLOPT_TIMEOUT_MS, max(1, Int(limits.requestTimeout * 1000))) }
+            _ = pw_curl_set_long(curl, CURLOPT_LOW_SPEED_LIMIT, 1024)
+            _ = pw_curl_set_long(curl, CURLOPT_LOW_SPEED_TIME, max(1, Int(limits.stallTimeout)))
+            _ = pw_curl_set_pointer(curl, CURLOPT_ERRORBUFFER, errorPointer.baseAddress)
+            _ = pw_curl_set_data_callback(curl, CURLOPT_WRITEFUNCTION, { data, size, count, context in
+                Unmanaged<TransferSink>.fromOpaque(context!).takeUnretainedValue().write(data!, size * count)
+            })
+            _ = pw_curl_set_pointer(curl, CURLOPT_WRITEDATA, context)
+            _ = pw_curl_set_data_callback(curl, CURLOPT_HEADERFUNCTION, { data, size, count, context in
+                Unmanaged<TransferSink>.fromOpaque(context!).takeUnretainedValue().header(data!, size * count)
+            })
+            _ = pw_curl_set_pointer(curl, CURLOPT_HEADERDATA, context)
+            _ = pw_curl_set_long(curl, CURLOPT_NOPROGRESS, 0)
+            _ = pw_curl_set_progress_callback(curl, { context, total, done, _, _ in
+                Unmanaged<TransferSink>.fromOpaque(context!).takeUnretainedValue().report(done: Int64(done), total: Int64(total)) ? 0 : 1
+            })
+            _ = pw_curl_set_pointer(curl, CURLOPT_XFERINFODATA, context)
+            return curl_easy_perform(curl)
+        }
+
+        if let failure = sink.failure { throw failure }
+        guard code == CURLE_OK else {
+            let buffered = errorBuffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+            let detail = buffered.isEmpty ? String(cString: curl_easy_strerror(code)) : buffered
+            let kind: TransferError.Kind = switch code {
+            case CURLE_OPERATION_TIMEDOUT: .timeout
+            case CURLE_ABORTED_BY_CALLBACK: .aborted
+            default: .transport
+            }
+            throw TransferError(kind: kind, message: detail)
+        }
+        var status = 0
+        _ = pw_curl_get_long(curl, CURLINFO_RESPONSE_CODE, &status)
+        return HTTPResponse(status: status, headers: sink.headers, body: sink.memory, bytesWritten: sink.written)
+    }
+}
+
+/// Where libcurl's callbacks deliver; used by one transfer on one thread.
+private final class TransferSink {
+    let curl: UnsafeMutableRawPointer
+    let limit: Int64
+    let progress: ((Int64, Int64) -> Bool)?
+    var fileDescriptor: Int32 = -1
+    var memory = Data()
+    var written: Int64 = 0
+    var headers: [String: String] = [:]
+    var failure: TransferError?
+    /// The status of the response being received, known once its status line has arrived.
+    private var status = 0
+
+    init(curl: UnsafeMutableRawPointer, limit: Int64, progress: ((Int64, Int64) -> Bool)?) {
+        self.curl = curl
+        self.limit = limit
+        self.progress = progress
+    }
+
+    func header(_ data: UnsafeMutablePointer<CChar>, _ length: Int) -> Int {
+        let line = String(decoding: UnsafeRawBufferPointer(start: data, count: length), as: UTF8.self)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        if line.hasPrefix("HTTP/") {
+            // A new response (after a redirect or a 100 Continue): its headers replace the last ones.
+            headers = [:]
+            let parts = line.split(separator: " ")
+            status = parts.count > 1 ? Int(parts[1]) ?? 0 : 0
+        } else if let colon = line.firstIndex(of: ":") {
+            let name = line[..<colon].lowercased()
+            headers[name] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        }
+        return length
+    }
+
+    func write(_ data: UnsafeMutablePointer<CChar>, _ length: Int) -> Int {
+        if status >= 400 || fileDescriptor < 0 {
+            // Error bodies are explanations: keep at most 64 KiB of them.
+            if status >= 400 && memory.count > 64 << 10 { return length }
+            guard status >= 400 || Int64(memory.count + length) <= limit else { return tooLarge() }
+            memory.append(UnsafeRawPointer(data).assumingMemoryBound(to: UInt8.self), count: length)
+            return length
+        }
+        guard written + Int64(length) <= limit else { return tooLarge() }
+        var offset = 0
+        while offset < length {
+            let n = Foundation.write(fileDescriptor, data + offset, length - offset)
+            if n < 0 {
+                if errno == EINTR { continue }
+                failure = TransferError(kind: .localFile, message: "writing the download failed: \(String(cString: strerror(errno)))")
+                return 0
+            }
+            offset += n
+        }
+        written += Int64(length)
+        return length
+    }
+
+    func report(done: Int64, total: Int64) -> Bool {
+        guard status < 300, let progress else { return true }
+        if progress(done, total) { return true }
+        failure = TransferError(kind: .aborted, message: "transfer cancelled")
+        return false
+    }
+
+    private func tooLarge() -> Int {
+        failure = TransferError(kind: .tooLarge, message: "the body exceeds \(limit) bytes")
+        return 0
+    }
+}
