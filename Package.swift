@@ -26,11 +26,11 @@ let package = Package(
     ],
     targets: [
         // C libraries from Debian, one shim header each.
-        .systemLibrary(name: "CZeroMQ", pkgConfig: "libzmq", providers: [.apt(["libzmq3-dev"])]),
+        // No pkgConfig for libzmq and libcurl: their .pc files pass -isystem flags (krb5) that
+        // SwiftPM refuses with a warning; both headers are on the default include path.
+        .systemLibrary(name: "CZeroMQ", providers: [.apt(["libzmq3-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
-        // No pkgConfig: libcurl's .pc file passes -isystem flags SwiftPM refuses; the header is on
-        // the default multiarch include path.
         .systemLibrary(name: "CCurl", providers: [.apt(["libcurl4-openssl-dev"])]),
 
         // Identities, wire messages, MessagePack, configuration, errors. No I/O.

@@ -77,7 +77,11 @@ public final class Cluster: @unchecked Sendable {
             "--listen", "tcp://127.0.0.1:0", "--kv-cache-bytes", "\(64 << 20)",
         ]
         if enableLoRA { args.append("--enable-lora") }
-        let process = try launch("patchwork-worker", name: name, arguments: args + arguments, environment: environment)
+        // Each worker downloads into a cache of its own unless the test shares one.
+        let cacheEnvironment = ["PATCHWORK_LORA_PATH": logDirectory.appendingPathComponent("loras-\(name)").path]
+        let process = try launch(
+            "patchwork-worker", name: name, arguments: args + arguments, environment: cacheEnvironment.merging(environment) { $1 }
+        )
         try await waitForHTTP(port: system, process: process)
         guard await process.waitForLog("registered with router") else { throw TestFailure("\(name) did not register:\n\(process.log)") }
         return Worker(process: process, systemPort: system, id: name)

@@ -30,6 +30,13 @@ public enum TestPaths {
             .appendingPathComponent("models/SmolLM2-135M-Instruct.Q4_1.gguf")
     }
 
+    /// The Python of the test venv (`make venv`), for the official `openai` client and the
+    /// S3 and Hub servers the tests start.
+    public static var python: String {
+        ProcessInfo.processInfo.environment["PATCHWORK_TEST_PYTHON"]
+            ?? fixtures.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent(".venv/bin/python").path
+    }
+
     /// A fresh temporary directory.
     public static func temporaryDirectory(_ label: String) throws -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("patchwork-\(label)-\(UUID().uuidString.prefix(8))")

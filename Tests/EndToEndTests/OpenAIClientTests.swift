@@ -5,10 +5,7 @@ import Testing
 extension EndToEnd {
     /// The official `openai` Python client against frontend → router → worker.
     @Suite struct OpenAIClient {
-        static var python: String {
-            ProcessInfo.processInfo.environment["PATCHWORK_TEST_PYTHON"]
-                ?? TestPaths.fixtures.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent(".venv/bin/python").path
-        }
+        static var python: String { TestPaths.python }
 
         /// Runs a program; its output and exit code.
         static func run(_ executable: String, _ arguments: [String]) throws -> (output: String, status: Int32) {

@@ -49,7 +49,7 @@ struct EntryDownload {
         }
         self.lastLog = lastLog
         if let expectedSize, written != expectedSize {
-            throw AdapterError(.upstreamFailure, "\(source): \(relativePath) arrived with \(written) bytes, the listing said \(expectedSize)")
+            throw AdapterError(.upstreamFailure, "\(source): \(relativePath) arrived with \(written) bytes, \(expectedSize) were announced")
         }
         // A single-part S3 upload's ETag is the MD5 of its bytes: check what arrived.
         if let etag, etag.count == 32, etag.allSatisfy(\.isHexDigit) {

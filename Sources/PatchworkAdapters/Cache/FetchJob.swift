@@ -97,14 +97,17 @@ struct FetchJob: Sendable {
             }
             throw AdapterError(.notFound, "\(location) at commit \(revision.commit) has no \(file)")
         }
-        progress.expect(bytes: nil, files: needed.count)
-        logStart(location.description, key: key, bytes: nil, files: needed.count)
+        let sizes = needed.compactMap { revision.sizes[$0] }
+        let total: Int64? = sizes.count == needed.count ? sizes.reduce(0, +) : nil
+        if let total { try checkSize(total, source: location.description) }
+        progress.expect(bytes: total, files: needed.count)
+        logStart(location.description, key: key, bytes: total, files: needed.count)
         let started = ContinuousClock.now
         var download = try EntryDownload(layout: layout, key: key, source: location.description, progress: progress, logger: logger)
         do {
             for file in needed {
                 let budget = settings.maxAdapterBytes - download.bytes
-                try download.file(file, expectedSize: nil) { destination, report throws(AdapterError) in
+                try download.file(file, expectedSize: revision.sizes[file]) { destination, report throws(AdapterError) in
                     try client.download(
                         location, commit: revision.commit, path: file, to: destination, maxBytes: budget,
                         deadline: deadline, progress: report

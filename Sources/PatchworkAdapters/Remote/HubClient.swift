@@ -27,21 +27,27 @@ struct HubClient: Sendable {
     struct Revision: Sendable, Equatable {
         var commit: String
         var files: [String]
+        /// Sizes the Hub reported (`blobs=true`).
+        var sizes: [String: Int64]
     }
 
     /// The commit a revision names now, and the repository's files at that commit.
     func resolve(_ location: HubLocation, deadline: ContinuousClock.Instant) throws(AdapterError) -> Revision {
-        let url = "\(endpoint)/api/models/\(Self.encodePath(location.repository))/revision/\(SigV4Signer.uriEncode(location.revision))"
+        let url = "\(endpoint)/api/models/\(Self.encodePath(location.repository))/revision/\(SigV4Signer.uriEncode(location.revision))?blobs=true"
         let response = try send(url, to: .memory, limits: limits, deadline: deadline, location: location, what: location.description)
         struct Info: Decodable {
-            struct Sibling: Decodable { var rfilename: String }
+            struct Sibling: Decodable { var rfilename: String; var size: Int64? }
             var sha: String
             var siblings: [Sibling]?
         }
         guard let info = try? JSONDecoder().decode(Info.self, from: response.body) else {
             throw AdapterError(.upstreamFailure, "\(location): \(endpoint) answered the revision request with something that is not the Hub's JSON")
         }
-        return Revision(commit: info.sha, files: (info.siblings ?? []).map(\.rfilename))
+        let siblings = info.siblings ?? []
+        return Revision(
+            commit: info.sha, files: siblings.map(\.rfilename),
+            sizes: Dictionary(siblings.compactMap { s in s.size.map { (s.rfilename, $0) } }, uniquingKeysWith: { a, _ in a })
+        )
     }
 
     /// Downloads one file of the repository at `commit` into `file`; returns its size.

@@ -1,0 +1,85 @@
+import Foundation
+import Testing
+
+@testable import PatchworkAdapters
+
+struct AdapterSourceTests {
+    @Test func parsesS3() throws {
+        guard case .s3(let location) = try AdapterSource(uri: "s3://my-bucket/adapters/sql/") else { Issue.record("not s3"); return }
+        #expect(location.bucket == "my-bucket" && location.prefix == "adapters/sql")
+        #expect(location.listingPrefix == "adapters/sql/")
+        #expect(location.description == "s3://my-bucket/adapters/sql")
+        guard case .s3(let root) = try AdapterSource(uri: "s3://my-bucket") else { Issue.record("not s3"); return }
+        #expect(root.prefix.isEmpty && root.listingPrefix.isEmpty)
+    }
+
+    @Test func parsesHub() throws {
+        guard case .hf(let main) = try AdapterSource(uri: "hf://org/name") else { Issue.record("not hf"); return }
+        #expect(main.repository == "org/name" && main.revision == "main" && !main.isPinned)
+        guard case .hf(let pinned) = try AdapterSource(uri: "hf://org/name@0123456789abcdef0123456789abcdef01234567") else { Issue.record("not hf"); return }
+        #expect(pinned.isPinned)
+        guard case .hf(let pr) = try AdapterSource(uri: "hf://org/name@refs/pr/1") else { Issue.record("not hf"); return }
+        #expect(pr.revision == "refs/pr/1" && pr.description == "hf://org/name@refs/pr/1")
+    }
+
+    @Test(arguments: [
+        ("s3://ab/x", "invalid bucket name"),
+        ("s3://Upper/x", "invalid bucket name"),
+        ("s3://bucket/a/../b", "'..'"),
+        ("hf://a/b/c", "hf://org/name"),
+        ("hf://org/../x", "hf://org/name"),
+        ("hf://org/name@", "invalid revision"),
+        ("hf://org/name@a..b", "invalid revision"),
+        ("gs://bucket/x", "unsupported scheme 'gs'"),
+    ])
+    func refusesMalformed(_ uri: String, _ words: String) {
+        #expect { try AdapterSource(uri: uri) } throws: { error in
+            guard let error = error as? AdapterError else { return false }
+            return error.kind == .badRequest && error.message.contains(words)
+        }
+    }
+
+    @Test func policyRefusesSchemesAndFoldersOutside() throws {
+        let allowed = try TemporaryFolder()
+        let outside = try TemporaryFolder()
+        for file in ["adapter_config.json", "adapter_model.safetensors"] {
+            try Data("{}".utf8).write(to: allowed.url.appendingPathComponent(file))
+            try Data("{}".utf8).write(to: outside.url.appendingPathComponent(file))
+        }
+        let policy = SourcePolicy(allowedSchemes: ["file"], allowedLocalDirectories: [allowed.url.path], maxAdapterBytes: 1000)
+        #expect(throws: AdapterError.self) { try policy.check(try AdapterSource(uri: "s3://bucket/x")) }
+        let inside = try AdapterSource(uri: "file://" + allowed.url.path)
+        try policy.checkLocal(directory: allowed.url.path, source: inside)
+        #expect { try policy.checkLocal(directory: outside.url.path, source: inside) } throws: { ($0 as? AdapterError)?.kind == .forbidden }
+
+        // A symlink inside the allowed folder pointing outside is refused by where it leads.
+        let linked = allowed.url.appendingPathComponent("linked")
+        try FileManager.default.createDirectory(at: linked, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(at: linked.appendingPathComponent("adapter_config.json"), withDestinationURL: outside.url.appendingPathComponent("adapter_config.json"))
+        #expect { try policy.checkLocal(directory: linked.path, source: inside) } throws: {
+            ($0 as? AdapterError)?.kind == .forbidden && ($0 as? AdapterError)?.message.contains("adapter_config.json resolves to") == true
+        }
+
+        let small = SourcePolicy(maxAdapterBytes: 3)
+        #expect { try small.checkLocal(directory: allowed.url.path, source: inside) } throws: { ($0 as? AdapterError)?.kind == .tooLarge }
+    }
+
+    @Test(arguments: ["../x", "/etc/passwd", "a/../../b", "a//b", "./a", "a\\..\\b", ""])
+    func relativePathsThatEscapeAreRefused(_ name: String) {
+        #expect { try RelativePath.checked(name, from: "s3://b/p") } throws: { ($0 as? AdapterError)?.kind == .invalidAdapter }
+    }
+
+    @Test func plainRelativePathsPass() throws {
+        #expect(try RelativePath.checked("sub/dir/adapter_model.safetensors", from: "s3://b/p") == "sub/dir/adapter_model.safetensors")
+    }
+}
+
+/// A temporary folder removed when the value goes away.
+final class TemporaryFolder {
+    let url: URL
+    init() throws {
+        url = FileManager.default.temporaryDirectory.appendingPathComponent("patchwork-test-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    }
+    deinit { try? FileManager.default.removeItem(at: url) }
+}
