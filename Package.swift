@@ -45,7 +45,7 @@ let package = Package(
             swiftSettings: strict
         ),
         // Model files and (from [2/6] on) the inference engine. Depends on the core only.
-        .target(name: "PatchworkEngine", dependencies: ["PatchworkCore", "COpenBLAS", "CCrypto"], swiftSettings: strict),
+        .target(name: "PatchworkEngine", dependencies: ["PatchworkCore", "COpenBLAS", "CCrypto"], exclude: ["README.md"], swiftSettings: strict),
         // Pure routing logic: cluster membership and (from [5/6] on) the prefix index.
         .target(name: "PatchworkRouting", dependencies: ["PatchworkCore"], swiftSettings: strict),
         // What every process shares: logging, metrics, the system HTTP server, flag/env plumbing.
@@ -99,6 +99,7 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: ["PatchworkCore", "PatchworkMessaging", "PatchworkEngine", "PatchworkTesting"],
+            exclude: ["openai_client_checks.py"],
             swiftSettings: strict
         ),
     ]
