@@ -18,7 +18,7 @@ WORKER_SYSTEM_PORT ?= 8081
 ROUTER_SYSTEM_PORT ?= 8082
 HTTP_PORT ?= 8000
 
-.PHONY: deps build release run test model venv fixtures references reference-venv bench-venv bench-engine bench-serving bench-frontend bench-router demo-adapters clean
+.PHONY: deps build release run test model venv fixtures references reference-venv bench-venv bench-engine bench-serving bench-frontend bench-router bench-sources demo-adapters clean
 
 ## deps: install the Debian packages that are missing (apt-get; root or sudo).
 deps:
@@ -106,6 +106,10 @@ BENCH_THREADS ?= 2
 bench-engine: release model bench-venv
 	.venv-bench/bin/python Tests/Benchmarks/bench_engine.py --worker "$$(swift build -c release --show-bin-path)/patchwork-worker" \
 	  --model $(MODEL) --adapter Tests/Fixtures/adapters/smollm2-qkvo-peft --threads $(BENCH_THREADS)
+
+## bench-sources: loading the demo adapter from s3:// (moto) and hf:// cold and from the cache.
+bench-sources: release model venv
+	$(PYTHON) Tests/Benchmarks/bench_sources.py --worker "$$(swift build -c release --show-bin-path)/patchwork-worker" --model $(MODEL)
 
 ## bench-serving: batching figures (concurrency, mixed adapters, prefix cache) on a release worker.
 bench-serving: release model bench-venv
