@@ -51,16 +51,19 @@ public final class HubTestServer: Sendable {
         public var gated: Bool
         /// Serve files this slowly (to catch a download in the middle).
         public var bytesPerSecond: Int?
+        /// Answer this many revision requests with 503 first.
+        public var failFirst: Int
         /// Branch or tag → commit.
         public var revisions: [String: String]
         /// Commit → folder of its files.
         public var commits: [String: URL]
 
-        public init(name: String, token: String? = nil, gated: Bool = false, bytesPerSecond: Int? = nil, revisions: [String: String], commits: [String: URL]) {
+        public init(name: String, token: String? = nil, gated: Bool = false, bytesPerSecond: Int? = nil, failFirst: Int = 0, revisions: [String: String], commits: [String: URL]) {
             self.name = name
             self.token = token
             self.gated = gated
             self.bytesPerSecond = bytesPerSecond
+            self.failFirst = failFirst
             self.revisions = revisions
             self.commits = commits
         }
@@ -76,7 +79,7 @@ public final class HubTestServer: Sendable {
         var spec: [String: Any] = [:]
         for repo in repositories {
             spec[repo.name] = [
-                "token": repo.token as Any, "gated": repo.gated, "bytes_per_second": repo.bytesPerSecond as Any,
+                "token": repo.token as Any, "gated": repo.gated, "bytes_per_second": repo.bytesPerSecond as Any, "fail_first": repo.failFirst,
                 "revisions": repo.revisions, "commits": repo.commits.mapValues(\.path),
             ]
         }

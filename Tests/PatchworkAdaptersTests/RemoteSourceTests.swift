@@ -48,6 +48,15 @@ import Testing
         let again = try await cache.fetch(try AdapterSource(uri: "s3://adapters/qv/"), validate: Self.validate)
         #expect(!again.downloaded && again.key == entry.key)
 
+        // Virtual-hosted addressing (bucket in the host name; libcurl resolves *.localhost itself).
+        let virtualFolder = try TemporaryFolder()
+        var virtualEnvironment = s3.environment()
+        virtualEnvironment["AWS_ENDPOINT_URL"] = s3.endpoint.replacingOccurrences(of: "127.0.0.1", with: "localhost")
+        virtualEnvironment["AWS_S3_ADDRESSING_STYLE"] = "virtual"
+        let virtual = Self.cache(virtualFolder, environment: virtualEnvironment)
+        let virtualEntry = try await virtual.fetch(try AdapterSource(uri: "s3://adapters/qv"), validate: Self.validate)
+        #expect(try Self.digest(of: virtualEntry) == Self.documentedDigest())
+
         // 252 objects with 100 keys per page: three listing pages, every object downloaded.
         let paged = try await cache.fetch(try AdapterSource(uri: "s3://adapters/paged"), validate: Self.validate)
         let manifest = try #require(cache.layout.manifest(key: paged.key))
@@ -78,6 +87,7 @@ import Testing
             .init(name: "org/qv", revisions: ["main": commitA, "v1": commitA], commits: [commitA: qv, commitB: rslora]),
             .init(name: "org/private", token: "hf_secret", revisions: ["main": commitA], commits: [commitA: qv]),
             .init(name: "org/gated", token: "hf_secret", gated: true, revisions: ["main": commitA], commits: [commitA: qv]),
+            .init(name: "org/flaky", failFirst: 2, revisions: ["main": commitA], commits: [commitA: qv]),
         ])
     }
 
@@ -136,6 +146,11 @@ import Testing
         let wrongToken = Self.cache(folder, environment: ["HF_ENDPOINT": hub.endpoint, "HF_TOKEN": "hf_wrong"])
         let refused = await failure(wrongToken, "hf://org/private")
         #expect(refused?.kind == .forbidden && refused?.message.contains("refused HF_TOKEN") == true)
+
+        // Two 503 answers, then success: retried with backoff, no error.
+        let before = try await hub.stats()["revision"] ?? 0
+        _ = try await anonymous.fetch(try AdapterSource(uri: "hf://org/flaky"), validate: Self.validate)
+        #expect(try await hub.stats()["revision"] == before + 3)
 
         let withToken = Self.cache(folder, environment: ["HF_ENDPOINT": hub.endpoint, "HF_TOKEN": "hf_secret"])
         let entry = try await withToken.fetch(try AdapterSource(uri: "hf://org/private"), validate: Self.validate)

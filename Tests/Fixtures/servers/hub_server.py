@@ -6,14 +6,15 @@ It implements what a client of the Hub uses to fetch a model repository:
   GET /{repo}/resolve/{revision}/{file}                     -> 302 to a CDN-like URL, as the Hub does
                                                                for large files, with X-Repo-Commit
 and answers like the Hub on errors: 401 with X-Error-Code RepoNotFound for a private repo without
-a valid token, 403 GatedRepo for a gated one, 404 RepoNotFound / RevisionNotFound / EntryNotFound.
+a valid token, 403 GatedRepo for a gated one, 404 RepoNotFound / RevisionNotFound / EntryNotFound,
+and 503 for the first `fail_first` revision requests of a repository (a flaky server).
 
 Test-only control endpoints:
   GET  /_stats                                    -> request counts per kind
   POST /_move?repo=R&revision=B&commit=C          -> move a branch to another commit
 
 The repositories come from a JSON file:
-  {"org/name": {"token": null | "secret", "gated": false, "bytes_per_second": null | N,
+  {"org/name": {"token": null | "secret", "gated": false, "bytes_per_second": null | N, "fail_first": 0,
                 "revisions": {"main": "<commit>", "v1": "<commit>"},
                 "commits": {"<commit>": "/dir/with/files"}}}
 
@@ -98,6 +99,11 @@ class Hub(BaseHTTPRequestHandler):
                 return self.error(404, "RepoNotFound", "Repository Not Found")
             with LOCK:
                 STATS["revision"] += 1
+                failing = self.repos[repo].get("fail_first", 0)
+                if failing:
+                    self.repos[repo]["fail_first"] = failing - 1
+            if failing:
+                return self.error(503, "ServiceUnavailable", "try again later")
             if not self.authorized(repo):
                 return
             if len(rest) < 2 or rest[0] != "revision":
