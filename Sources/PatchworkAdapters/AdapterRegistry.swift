@@ -115,6 +115,12 @@ public actor AdapterRegistry {
 
     public func loaded() -> [AdapterRecord] { lifecycle.loaded }
 
+    /// Whether `name` is loaded (not merely loading).
+    public func isLoaded(_ name: String) -> Bool {
+        guard let name = try? AdapterName(name), case .loaded? = lifecycle.entries[name] else { return false }
+        return true
+    }
+
     /// The state of one name, for `GET /v1/loras/{name}`.
     public func state(of rawName: String) throws(AdapterError) -> AdapterLifecycle.State {
         try requireEnabled()

@@ -57,6 +57,14 @@ final class ClusterViewStore: Sendable {
         }
     }
 
+    /// An adapter no live worker holds that a reachable router can have loaded on demand.
+    func loadable(_ name: String, now: Double) -> LoadableAdapter? {
+        state.withLock { state in
+            zip(state.views, state.received).lazy.filter { now - $0.1 <= self.timeout }
+                .compactMap { $0.0?.loadable.first { $0.name.rawValue == name } }.first
+        }
+    }
+
     /// Whether `id` was ever listed (a known model whose workers are gone answers 503, not 404).
     func known(_ id: String) -> Bool { state.withLock { $0.firstSeen[id] != nil } }
 

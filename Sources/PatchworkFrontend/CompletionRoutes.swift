@@ -32,7 +32,9 @@ struct CompletionRoutes: Sendable {
         let parsed = try CompletionRequest.parse(Data(body.readableBytesView), chat: chat)
         let now = Date().timeIntervalSince1970
         let workers = store.workers(now: now)
-        guard let entry = ModelCatalog(workers: workers).entry(parsed.model) else {
+        let catalog = ModelCatalog(workers: workers)
+        // An adapter whose workers died is loaded on demand where the router says.
+        guard let entry = catalog.entry(parsed.model) ?? store.loadable(parsed.model, now: now).flatMap(catalog.entry(loading:)) else {
             if store.known(parsed.model) { throw OpenAIError.unavailable("No live worker serves the model '\(parsed.model)' right now") }
             throw OpenAIError.modelNotFound(parsed.model)
         }
@@ -59,7 +61,7 @@ struct CompletionRoutes: Sendable {
         guard let first = await chooseWorker(for: entry, promptIDs: promptIDs, requestID: header.id, excluding: []) else {
             throw OpenAIError.unavailable("No live worker serves the model '\(parsed.model)' right now")
         }
-        var attempt = try attempts.start(on: first)
+        var attempt = try attempts.start(on: first.worker, loadSource: first.loadSource)
         let started = ContinuousClock.now
         var headers = HTTPFields()
         headers[HTTPField.Name("x-patchwork-worker")!] = attempt.worker.workerID.rawValue
@@ -115,17 +117,21 @@ struct CompletionRoutes: Sendable {
 
     /// The worker the router picks for this request, or, when no router answers in time, the
     /// least loaded live worker in this frontend's view.
-    func chooseWorker(for entry: ModelCatalog.Entry, promptIDs: [Int], requestID: String, excluding: Set<WorkerID>) async -> WorkerView? {
+    /// The worker for a request, and the source it must load the adapter from first (when no
+    /// live worker holds it).
+    func chooseWorker(for entry: ModelCatalog.Entry, promptIDs: [Int], requestID: String, excluding: Set<WorkerID>) async -> (worker: WorkerView, loadSource: String?)? {
         let request = RouteRequest(
             requestID: requestID, model: entry.parent ?? entry.id, adapter: entry.parent == nil ? nil : entry.id, promptIDs: promptIDs,
             excluding: Array(excluding)
         )
         if let decision = await routers.route(request) {
             guard let chosen = decision.workerID else { return nil }
-            if let worker = store.workers(now: Date().timeIntervalSince1970).first(where: { $0.workerID == chosen }) { return worker }
+            if let worker = store.workers(now: Date().timeIntervalSince1970).first(where: { $0.workerID == chosen }) {
+                return (worker, decision.loadSource)
+            }
         }
         logger.notice("no routing decision; choosing locally", metadata: ["request.id": "\(requestID)"])
-        return localChoice(for: entry, excluding: excluding)
+        return localChoice(for: entry, excluding: excluding).map { ($0, entry.loadable ? entry.root : nil) }
     }
 
     /// The least loaded live worker serving `entry` in this frontend's view.
@@ -171,6 +177,7 @@ struct CompletionRoutes: Sendable {
         case .invalidParameters, .badRequest: return .invalidRequest(failure.message)
         case .shuttingDown: return .unavailable("the worker is shutting down; retry")
         case .workerLost: return .unavailable("the worker serving this request stopped")
+        case .adapterLoadFailed: return .unavailable(failure.message)
         case .internalError: return .internalError("request \(requestID): \(failure.message)")
         }
     }
@@ -200,14 +207,16 @@ struct Attempts: Sendable {
     let promptIDs: [Int]
     let header: CompletionResponses.Header
 
-    func start(on worker: WorkerView, number: Int = 0) throws(OpenAIError) -> Attempt {
+    func start(on worker: WorkerView, loadSource: String? = nil, number: Int = 0) throws(OpenAIError) -> Attempt {
         guard let endpoint = worker.servingEndpoint else { throw OpenAIError.unavailable("worker \(worker.workerID) has no serving endpoint") }
         var streams: [AsyncStream<ServingMessage>] = [], ids: [String] = []
         for i in 0..<parsed.n {
             var sampling = parsed.sampling
             if let seed = sampling.seed { sampling.seed = seed &+ UInt64(i) }  // choice i uses seed + i
             let requestID = number == 0 ? "\(header.id)-\(i)" : "\(header.id)-\(i)-retry\(number)"
-            let generate = InferenceRequest(requestID: requestID, promptIDs: promptIDs, adapter: entry.parent == nil ? nil : entry.id, sampling: sampling)
+            let generate = InferenceRequest(
+                requestID: requestID, promptIDs: promptIDs, adapter: entry.parent == nil ? nil : entry.id, sampling: sampling, adapterSource: loadSource
+            )
             do {
                 streams.append(try routes.connections.send(.generate(generate), requestID: requestID, to: endpoint))
                 ids.append(requestID)
@@ -234,7 +243,7 @@ struct Attempts: Sendable {
         else {
             throw OpenAIError.unavailable("the worker serving this request stopped and no other could take it")
         }
-        return try start(on: next, number: lost.number + 1)
+        return try start(on: next.worker, loadSource: next.loadSource, number: lost.number + 1)
     }
 
     private func merge(_ streams: [AsyncStream<ServingMessage>], watching worker: WorkerID) -> AsyncStream<(Int, ServingMessage)> {

@@ -12,6 +12,8 @@ struct ModelCatalog: Sendable, Equatable {
         var contextLength: Int
         /// Workers that serve it.
         var workers: [WorkerID]
+        /// An adapter no live worker holds: the chosen worker loads it from `root` first.
+        var loadable = false
     }
 
     var entries: [Entry]
@@ -38,4 +40,10 @@ struct ModelCatalog: Sendable, Equatable {
     }
 
     func entry(_ id: String) -> Entry? { entries.first { $0.id == id } }
+
+    /// The entry of an adapter to be loaded on demand, served by its base model's workers.
+    func entry(loading adapter: LoadableAdapter) -> Entry? {
+        guard let base = entry(adapter.model), base.parent == nil else { return nil }
+        return Entry(id: adapter.name.rawValue, parent: base.id, root: adapter.source, contextLength: base.contextLength, workers: base.workers, loadable: true)
+    }
 }

@@ -66,7 +66,7 @@ struct RouterBenchCommand: ParsableCommand {
             let adapter: String? = d % 8 == 0 ? nil : "adapter-\(d % 8)"
             let t0 = ContinuousClock.now
             let overlap = index.overlap(tokens: prompt, adapter: adapter)
-            let candidates = ids.map { RoutingCost.Candidate(worker: $0, overlap: overlap[$0] ?? 0, busyBlocks: 0, tier: "resident") }
+            let candidates = ids.map { RoutingCost.Candidate(worker: $0, overlap: overlap[$0] ?? 0, busyBlocks: 0, residency: .resident) }
             _ = cost.choose(candidates, promptBlocks: prompt.count / blockSize)
             latencies.append(Self.seconds(ContinuousClock.now - t0) * 1e6)
         }
@@ -149,7 +149,7 @@ struct RouterBenchCommand: ParsableCommand {
                     let overlap = index.overlap(tokens: r.tokens, adapter: r.adapter)
                     // Load: blocks this worker took recently, so cache affinity is weighed against balance.
                     let candidates = ids.enumerated().map { i, id in
-                        RoutingCost.Candidate(worker: id, overlap: overlap[id] ?? 0, busyBlocks: workers[i].active / 8, tier: "resident")
+                        RoutingCost.Candidate(worker: id, overlap: overlap[id] ?? 0, busyBlocks: workers[i].active / 8, residency: .resident)
                     }
                     w = Int(cost.choose(candidates, promptBlocks: r.tokens.count / blockSize)!.worker.rawValue.dropFirst())!
                 }

@@ -41,6 +41,18 @@ public struct RouterCommand: EnvironmentConfigurable {
     @Option(help: "Cost of an adapter on disk rather than resident, in blocks (env PATCHWORK_DISK_PENALTY).")
     var diskPenalty = 8.0
 
+    @Option(help: "Cost of a worker that must load the adapter first (none holds it), in blocks (env PATCHWORK_ABSENT_PENALTY).")
+    var absentPenalty = 16.0
+
+    @Option(help: "Softmax temperature of the choice; 0 always takes the cheapest worker (env PATCHWORK_ROUTING_TEMPERATURE).")
+    var routingTemperature = 0.0
+
+    @Flag(help: "Approximate mode for engines that publish no KV events: index the router's own decisions instead (env PATCHWORK_NO_KV_EVENTS=1).")
+    var noKvEvents = false
+
+    @Option(help: "In approximate mode, seconds a routed prompt counts as cached on its worker (env PATCHWORK_APPROXIMATE_TTL).")
+    var approximateTtl = 120.0
+
     @Option(help: "This router's name in logs and cluster views (env PATCHWORK_ROUTER_ID). Default: host name and a random suffix.")
     var routerID: String?
 
@@ -59,12 +71,17 @@ public struct RouterCommand: EnvironmentConfigurable {
         .init("load-weight", "PATCHWORK_LOAD_WEIGHT"),
         .init("host-penalty", "PATCHWORK_HOST_PENALTY"),
         .init("disk-penalty", "PATCHWORK_DISK_PENALTY"),
+        .init("absent-penalty", "PATCHWORK_ABSENT_PENALTY"),
+        .init("routing-temperature", "PATCHWORK_ROUTING_TEMPERATURE"),
+        .init("no-kv-events", "PATCHWORK_NO_KV_EVENTS", .flag),
+        .init("approximate-ttl", "PATCHWORK_APPROXIMATE_TTL"),
         .init("router-id", "PATCHWORK_ROUTER_ID"),
         .init("log-level", "PATCHWORK_LOG_LEVEL"),
     ]
 
     public func validate() throws {
-        guard [prefillWeight, loadWeight, hostPenalty, diskPenalty].allSatisfy({ $0 >= 0 && $0.isFinite }) else {
+        guard approximateTtl > 0 else { throw ValidationError("--approximate-ttl must be positive") }
+        guard [prefillWeight, loadWeight, hostPenalty, diskPenalty, absentPenalty, routingTemperature].allSatisfy({ $0 >= 0 && $0.isFinite }) else {
             throw ValidationError("cost weights and penalties must be finite and not negative")
         }
         guard heartbeatMisses >= 1 else { throw ValidationError("--heartbeat-misses must be at least 1") }
@@ -83,7 +100,11 @@ public struct RouterCommand: EnvironmentConfigurable {
             service = try RouterService(
                 routerID: id, listen: try Endpoint(parsing: listen), eventsListen: try Endpoint(parsing: eventsListen),
                 missedHeartbeatsAllowed: heartbeatMisses,
-                cost: RoutingCost(prefillWeight: prefillWeight, loadWeight: loadWeight, hostPenalty: hostPenalty, diskPenalty: diskPenalty),
+                cost: RoutingCost(
+                    prefillWeight: prefillWeight, loadWeight: loadWeight, hostPenalty: hostPenalty, diskPenalty: diskPenalty,
+                    absentPenalty: absentPenalty, temperature: routingTemperature
+                ),
+                approximate: noKvEvents ? ApproximateCache(ttl: approximateTtl, blockSize: 16) : nil,
                 logger: logger
             )
         } catch {

@@ -20,11 +20,14 @@ final class RouterService: Service {
     private let snapshotSockets = Mutex<[String: MessageSocket]>([:])
     private let (newSnapshotSockets, newSnapshotSocketsContinuation) = AsyncStream.makeStream(of: (WorkerID, MessageSocket).self)
 
-    init(routerID: String, listen: Endpoint, eventsListen: Endpoint, missedHeartbeatsAllowed: Int, cost: RoutingCost, logger: Logger) throws {
+    init(
+        routerID: String, listen: Endpoint, eventsListen: Endpoint, missedHeartbeatsAllowed: Int, cost: RoutingCost,
+        approximate: ApproximateCache? = nil, logger: Logger
+    ) throws {
         control = try MessageSocket(.router, bind: [listen.bindString])
         events = try MessageSocket(.subscriber, bind: [eventsListen.bindString])
         let eventsPort = events.boundEndpoints.first.flatMap { try? Endpoint(parsing: $0).port } ?? eventsListen.port
-        state = RouterState(routerID: routerID, missedHeartbeatsAllowed: missedHeartbeatsAllowed, eventsPort: eventsPort, cost: cost, logger: logger)
+        state = RouterState(routerID: routerID, missedHeartbeatsAllowed: missedHeartbeatsAllowed, eventsPort: eventsPort, cost: cost, approximate: approximate, logger: logger)
         self.logger = logger
         logger.info("router listening", metadata: [
             "router.id": "\(routerID)", "control": "\(control.boundEndpoints.joined(separator: ","))",

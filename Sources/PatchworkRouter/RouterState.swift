@@ -25,6 +25,15 @@ actor RouterState {
     private var frontends: [String: Frontend] = [:]
     private var index = PrefixIndex(blockSize: 16)
     private let cost: RoutingCost
+    /// Approximate mode (`--no-kv-events`): the index is fed by the router's own decisions.
+    private var approximate: ApproximateCache?
+    /// Where each adapter seen on a worker came from, so that it can be loaded elsewhere when
+    /// its workers die. Forgotten when the last worker holding it unloads it on purpose.
+    private var adapterSources: [AdapterName: LoadableAdapter] = [:]
+    /// Prompt blocks routed to each worker since its last load report (the report does not
+    /// show them yet): (time, blocks).
+    private var pendingBlocks: [WorkerID: [(Double, Int)]] = [:]
+    private var random = SystemRandomNumberGenerator()
     /// The last KV-event sequence number applied per worker.
     private var lastSequence: [WorkerID: Int64] = [:]
     /// Workers whose snapshot is on its way, with the batches that arrived meanwhile.
@@ -44,8 +53,12 @@ actor RouterState {
     private let refusedMessages = Counter(label: "patchwork_router_refused_messages_total")
     private let routeDecisions = Counter(label: "patchwork_router_route_decisions_total")
 
-    init(routerID: String, missedHeartbeatsAllowed: Int, eventsPort: Int, cost: RoutingCost = RoutingCost(), logger: Logger) {
+    init(
+        routerID: String, missedHeartbeatsAllowed: Int, eventsPort: Int, cost: RoutingCost = RoutingCost(),
+        approximate: ApproximateCache? = nil, logger: Logger
+    ) {
         self.cost = cost
+        self.approximate = approximate
         membership = ClusterMembership(
             routerID: routerID, missedHeartbeatsAllowed: missedHeartbeatsAllowed,
             initialVersion: UInt64(Date().timeIntervalSince1970 * 1_000_000)
@@ -54,7 +67,13 @@ actor RouterState {
         self.logger = logger
     }
 
-    var view: ClusterView { membership.view }
+    /// The membership's view, with the adapters no live worker holds but the router can place.
+    var view: ClusterView {
+        var view = membership.view
+        let held = Set(membership.members.values.flatMap { $0.adapters.map(\.name) })
+        view.loadable = adapterSources.values.filter { !held.contains($0.name) }.sorted { $0.name < $1.name }
+        return view
+    }
 
     /// Handles one control message from `peer`.
     func receive(_ bytes: [UInt8], from peer: [UInt8], now: Double) -> [Reply] {
@@ -81,15 +100,26 @@ actor RouterState {
             replies.append(Reply(peer: peer, message: .registered(RegistrationAck(
                 workerID: registration.workerID, routerID: membership.routerID, eventsPort: eventsPort
             ))))
+            learnSources(of: registration.workerID)
         case .heartbeat(let heartbeat):
             if membership.heartbeat(heartbeat, peer: peer, now: now) == .unknownWorker {
                 replies.append(Reply(peer: peer, message: .unknownWorker(heartbeat.workerID)))
+            } else {
+                // The report now includes what was routed there before it.
+                pendingBlocks[heartbeat.workerID] = nil
+                learnSources(of: heartbeat.workerID)
             }
         case .adapterEvent(let event):
             if membership.adapterEvent(event, now: now) == .unknownWorker {
                 replies.append(Reply(peer: peer, message: .unknownWorker(event.workerID)))
             } else {
                 logger.info("adapter \(event.kind.rawValue)", metadata: ["worker.id": "\(event.workerID)", "adapter.name": "\(event.adapter.name)"])
+                if event.kind == .loaded {
+                    learnSources(of: event.workerID)
+                } else if !membership.members.values.contains(where: { $0.adapters.contains { $0.name == event.adapter.name } }) {
+                    // Unloaded on purpose from its last worker: not to be loaded again on demand.
+                    adapterSources[event.adapter.name] = nil
+                }
             }
         case .goodbye(let workerID):
             forget(workerID)
@@ -102,13 +132,13 @@ actor RouterState {
             }
             frontends[ping.frontendID] = Frontend(peer: peer, lastSeen: now)
             let current = ping.knownVersion == membership.version
-            replies.append(Reply(peer: peer, message: current ? .viewUnchanged(version: membership.version) : .clusterView(membership.view)))
+            replies.append(Reply(peer: peer, message: current ? .viewUnchanged(version: membership.version) : .clusterView(view)))
         case .routeRequest(let route):
-            let chosen = decide(route)
+            let chosen = decide(route, now: now)
             routeDecisions.increment()
             replies.append(Reply(peer: peer, message: .routeDecision(RouteDecision(
-                requestID: route.requestID, workerID: chosen?.registration.workerID, servingEndpoint: chosen?.registration.servingEndpoint,
-                reason: chosen == nil ? "no live worker serves \(route.adapter ?? route.model)" : nil
+                requestID: route.requestID, workerID: chosen?.member.registration.workerID, servingEndpoint: chosen?.member.registration.servingEndpoint,
+                reason: chosen == nil ? "no live worker serves \(route.adapter ?? route.model)" : nil, loadSource: chosen?.loadSource
             ))))
         case .refused(let refusal):
             logger.error("peer refused a message", metadata: ["reason": "\(refusal.reason)"])
@@ -121,6 +151,10 @@ actor RouterState {
 
     /// Declares silent workers dead and forgets silent frontends.
     func expire(now: Double) -> [Reply] {
+        if var cache = approximate {
+            for (worker, events) in cache.expire(now: now) { index.apply(events, from: worker) }
+            approximate = cache
+        }
         for (id, frontend) in frontends where now - frontend.lastSeen > Self.frontendTimeout {
             frontends[id] = nil
             logger.info("frontend gone", metadata: ["frontend.id": "\(id)"])
@@ -140,33 +174,63 @@ actor RouterState {
     }
 
     /// The worker for a request: the cheapest by ``RoutingCost`` among live workers of the model
-    /// that hold the adapter (when one is asked for); every candidate's score is logged at debug.
-    private func decide(_ route: RouteRequest) -> ClusterMembership.Member? {
+    /// that hold the adapter (when one is asked for). When none holds it but its source is known,
+    /// every worker of the model that serves adapters is a candidate, and the chosen one is told
+    /// to load it. Every candidate's score is logged at debug.
+    private func decide(_ route: RouteRequest, now: Double) -> (member: ClusterMembership.Member, loadSource: String?)? {
         let excluded = Set(route.excluding)
-        let candidates = membership.members.values.filter { m in
+        let ofModel = membership.members.values.filter { m in
             m.registration.model.servedModelName == route.model && !excluded.contains(m.registration.workerID)
-                && (route.adapter == nil || m.adapters.contains { $0.name.rawValue == route.adapter })
+        }
+        var candidates = ofModel
+        var loadSource: String?
+        if let adapter = route.adapter {
+            candidates = ofModel.filter { m in m.adapters.contains { $0.name.rawValue == adapter } }
+            let heldAnywhere = membership.members.values.contains { m in m.adapters.contains { $0.name.rawValue == adapter } }
+            if candidates.isEmpty, !heldAnywhere, let name = try? AdapterName(adapter), let known = adapterSources[name], known.model == route.model {
+                candidates = ofModel.filter { $0.registration.model.lora.enabled }
+                loadSource = known.source
+            }
         }
         let blockSize = candidates.first?.registration.model.kvBlockSize ?? 16
         let overlap = index.overlap(tokens: route.promptIDs, adapter: route.adapter)
-        let scored = candidates.map { m in
-            RoutingCost.Candidate(
-                worker: m.registration.workerID, overlap: overlap[m.registration.workerID] ?? 0, busyBlocks: m.metrics.kvBlocksUsed,
-                tier: route.adapter.flatMap { name in m.metrics.adapters.first { $0.name == name }?.tier }
-            )
-        }
         let promptBlocks = route.promptIDs.count / max(blockSize, 1)
-        let choice = cost.choose(scored, promptBlocks: promptBlocks)
+        let scored = candidates.map { m in
+            let id = m.registration.workerID
+            let pending = pendingBlocks[id]?.reduce(0) { $0 + $1.1 } ?? 0
+            let residency: RoutingCost.Residency? = route.adapter.map { name in
+                loadSource != nil ? .absent : RoutingCost.Residency(rawValue: m.metrics.adapters.first { $0.name == name }?.tier ?? "resident") ?? .resident
+            }
+            return RoutingCost.Candidate(worker: id, overlap: overlap[id] ?? 0, busyBlocks: m.metrics.kvBlocksUsed + pending, residency: residency)
+        }
+        let choice = cost.choose(scored, promptBlocks: promptBlocks, using: &random)
         logger.debug("route decision", metadata: [
             "request.id": "\(route.requestID)", "model": "\(route.model)", "adapter.name": "\(route.adapter ?? "")",
-            "worker.id": "\(choice?.worker.rawValue ?? "none")", "prompt.blocks": "\(promptBlocks)",
+            "worker.id": "\(choice?.worker.rawValue ?? "none")", "prompt.blocks": "\(promptBlocks)", "load.source": "\(loadSource ?? "")",
             "scores": "\(scored.map { "\($0.worker)=\(cost.cost($0, promptBlocks: promptBlocks)) (overlap \($0.overlap), busy \($0.busyBlocks))" }.joined(separator: "; "))",
         ])
-        return choice.flatMap { membership.members[$0.worker] }
+        guard let choice, let member = membership.members[choice.worker] else { return nil }
+        let newBlocks = max(0, promptBlocks - (overlap[choice.worker] ?? 0)) + 1
+        pendingBlocks[choice.worker, default: []].append((now, newBlocks))
+        if var cache = approximate {
+            index.apply(cache.record(tokens: route.promptIDs, adapter: route.adapter, worker: choice.worker, now: now), from: choice.worker)
+            approximate = cache
+        }
+        return (member, loadSource)
+    }
+
+    /// Remembers the sources of a worker's adapters.
+    private func learnSources(of worker: WorkerID) {
+        guard let member = membership.members[worker] else { return }
+        for adapter in member.adapters {
+            adapterSources[adapter.name] = LoadableAdapter(name: adapter.name, model: member.registration.model.servedModelName, source: adapter.source)
+        }
     }
 
     private func forget(_ worker: WorkerID) {
         index.removeWorker(worker)
+        approximate?.forget(worker)
+        pendingBlocks[worker] = nil
         lastSequence[worker] = nil
         awaitingSnapshot[worker] = nil
     }
@@ -174,6 +238,8 @@ actor RouterState {
     /// Applies one published batch of a worker's KV events. Returns a snapshot request when the
     /// batch shows a gap (a skipped sequence number, or a block whose parent is unknown).
     func ingest(worker: WorkerID, sequence: Int64, events: [KVEvent]) -> SnapshotRequest? {
+        // In approximate mode the index holds the router's own decisions only.
+        guard approximate == nil else { return nil }
         guard let member = membership.members[worker] else { return nil }
         if awaitingSnapshot[worker] != nil {
             awaitingSnapshot[worker]!.append((sequence, events))
@@ -195,6 +261,7 @@ actor RouterState {
 
     /// A worker registered: learn its cache from a snapshot (its events may predate this router).
     func snapshotRequest(for worker: WorkerID) -> SnapshotRequest? {
+        guard approximate == nil else { return nil }
         guard let endpoint = membership.members[worker]?.registration.servingEndpoint else { return nil }
         awaitingSnapshot[worker] = []
         snapshotsRequested.increment()
@@ -220,7 +287,7 @@ actor RouterState {
     }
 
     private func broadcastView() -> [Reply] {
-        let view = membership.view
+        let view = self.view
         liveWorkers.record(view.workers.count)
         return frontends.values.map { Reply(peer: $0.peer, message: .clusterView(view)) }
     }

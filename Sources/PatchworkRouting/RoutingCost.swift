@@ -1,3 +1,4 @@
+import Foundation
 import PatchworkCore
 
 /// The router's choice of worker for a request.
@@ -5,23 +6,47 @@ import PatchworkCore
 /// For each live worker serving the model (and holding the adapter, when one is asked for):
 ///
 ///     cost(w) = prefillWeight · (promptBlocks − overlap(w))      blocks it would have to compute
-///             + loadWeight    · busyBlocks(w)                     KV blocks in use: its running work
-///             + residency penalty of the adapter on w             resident 0, host `hostPenalty`, disk `diskPenalty`
+///             + loadWeight    · busyBlocks(w)                     KV blocks in use or about to be:
+///                                                                 its last load report plus the
+///                                                                 prompts routed to it since
+///             + residency penalty of the adapter on w             resident 0, host `hostPenalty`,
+///                                                                 disk `diskPenalty`, absent
+///                                                                 `absentPenalty` (it loads it first)
 ///
 /// `overlap(w)` is how many leading full blocks of the prompt w holds under that adapter (the
-/// prefix index). The lowest cost wins; ties go to the lowest worker id. Workers without the
-/// adapter are chosen only when no worker has it. Defaults: prefill 1, load 1, host 2, disk 8.
+/// prefix index). Workers without the adapter are candidates only when no live worker has it
+/// and its source is known; then every worker of the model is, at `absentPenalty`.
+///
+/// With `temperature` 0 (the default) the lowest cost wins and ties go to the lowest worker id.
+/// Above 0, a worker is drawn with probability ∝ exp(−(cost − min cost) / temperature), which
+/// spreads equal-cost work (a hot prefix) without giving up the preference.
+///
+/// Defaults: prefill 1, load 1, host 2, disk 8, absent 16, temperature 0.
 public struct RoutingCost: Sendable, Equatable {
     public var prefillWeight: Double
     public var loadWeight: Double
     public var hostPenalty: Double
     public var diskPenalty: Double
+    public var absentPenalty: Double
+    public var temperature: Double
 
-    public init(prefillWeight: Double = 1, loadWeight: Double = 1, hostPenalty: Double = 2, diskPenalty: Double = 8) {
+    public init(
+        prefillWeight: Double = 1, loadWeight: Double = 1, hostPenalty: Double = 2, diskPenalty: Double = 8, absentPenalty: Double = 16,
+        temperature: Double = 0
+    ) {
         self.prefillWeight = prefillWeight
         self.loadWeight = loadWeight
         self.hostPenalty = hostPenalty
         self.diskPenalty = diskPenalty
+        self.absentPenalty = absentPenalty
+        self.temperature = temperature
+    }
+
+    /// Where a worker holds the requested adapter.
+    public enum Residency: String, Sendable, Equatable {
+        case resident, host, disk
+        /// Not loaded: the worker would load it first.
+        case absent
     }
 
     /// One worker's inputs.
@@ -29,29 +54,45 @@ public struct RoutingCost: Sendable, Equatable {
         public var worker: WorkerID
         public var overlap: Int
         public var busyBlocks: Int
-        /// The adapter's tier on this worker (`resident`, `host`, `disk`); nil for the base model.
-        public var tier: String?
+        /// The adapter's residency on this worker; nil for the base model.
+        public var residency: Residency?
 
-        public init(worker: WorkerID, overlap: Int, busyBlocks: Int, tier: String?) {
+        public init(worker: WorkerID, overlap: Int, busyBlocks: Int, residency: Residency?) {
             self.worker = worker
             self.overlap = overlap
             self.busyBlocks = busyBlocks
-            self.tier = tier
+            self.residency = residency
         }
     }
 
     public func cost(_ c: Candidate, promptBlocks: Int) -> Double {
-        let residency: Double = switch c.tier {
-        case "host": hostPenalty
-        case "disk": diskPenalty
-        default: 0
+        let residency: Double = switch c.residency {
+        case .host: hostPenalty
+        case .disk: diskPenalty
+        case .absent: absentPenalty
+        case .resident, nil: 0
         }
         return prefillWeight * Double(max(0, promptBlocks - c.overlap)) + loadWeight * Double(c.busyBlocks) + residency
     }
 
-    /// The cheapest candidate, ties to the lowest worker id.
+    /// The chosen candidate and its cost: the cheapest (ties to the lowest worker id), or a
+    /// softmax draw when `temperature` > 0.
+    public func choose<R: RandomNumberGenerator>(_ candidates: [Candidate], promptBlocks: Int, using random: inout R) -> (worker: WorkerID, cost: Double)? {
+        let costs: [(worker: WorkerID, cost: Double)] = candidates.map { (worker: $0.worker, cost: cost($0, promptBlocks: promptBlocks)) }
+        let scored = costs.sorted { a, b in a.cost < b.cost || (a.cost == b.cost && a.worker < b.worker) }
+        guard let best = scored.first else { return nil }
+        guard temperature > 0, scored.count > 1 else { return best }
+        let weights: [Double] = scored.map { candidate in exp((best.cost - candidate.cost) / temperature) }
+        var draw = Double.random(in: 0..<weights.reduce(0, +), using: &random)
+        for (candidate, weight) in zip(scored, weights) {
+            if draw < weight { return candidate }
+            draw -= weight
+        }
+        return scored.last
+    }
+
     public func choose(_ candidates: [Candidate], promptBlocks: Int) -> (worker: WorkerID, cost: Double)? {
-        candidates.map { ($0.worker, cost($0, promptBlocks: promptBlocks)) }
-            .min { $0.1 < $1.1 || ($0.1 == $1.1 && $0.0 < $1.0) }
+        var random = SystemRandomNumberGenerator()
+        return choose(candidates, promptBlocks: promptBlocks, using: &random)
     }
 }

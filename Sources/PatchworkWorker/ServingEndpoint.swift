@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import PatchworkAdapters
 import PatchworkCore
 import PatchworkMessaging
 import ServiceLifecycle
@@ -12,12 +13,14 @@ final class ServingEndpoint: Service {
     /// The model's assets, encoded once.
     private let encodedAssets: MessagePackValue
     private let engine: EngineLoop
+    private let adapters: AdapterRegistry
     private let logger: Logger
 
-    init(socket: MessageSocket, assets: ModelAssets, engine: EngineLoop, logger: Logger) throws {
+    init(socket: MessageSocket, assets: ModelAssets, engine: EngineLoop, adapters: AdapterRegistry, logger: Logger) throws {
         self.socket = socket
         encodedAssets = try MessagePackEncoder().encodeValue(assets)
         self.engine = engine
+        self.adapters = adapters
         self.logger = logger
     }
 
@@ -50,7 +53,11 @@ final class ServingEndpoint: Service {
             switch try ServingMessage(decoding: payload) {
             case .generate(let request):
                 logger.debug("inference request", metadata: ["request.id": "\(request.requestID)", "adapter.name": "\(request.adapter ?? "")"])
-                engine.submit(request, from: peer)
+                if let adapter = request.adapter, let source = request.adapterSource {
+                    loadThenSubmit(request, adapter: adapter, source: source, from: peer)
+                } else {
+                    engine.submit(request, from: peer)
+                }
                 return
             case .cancel(let requestID):
                 engine.cancel(requestID)
@@ -69,6 +76,29 @@ final class ServingEndpoint: Service {
             logger.warning("refusing serving message", metadata: ["error": "\(error)"])
             reply = .failure(ServingFailure(requestID: nil, code: .badRequest, message: error.description))
         }
+        send(reply, to: peer)
+    }
+
+    /// The router chose this worker for an adapter no live worker holds: load it from its
+    /// source (joining a load already running), then run the request.
+    private func loadThenSubmit(_ request: InferenceRequest, adapter: String, source: String, from peer: [UInt8]) {
+        let adapters = self.adapters, engine = self.engine, logger = self.logger
+        Task {
+            do {
+                if await !adapters.isLoaded(adapter) {
+                    logger.info("loading adapter on demand", metadata: ["request.id": "\(request.requestID)", "adapter.name": "\(adapter)", "adapter.source": "\(source)"])
+                    _ = try await adapters.load(name: adapter, uri: source)
+                }
+                engine.submit(request, from: peer)
+            } catch {
+                self.send(.failure(ServingFailure(
+                    requestID: request.requestID, code: .adapterLoadFailed, message: "adapter '\(adapter)' could not be loaded from \(source): \((error as? AdapterError)?.message ?? "\(error)")"
+                )), to: peer)
+            }
+        }
+    }
+
+    private func send(_ reply: ServingMessage, to peer: [UInt8]) {
         do { socket.send([peer, try reply.encoded()]) } catch {
             logger.error("cannot encode serving reply", metadata: ["error": "\(error)"])
         }

@@ -77,7 +77,7 @@ struct Worker {
         )
         serving = try ServingEndpoint(
             socket: socket, assets: ModelAssets(servedModelName: card.servedModelName, chatTemplate: description.chatTemplate, tokenizer: model.tokenizer.data),
-            engine: engine, logger: logger
+            engine: engine, adapters: adapters, logger: logger
         )
         self.settings = settings
         self.card = card

@@ -1,3 +1,4 @@
+import Foundation
 import PatchworkCore
 import PatchworkRouting
 import Testing
@@ -6,7 +7,7 @@ struct RoutingCostTests {
     let cost = RoutingCost()
 
     func candidate(_ id: String, overlap: Int, busy: Int, tier: String? = nil) -> RoutingCost.Candidate {
-        .init(worker: WorkerID(id), overlap: overlap, busyBlocks: busy, tier: tier)
+        .init(worker: WorkerID(id), overlap: overlap, busyBlocks: busy, residency: tier.flatMap(RoutingCost.Residency.init(rawValue:)))
     }
 
     @Test(arguments: [
@@ -19,6 +20,8 @@ struct RoutingCostTests {
         // An adapter resident beats one on disk for a short prompt.
         ([("a", 0, 0, "disk"), ("b", 0, 3, "resident")], 2, "b"),
         ([("a", 0, 0, "host"), ("b", 0, 3, "resident")], 2, "a"),
+        // A worker that would load the adapter first loses to a busy one that has it on disk.
+        ([("a", 0, 0, "absent"), ("b", 0, 7, "disk")], 2, "b"),
     ] as [([(String, Int, Int, String?)], Int, String)])
     func choosesTheCheapestWorker(candidates: [(String, Int, Int, String?)], promptBlocks: Int, chosen: String) {
         let result = cost.choose(candidates.map { candidate($0.0, overlap: $0.1, busy: $0.2, tier: $0.3) }, promptBlocks: promptBlocks)
@@ -32,5 +35,32 @@ struct RoutingCostTests {
         #expect(computed == expected)
         #expect(c.cost(candidate("a", overlap: 12, busy: 0, tier: nil), promptBlocks: 10) == 0)
         #expect(c.choose([], promptBlocks: 3)?.worker == nil)
+        #expect(RoutingCost(absentPenalty: 5).cost(candidate("a", overlap: 0, busy: 0, tier: "absent"), promptBlocks: 1) == 6)
+    }
+
+    /// With a temperature, draws follow exp(−Δcost / T): at T = 1, costs 0, 1 and 5 give
+    /// probabilities 1 : e⁻¹ : e⁻⁵ (0.727, 0.268, 0.005); at T = 0 the cheapest always wins.
+    @Test func temperatureSamplesBySoftmax() {
+        struct SplitMix: RandomNumberGenerator {
+            var state: UInt64
+            mutating func next() -> UInt64 {
+                state &+= 0x9E37_79B9_7F4A_7C15
+                var z = state
+                z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+                z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+                return z ^ (z >> 31)
+            }
+        }
+        let candidates = [candidate("a", overlap: 10, busy: 0), candidate("b", overlap: 9, busy: 0), candidate("c", overlap: 5, busy: 0)]
+        var random = SplitMix(state: 7)
+        var counts: [String: Int] = [:]
+        let soft = RoutingCost(temperature: 1)
+        for _ in 0..<20_000 { counts[soft.choose(candidates, promptBlocks: 10, using: &random)!.worker.rawValue, default: 0] += 1 }
+        let total = 20_000.0
+        let z = 1 + exp(-1.0) + exp(-5.0)
+        #expect(abs(Double(counts["a"] ?? 0) / total - 1 / z) < 0.015)
+        #expect(abs(Double(counts["b"] ?? 0) / total - exp(-1.0) / z) < 0.015)
+        #expect(abs(Double(counts["c"] ?? 0) / total - exp(-5.0) / z) < 0.005)
+        for _ in 0..<100 { #expect(cost.choose(candidates, promptBlocks: 10, using: &random)?.worker == WorkerID("a")) }
     }
 }

@@ -4,11 +4,40 @@ public struct ClusterView: Codable, Sendable, Equatable {
     public var routerID: String
     public var version: UInt64
     public var workers: [WorkerView]
+    /// Adapters no live worker holds now whose source the router knows (their workers died):
+    /// a request for one is routed to a worker that loads it first.
+    public var loadable: [LoadableAdapter]
 
-    public init(routerID: String, version: UInt64, workers: [WorkerView]) {
+    public init(routerID: String, version: UInt64, workers: [WorkerView], loadable: [LoadableAdapter] = []) {
         self.routerID = routerID
         self.version = version
         self.workers = workers
+        self.loadable = loadable
+    }
+
+    private enum CodingKeys: String, CodingKey { case routerID, version, workers, loadable }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        routerID = try container.decode(String.self, forKey: .routerID)
+        version = try container.decode(UInt64.self, forKey: .version)
+        workers = try container.decode([WorkerView].self, forKey: .workers)
+        // Absent in views from routers that predate it.
+        loadable = try container.decodeIfPresent([LoadableAdapter].self, forKey: .loadable) ?? []
+    }
+}
+
+/// An adapter the cluster can load on demand: its name, base model and source URI.
+public struct LoadableAdapter: Codable, Sendable, Equatable {
+    public var name: AdapterName
+    /// The served name of its base model.
+    public var model: String
+    public var source: String
+
+    public init(name: AdapterName, model: String, source: String) {
+        self.name = name
+        self.model = model
+        self.source = source
     }
 }
 

@@ -6,12 +6,16 @@ public struct InferenceRequest: Codable, Sendable, Equatable {
     /// A loaded adapter's name; nil runs the base model.
     public var adapter: String?
     public var sampling: SamplingParameters
+    /// When the worker may lack `adapter`: load it from this URI first (the router chose a
+    /// worker without it because no live worker had it).
+    public var adapterSource: String?
 
-    public init(requestID: String, promptIDs: [Int], adapter: String?, sampling: SamplingParameters) {
+    public init(requestID: String, promptIDs: [Int], adapter: String?, sampling: SamplingParameters, adapterSource: String? = nil) {
         self.requestID = requestID
         self.promptIDs = promptIDs
         self.adapter = adapter
         self.sampling = sampling
+        self.adapterSource = adapterSource
     }
 }
 

@@ -25,11 +25,15 @@ public struct RouteDecision: Codable, Sendable, Equatable {
     public var workerID: WorkerID?
     public var servingEndpoint: String?
     public var reason: String?
+    /// Set when the chosen worker lacks the adapter (no live worker has it): the source it must
+    /// load it from before serving.
+    public var loadSource: String?
 
-    public init(requestID: String, workerID: WorkerID?, servingEndpoint: String?, reason: String?) {
+    public init(requestID: String, workerID: WorkerID?, servingEndpoint: String?, reason: String?, loadSource: String? = nil) {
         self.requestID = requestID
         self.workerID = workerID
         self.servingEndpoint = servingEndpoint
         self.reason = reason
+        self.loadSource = loadSource
     }
 }

@@ -87,6 +87,8 @@ public struct ServingFailure: Codable, Sendable, Equatable {
         case invalidParameters = "invalid_parameters", internalError = "internal_error", shuttingDown = "shutting_down"
         /// The worker left the cluster (it died) before the request finished.
         case workerLost = "worker_lost"
+        /// The worker was asked to load the adapter first and could not.
+        case adapterLoadFailed = "adapter_load_failed"
     }
 
     public var requestID: String?

@@ -1,0 +1,99 @@
+import Foundation
+import PatchworkCore
+import PatchworkMessaging
+import PatchworkTesting
+import Testing
+
+extension EndToEnd {
+    @Suite struct AdapterPlacement {
+        /// Requests for an adapter go to the worker holding it (adapters do not scatter); when
+        /// that worker dies, the next request is routed to another worker, which loads the adapter
+        /// from its known source first. An adapter unloaded on purpose is not brought back.
+        @Test func anAdapterWhoseWorkerDiedIsLoadedWhereTheRouterSendsIt() async throws {
+            try await withCluster { cluster in
+                let router = try await cluster.startRouter()
+                let first = try await cluster.startWorker(routers: [router])
+                let second = try await cluster.startWorker(routers: [router])
+                let frontend = try await cluster.startFrontend(routers: [router])
+                #expect(try await EndToEnd.load(second, name: "qv", uri: EndToEnd.qv).status == 200)
+                #expect(await eventually { (try? await EndToEnd.models(frontend))?["qv"] != nil })
+
+                func complete(_ model: String) async throws -> HTTPClient.Response {
+                    try await HTTPClient.post(port: frontend.httpPort, path: "/v1/completions", json: [
+                        "model": model, "prompt": "The capital of France is", "max_tokens": 3, "temperature": 0,
+                    ])
+                }
+                // worker-1 wins ties, but only worker-2 has the adapter.
+                for _ in 0..<3 {
+                    let response = try await complete("qv")
+                    #expect(response.status == 200 && response.headers["x-patchwork-worker"] == second.id)
+                }
+                let reference = try await complete("qv").json()["choices"] as? [[String: Any]]
+
+                second.process.kill9()
+                #expect(await eventually(timeout: .seconds(5)) { (try? await EndToEnd.models(frontend))?["qv"] == nil })
+                let view = try await HTTPClient.get(port: router.systemPort, path: "/cluster").json()
+                #expect((view["loadable"] as? [[String: Any]])?.first?["name"] as? String == "qv")
+
+                let moved = try await complete("qv")
+                #expect(moved.status == 200, "\(moved.text)")
+                #expect(moved.headers["x-patchwork-worker"] == first.id)
+                // The same adapter, the same greedy text.
+                let text = (try moved.json()["choices"] as? [[String: Any]])?.first?["text"] as? String
+                #expect(text != nil && text == reference?.first?["text"] as? String)
+                let listed = try await HTTPClient.get(port: first.systemPort, path: "/v1/loras").json()["loras"] as? [String: Int]
+                #expect(listed?["qv"] != nil)
+                #expect(first.process.log.contains("loading adapter on demand"))
+                #expect(await eventually { (try? await EndToEnd.models(frontend))?["qv"] != nil })
+
+                // Unloaded on purpose from its last worker: not loaded again on demand.
+                #expect(try await HTTPClient.delete(port: first.systemPort, path: "/v1/loras/qv").status == 200)
+                #expect(await eventually(timeout: .seconds(3)) {
+                    let loadable = (try? await HTTPClient.get(port: router.systemPort, path: "/cluster").json())?["loadable"] as? [[String: Any]]
+                    return loadable?.isEmpty == true
+                })
+                let refused = try await complete("qv")
+                #expect(refused.status == 503 || refused.status == 404)
+                #expect(try await HTTPClient.get(port: first.systemPort, path: "/v1/loras").json()["count"] as? Int == 0)
+            }
+        }
+
+        /// Approximate mode (`--no-kv-events`): the router indexes its own decisions for
+        /// `--approximate-ttl` seconds and ignores the workers' events.
+        @Test func approximateModeRoutesByTheRoutersOwnDecisions() async throws {
+            try await withCluster { cluster in
+                let router = try await cluster.startRouter(arguments: ["--no-kv-events", "--approximate-ttl", "3"])
+                let first = try await cluster.startWorker(routers: [router])
+                let second = try await cluster.startWorker(routers: [router])
+                let client = try MessageSocket(.dealer, connect: [router.endpoint])
+                defer { client.close() }
+                var number = 0
+                func route(_ prompt: [Int], excluding: [String] = []) async throws -> String? {
+                    number += 1
+                    let id = "route-\(number)"
+                    client.send([try ControlMessage.routeRequest(RouteRequest(
+                        requestID: id, model: "SmolLM2-135M-Instruct", adapter: nil, promptIDs: prompt, excluding: excluding.map { WorkerID($0) }
+                    )).encoded()])
+                    for await frames in client.incoming {
+                        if case .routeDecision(let decision) = try ControlMessage(decoding: frames[0]), decision.requestID == id {
+                            return decision.workerID?.rawValue
+                        }
+                    }
+                    return nil
+                }
+                let x = Array(1...128), y = Array(1001...1128)
+                // Sent to worker-2 once (worker-1 excluded), X is taken to be cached there.
+                #expect(try await route(x, excluding: [first.id]) == second.id)
+                // After a load report (the routed work is no longer counted as pending load):
+                try await Task.sleep(for: .milliseconds(700))
+                #expect(try await route(x) == second.id)
+                #expect(try await route(y) == first.id)
+                // The worker's own KV events are ignored in this mode: nothing but decisions indexed.
+                #expect(!router.process.log.contains("KV index rebuilt from a snapshot"))
+                // After the TTL, X is forgotten: the tie goes to worker-1 again.
+                try await Task.sleep(for: .seconds(4))
+                #expect(try await route(x) == first.id)
+            }
+        }
+    }
+}
