@@ -88,9 +88,11 @@ bench-frontend: release model bench-venv
 	.venv-bench/bin/python Tests/Benchmarks/bench_frontend.py --bin "$$(swift build -c release --show-bin-path)" \
 	  --model $(MODEL) --threads $(BENCH_THREADS)
 
-## bench-router: prefix-index ingestion rate and decision latency (32 workers, 1 M blocks).
-bench-router: release
+## bench-router: prefix-index ingestion rate, decision latency (32 workers, 1 M blocks), routing
+## quality on a replayed trace, and end-to-end TTFT with 3 workers, KV-aware vs round-robin.
+bench-router: release model
 	"$$(swift build -c release --show-bin-path)/patchwork-router" bench
+	python3 Tests/Benchmarks/bench_routing.py --bin "$$(swift build -c release --show-bin-path)" --model $(MODEL)
 
 ## demo-adapters: retrain examples/adapters/{uppercase,ahoy} with PEFT on CPU (dev only, minutes).
 demo-adapters: reference-venv model

@@ -47,6 +47,9 @@ public struct RouterCommand: EnvironmentConfigurable {
     @Option(help: "Softmax temperature of the choice; 0 always takes the cheapest worker (env PATCHWORK_ROUTING_TEMPERATURE).")
     var routingTemperature = 0.0
 
+    @Option(help: "kv (lowest cost), round-robin or random (env PATCHWORK_ROUTING_POLICY).")
+    var routingPolicy = "kv"
+
     @Flag(help: "Approximate mode for engines that publish no KV events: index the router's own decisions instead (env PATCHWORK_NO_KV_EVENTS=1).")
     var noKvEvents = false
 
@@ -73,6 +76,7 @@ public struct RouterCommand: EnvironmentConfigurable {
         .init("disk-penalty", "PATCHWORK_DISK_PENALTY"),
         .init("absent-penalty", "PATCHWORK_ABSENT_PENALTY"),
         .init("routing-temperature", "PATCHWORK_ROUTING_TEMPERATURE"),
+        .init("routing-policy", "PATCHWORK_ROUTING_POLICY"),
         .init("no-kv-events", "PATCHWORK_NO_KV_EVENTS", .flag),
         .init("approximate-ttl", "PATCHWORK_APPROXIMATE_TTL"),
         .init("router-id", "PATCHWORK_ROUTER_ID"),
@@ -80,6 +84,9 @@ public struct RouterCommand: EnvironmentConfigurable {
     ]
 
     public func validate() throws {
+        guard RoutingPolicy(rawValue: routingPolicy) != nil else {
+            throw ValidationError("--routing-policy must be one of \(RoutingPolicy.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
         guard approximateTtl > 0 else { throw ValidationError("--approximate-ttl must be positive") }
         guard [prefillWeight, loadWeight, hostPenalty, diskPenalty, absentPenalty, routingTemperature].allSatisfy({ $0 >= 0 && $0.isFinite }) else {
             throw ValidationError("cost weights and penalties must be finite and not negative")
@@ -104,6 +111,7 @@ public struct RouterCommand: EnvironmentConfigurable {
                     prefillWeight: prefillWeight, loadWeight: loadWeight, hostPenalty: hostPenalty, diskPenalty: diskPenalty,
                     absentPenalty: absentPenalty, temperature: routingTemperature
                 ),
+                policy: RoutingPolicy(rawValue: routingPolicy) ?? .kv,
                 approximate: noKvEvents ? ApproximateCache(ttl: approximateTtl, blockSize: 16) : nil,
                 logger: logger
             )

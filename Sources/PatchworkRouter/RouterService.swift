@@ -22,12 +22,12 @@ final class RouterService: Service {
 
     init(
         routerID: String, listen: Endpoint, eventsListen: Endpoint, missedHeartbeatsAllowed: Int, cost: RoutingCost,
-        approximate: ApproximateCache? = nil, logger: Logger
+        policy: RoutingPolicy = .kv, approximate: ApproximateCache? = nil, logger: Logger
     ) throws {
         control = try MessageSocket(.router, bind: [listen.bindString])
         events = try MessageSocket(.subscriber, bind: [eventsListen.bindString])
         let eventsPort = events.boundEndpoints.first.flatMap { try? Endpoint(parsing: $0).port } ?? eventsListen.port
-        state = RouterState(routerID: routerID, missedHeartbeatsAllowed: missedHeartbeatsAllowed, eventsPort: eventsPort, cost: cost, approximate: approximate, logger: logger)
+        state = RouterState(routerID: routerID, missedHeartbeatsAllowed: missedHeartbeatsAllowed, eventsPort: eventsPort, cost: cost, policy: policy, approximate: approximate, logger: logger)
         self.logger = logger
         logger.info("router listening", metadata: [
             "router.id": "\(routerID)", "control": "\(control.boundEndpoints.joined(separator: ","))",

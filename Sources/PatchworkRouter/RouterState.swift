@@ -25,8 +25,15 @@ actor RouterState {
     private var frontends: [String: Frontend] = [:]
     private var index = PrefixIndex(blockSize: 16)
     private let cost: RoutingCost
+    private let policy: RoutingPolicy
+    private var roundRobinNext = 0
     /// Approximate mode (`--no-kv-events`): the index is fed by the router's own decisions.
     private var approximate: ApproximateCache?
+    /// With KV events: prompts routed in the last seconds, indexed under a pseudo worker per
+    /// worker until the engine's own events arrive, so that concurrent requests sharing a prefix
+    /// that is still being computed see it (events only tell of blocks already stored).
+    private var inFlight = ApproximateCache(ttl: RouterState.inFlightTTL, blockSize: 16)
+    static let inFlightTTL = 5.0
     /// Where each adapter seen on a worker came from, so that it can be loaded elsewhere when
     /// its workers die. Forgotten when the last worker holding it unloads it on purpose.
     private var adapterSources: [AdapterName: LoadableAdapter] = [:]
@@ -55,9 +62,10 @@ actor RouterState {
 
     init(
         routerID: String, missedHeartbeatsAllowed: Int, eventsPort: Int, cost: RoutingCost = RoutingCost(),
-        approximate: ApproximateCache? = nil, logger: Logger
+        policy: RoutingPolicy = .kv, approximate: ApproximateCache? = nil, logger: Logger
     ) {
         self.cost = cost
+        self.policy = policy
         self.approximate = approximate
         membership = ClusterMembership(
             routerID: routerID, missedHeartbeatsAllowed: missedHeartbeatsAllowed,
@@ -155,6 +163,7 @@ actor RouterState {
             for (worker, events) in cache.expire(now: now) { index.apply(events, from: worker) }
             approximate = cache
         }
+        for (pseudo, events) in inFlight.expire(now: now) { index.apply(events, from: pseudo) }
         for (id, frontend) in frontends where now - frontend.lastSeen > Self.frontendTimeout {
             frontends[id] = nil
             logger.info("frontend gone", metadata: ["frontend.id": "\(id)"])
@@ -201,20 +210,40 @@ actor RouterState {
             let residency: RoutingCost.Residency? = route.adapter.map { name in
                 loadSource != nil ? .absent : RoutingCost.Residency(rawValue: m.metrics.adapters.first { $0.name == name }?.tier ?? "resident") ?? .resident
             }
-            return RoutingCost.Candidate(worker: id, overlap: overlap[id] ?? 0, busyBlocks: m.metrics.kvBlocksUsed + pending, residency: residency)
+            let cached = max(overlap[id] ?? 0, overlap[Self.inFlightID(id)] ?? 0)
+            return RoutingCost.Candidate(worker: id, overlap: cached, busyBlocks: m.metrics.kvBlocksUsed + pending, residency: residency)
         }
-        let choice = cost.choose(scored, promptBlocks: promptBlocks, using: &random)
+        let choice: (worker: WorkerID, cost: Double)?
+        switch policy {
+        case .kv:
+            choice = cost.choose(scored, promptBlocks: promptBlocks, using: &random)
+        case .roundRobin:
+            let ordered = scored.sorted { $0.worker < $1.worker }
+            roundRobinNext += 1
+            if ordered.isEmpty {
+                choice = nil
+            } else {
+                let picked = ordered[(roundRobinNext - 1) % ordered.count]
+                choice = (picked.worker, cost.cost(picked, promptBlocks: promptBlocks))
+            }
+        case .random:
+            choice = scored.randomElement(using: &random).map { ($0.worker, cost.cost($0, promptBlocks: promptBlocks)) }
+        }
         logger.debug("route decision", metadata: [
             "request.id": "\(route.requestID)", "model": "\(route.model)", "adapter.name": "\(route.adapter ?? "")",
             "worker.id": "\(choice?.worker.rawValue ?? "none")", "prompt.blocks": "\(promptBlocks)", "load.source": "\(loadSource ?? "")",
             "scores": "\(scored.map { "\($0.worker)=\(cost.cost($0, promptBlocks: promptBlocks)) (overlap \($0.overlap), busy \($0.busyBlocks))" }.joined(separator: "; "))",
         ])
         guard let choice, let member = membership.members[choice.worker] else { return nil }
-        let newBlocks = max(0, promptBlocks - (overlap[choice.worker] ?? 0)) + 1
+        let chosenOverlap = scored.first { $0.worker == choice.worker }?.overlap ?? 0
+        let newBlocks = max(0, promptBlocks - chosenOverlap) + 1
         pendingBlocks[choice.worker, default: []].append((now, newBlocks))
         if var cache = approximate {
             index.apply(cache.record(tokens: route.promptIDs, adapter: route.adapter, worker: choice.worker, now: now), from: choice.worker)
             approximate = cache
+        } else {
+            let pseudo = Self.inFlightID(choice.worker)
+            index.apply(inFlight.record(tokens: route.promptIDs, adapter: route.adapter, worker: pseudo, now: now), from: pseudo)
         }
         return (member, loadSource)
     }
@@ -227,8 +256,13 @@ actor RouterState {
         }
     }
 
+    /// The pseudo worker under which prompts routed to `worker` are indexed while in flight.
+    static func inFlightID(_ worker: WorkerID) -> WorkerID { WorkerID("in-flight:" + worker.rawValue) }
+
     private func forget(_ worker: WorkerID) {
         index.removeWorker(worker)
+        index.removeWorker(Self.inFlightID(worker))
+        inFlight.forget(Self.inFlightID(worker))
         approximate?.forget(worker)
         pendingBlocks[worker] = nil
         lastSequence[worker] = nil

@@ -17,11 +17,15 @@ import PatchworkCore
 /// prefix index). Workers without the adapter are candidates only when no live worker has it
 /// and its source is known; then every worker of the model is, at `absentPenalty`.
 ///
-/// With `temperature` 0 (the default) the lowest cost wins and ties go to the lowest worker id.
+/// With `temperature` 0 (the default) the lowest cost wins; among equal costs the larger overlap
+/// (reuse saves compute for everyone), then the lowest worker id.
 /// Above 0, a worker is drawn with probability ∝ exp(−(cost − min cost) / temperature), which
 /// spreads equal-cost work (a hot prefix) without giving up the preference.
 ///
 /// Defaults: prefill 1, load 1, host 2, disk 8, absent 16, temperature 0.
+///
+/// ``RoutingPolicy`` `roundRobin` and `random` ignore costs (baselines for benchmarks, and for
+/// engines whose caches do not matter); adapter placement rules still apply.
 public struct RoutingCost: Sendable, Equatable {
     public var prefillWeight: Double
     public var loadWeight: Double
@@ -78,8 +82,13 @@ public struct RoutingCost: Sendable, Equatable {
     /// The chosen candidate and its cost: the cheapest (ties to the lowest worker id), or a
     /// softmax draw when `temperature` > 0.
     public func choose<R: RandomNumberGenerator>(_ candidates: [Candidate], promptBlocks: Int, using random: inout R) -> (worker: WorkerID, cost: Double)? {
-        let costs: [(worker: WorkerID, cost: Double)] = candidates.map { (worker: $0.worker, cost: cost($0, promptBlocks: promptBlocks)) }
-        let scored = costs.sorted { a, b in a.cost < b.cost || (a.cost == b.cost && a.worker < b.worker) }
+        let costs: [(worker: WorkerID, cost: Double, overlap: Int)] = candidates.map {
+            (worker: $0.worker, cost: cost($0, promptBlocks: promptBlocks), overlap: $0.overlap)
+        }
+        let sorted = costs.sorted { a, b in
+            a.cost != b.cost ? a.cost < b.cost : (a.overlap != b.overlap ? a.overlap > b.overlap : a.worker < b.worker)
+        }
+        let scored = sorted.map { (worker: $0.worker, cost: $0.cost) }
         guard let best = scored.first else { return nil }
         guard temperature > 0, scored.count > 1 else { return best }
         let weights: [Double] = scored.map { candidate in exp((best.cost - candidate.cost) / temperature) }
@@ -95,4 +104,14 @@ public struct RoutingCost: Sendable, Equatable {
         var random = SystemRandomNumberGenerator()
         return choose(candidates, promptBlocks: promptBlocks, using: &random)
     }
+}
+
+/// How the router chooses among the candidate workers (`--routing-policy`).
+public enum RoutingPolicy: String, Sendable, CaseIterable {
+    /// The lowest ``RoutingCost`` (the default).
+    case kv
+    /// Each worker in turn, by worker id.
+    case roundRobin = "round-robin"
+    /// Uniformly at random.
+    case random
 }

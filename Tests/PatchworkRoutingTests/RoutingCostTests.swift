@@ -15,8 +15,10 @@ struct RoutingCostTests {
         ([("a", 0, 0, nil), ("b", 30, 5, nil)], 32, "b"),
         // ...but not a lot of it.
         ([("a", 0, 0, nil), ("b", 30, 40, nil)], 32, "a"),
-        // Equal costs go to the lower id.
+        // Equal costs go to the lower id...
         ([("b", 4, 0, nil), ("a", 4, 0, nil)], 8, "a"),
+        // ...unless one of them reuses more: busy computing the same prefix vs idle without it.
+        ([("a", 0, 0, nil), ("b", 8, 8, nil)], 8, "b"),
         // An adapter resident beats one on disk for a short prompt.
         ([("a", 0, 0, "disk"), ("b", 0, 3, "resident")], 2, "b"),
         ([("a", 0, 0, "host"), ("b", 0, 3, "resident")], 2, "a"),
