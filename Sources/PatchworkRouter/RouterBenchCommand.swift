@@ -104,17 +104,36 @@ struct RouterBenchCommand: ParsableCommand {
         }
     }
 
+    /// A multi-turn chat trace: 240 sessions over 8 adapters (one in 8 on the base model) and 4
+    /// shared system prompts; each turn resends the whole conversation plus `turnBlocks` new
+    /// blocks; sessions interleave at random.
+    struct Trace {
+        var name: String
+        var systemBlocks: Int
+        var turnBlocks: Int
+        var turns: ClosedRange<Int>
+    }
+
     func routingQuality() {
+        // System prompts dominate: every worker soon holds them, so even round-robin hits them.
+        routingQuality(Trace(name: "system-prompt-heavy (20-block system prompts, 3 blocks per turn, 2-6 turns)", systemBlocks: 20, turnBlocks: 3, turns: 2...6), number: "3a")
+        // Conversation history dominates: only the worker that served a session's last turn holds it.
+        routingQuality(Trace(name: "history-heavy (4-block system prompts, 6 blocks per turn, 4-8 turns)", systemBlocks: 4, turnBlocks: 6, turns: 4...8), number: "3b")
+    }
+
+    func routingQuality(_ trace: Trace, number: String) {
         let blockSize = 16, fleet = 8, capacity = 2_000
         var random = SystemRandomNumberGenerator()
-        // 240 sessions, 8 adapters, 4 system prompts of 20 blocks; each turn appends 3 blocks.
-        let systems = (0..<4).map { s in (0..<20 * blockSize).map { (s * 104_729 + $0 * 31) % 49_000 } }
+        let systems = (0..<4).map { s in (0..<trace.systemBlocks * blockSize).map { (s * 104_729 + $0 * 31) % 49_000 } }
         struct Session { var adapter: String?; var tokens: [Int]; var turns: Int }
-        var sessions = (0..<240).map { i in Session(adapter: i % 8 == 0 ? nil : "adapter-\(i % 8)", tokens: systems[i % 4], turns: 2 + i % 5) }
+        let turnChoices = Array(trace.turns)
+        var sessions = (0..<240).map { i in
+            Session(adapter: i % 8 == 0 ? nil : "adapter-\(i % 8)", tokens: systems[i % 4], turns: turnChoices[i % turnChoices.count])
+        }
         var requests: [(adapter: String?, tokens: [Int])] = []
         while sessions.contains(where: { $0.turns > 0 }) {
             for i in sessions.indices.shuffled(using: &random) where sessions[i].turns > 0 {
-                for _ in 0..<3 * blockSize { sessions[i].tokens.append(Int.random(in: 0..<49_000, using: &random)) }
+                for _ in 0..<trace.turnBlocks * blockSize { sessions[i].tokens.append(Int.random(in: 0..<49_000, using: &random)) }
                 sessions[i].turns -= 1
                 requests.append((sessions[i].adapter, sessions[i].tokens))
             }
@@ -173,7 +192,7 @@ struct RouterBenchCommand: ParsableCommand {
         let aware = replay("kv-aware"), robin = replay("round-robin"), chance = replay("random")
         print("   hit blocks: KV-aware \(aware), round-robin \(robin), random \(chance), best \(best), of \(totalBlocks)")
         func rate(_ h: Int) -> String { String(format: "%.1f%%", 100 * Double(h) / Double(totalBlocks)) }
-        print("3. routing quality, \(requests.count) requests of 240 sessions, 8 adapters, \(fleet) workers × \(capacity) blocks:")
+        print("\(number). routing quality, \(trace.name): \(requests.count) requests of 240 sessions, 8 adapters, \(fleet) workers × \(capacity) blocks:")
         print("   prefix hit rate: KV-aware \(rate(aware)), round-robin \(rate(robin)), random \(rate(chance)), best achievable \(rate(best))")
         print("   KV-aware / round-robin \(String(format: "%.2f", Double(aware) / Double(max(robin, 1))))x (target >= 3x); KV-aware / best \(String(format: "%.2f", Double(aware) / Double(max(best, 1))))")
     }
