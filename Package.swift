@@ -95,7 +95,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "PatchworkEngineTests", dependencies: ["PatchworkEngine", "PatchworkAdapters", "PatchworkCore", "PatchworkTesting"], swiftSettings: strict),
-        .testTarget(name: "PatchworkRoutingTests", dependencies: ["PatchworkRouting"], swiftSettings: strict),
+        .testTarget(name: "PatchworkRoutingTests", dependencies: ["PatchworkRouting", "PatchworkCore", "PatchworkTesting"], swiftSettings: strict),
         .testTarget(
             name: "EndToEndTests",
             dependencies: ["PatchworkCore", "PatchworkMessaging", "PatchworkEngine", "PatchworkTesting"],

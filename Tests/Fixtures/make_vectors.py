@@ -2,6 +2,8 @@
 """Writes reference vectors that the Swift tests check the Swift code against.
 
 - messagepack.json: values and the bytes Python's `msgpack` packs them to.
+- vllm_stream.json: a published stream as a vLLM engine frames it, and the prefix overlaps a
+  consumer must derive from it.
 - kv_events.json: vLLM KV-event batches encoded by `msgspec` with structs declared after
   vLLM's published schema (vllm/distributed/kv_events.py): the current map form and the
   older array form (array_like=True).
@@ -171,6 +173,64 @@ def kv_event_vectors():
     return cases
 
 
+def vllm_stream_vectors():
+    """A stream as a vLLM engine publishes it (ZmqEventPublisher: frames [topic, 8-byte big-endian
+    sequence, msgpack EventBatch]), with 32-byte block hashes as newer vLLM versions send, and the
+    prefix overlaps a consumer must derive from it, computed here by a plain model of the cache."""
+    enc = msgspec.msgpack.Encoder()
+    size = 16
+    p1 = list(range(80))                          # 5 blocks
+    p2 = p1[:48] + list(range(500, 532))          # shares 3 blocks with p1
+    lora = "sql-lora"
+
+    def chain(tokens, namespace, parent=b""):
+        hashes = []
+        for i in range(len(tokens) // size):
+            parent = hashlib.sha256(parent + namespace.encode() + struct.pack(f"<{size}I", *tokens[i * size:(i + 1) * size])).digest()
+            hashes.append(parent)
+        return hashes
+
+    h1 = chain(p1, "")
+    h2 = chain(p2[48:], "", h1[2])
+    h3 = chain(p1, lora)
+    batches = [
+        EventBatch(ts=1.0, events=[BlockStored(block_hashes=h1, parent_block_hash=None, token_ids=p1, block_size=size,
+                                               lora_id=None, medium="GPU", lora_name=None)]),
+        EventBatch(ts=2.0, events=[BlockStored(block_hashes=h2, parent_block_hash=h1[2], token_ids=p2[48:], block_size=size,
+                                               lora_id=None, medium="GPU", lora_name=None)]),
+        EventBatch(ts=3.0, events=[BlockStored(block_hashes=h3, parent_block_hash=None, token_ids=p1, block_size=size,
+                                               lora_id=1 + fnv1a64(lora.encode()) % (2**31 - 1), medium="GPU", lora_name=lora)]),
+        EventBatch(ts=4.0, events=[BlockRemoved(block_hashes=[h1[4]], medium="GPU"),
+                                   BlockRemoved(block_hashes=h3[3:], medium="GPU")]),
+    ]
+    # The consumer's view, modelled directly: which (namespace, token prefix) chains are cached.
+    cached = {}
+    for batch in batches:
+        for event in batch.events:
+            if isinstance(event, BlockStored):
+                prefix = cached[event.parent_block_hash][1] if event.parent_block_hash is not None else ()
+                for i, h in enumerate(event.block_hashes):
+                    prefix = prefix + tuple(event.token_ids[i * size:(i + 1) * size])
+                    cached[h] = (event.lora_name or "", prefix)
+            else:
+                for h in event.block_hashes:
+                    cached.pop(h)
+    present = set(cached.values())
+
+    def overlap(tokens, namespace):
+        n = 0
+        while (n + 1) * size <= len(tokens) and (namespace, tuple(tokens[:(n + 1) * size])) in present:
+            n += 1
+        return n
+
+    queries = [(p1, None), (p2, None), (p1, lora), (p1, "other-lora"), (p1[:40], None), (p2, lora)]
+    return {
+        "block_size": size,
+        "frames": [["kv-events".encode().hex(), struct.pack(">q", seq).hex(), enc.encode(b).hex()] for seq, b in enumerate(batches)],
+        "queries": [{"tokens": t, "lora_name": ns, "overlap": overlap(t, ns or "")} for t, ns in queries],
+    }
+
+
 def fnv1a64(data):
     h = 0xcbf29ce484222325
     for b in data:
@@ -199,7 +259,8 @@ def digest_vectors():
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
     for name, cases in [("messagepack", messagepack_vectors()), ("kv_events", kv_event_vectors()),
-                        ("identities", identity_vectors()), ("adapter_digests", digest_vectors())]:
+                        ("identities", identity_vectors()), ("adapter_digests", digest_vectors()),
+                        ("vllm_stream", vllm_stream_vectors())]:
         with open(os.path.join(OUT, f"{name}.json"), "w") as f:
             json.dump(cases, f, indent=1)
             f.write("\n")

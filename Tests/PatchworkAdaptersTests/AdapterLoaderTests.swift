@@ -12,7 +12,7 @@ struct AdapterLoaderTests {
     @Test func fixturesLoadWithTheDocumentedDigest() throws {
         struct Vector: Decodable { var adapter: String; var sha256: String }
         let vectors = try JSONDecoder().decode([Vector].self, from: TestPaths.vectors("adapter_digests"))
-        #expect(vectors.count == 3)
+        #expect(vectors.count == 4)
         for vector in vectors {
             let source = try AdapterSource(uri: "file://" + TestPaths.adapter(vector.adapter).path)
             let record = try loader.load(name: try AdapterName(vector.adapter), source: source, now: 0)
