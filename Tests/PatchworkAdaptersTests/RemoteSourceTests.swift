@@ -158,6 +158,30 @@ import Testing
         _ = try await withToken.fetch(try AdapterSource(uri: "hf://org/gated"), validate: Self.validate)
     }
 
+    /// Two different URIs download at the same time (each on its own thread): both make
+    /// progress before either finishes.
+    @Test func differentSourcesDownloadInParallel() async throws {
+        let qv = TestPaths.adapter(Self.adapter)
+        let hub = try await HubTestServer(repositories: [
+            .init(name: "org/one", bytesPerSecond: 400_000, revisions: ["main": Self.commitA], commits: [Self.commitA: qv]),
+            .init(name: "org/two", bytesPerSecond: 400_000, revisions: ["main": Self.commitA], commits: [Self.commitA: qv]),
+        ])
+        defer { hub.stop() }
+        let folder = try TemporaryFolder()
+        let cache = Self.cache(folder, environment: ["HF_ENDPOINT": hub.endpoint])
+        let one = try AdapterSource(uri: "hf://org/one"), two = try AdapterSource(uri: "hf://org/two")
+        async let first = cache.fetch(one, validate: Self.validate)
+        async let second = cache.fetch(two, validate: Self.validate)
+        let overlapping = await eventually(timeout: .seconds(10)) {
+            let a = await cache.progress(of: one), b = await cache.progress(of: two)
+            guard let a, let b, let total = a.bytesTotal else { return false }
+            return a.bytesDone > 0 && b.bytesDone > 0 && a.bytesDone < total && b.bytesDone < total
+        }
+        #expect(overlapping)
+        let entries = try await [first, second]
+        #expect(entries.allSatisfy(\.downloaded) && entries[0].key != entries[1].key)
+    }
+
     @Test func evictsLeastRecentlyUsedEntriesWithoutALease() async throws {
         let hub = try await Self.hub()
         defer { hub.stop() }
