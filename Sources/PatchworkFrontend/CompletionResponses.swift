@@ -2,8 +2,9 @@ import Foundation
 import PatchworkCore
 import PatchworkEngine
 
-/// OpenAI's response bodies for chat and text completions, whole and streamed. Fields OpenAI
-/// sends as `null` are encoded as null, not left out.
+/// OpenAI's response bodies for chat and text completions, whole and streamed, as typed values.
+/// Fields OpenAI sends as `null` (`finish_reason`, `logprobs`, a chunk's `usage`) are encoded as
+/// null, not left out; fields it leaves out are optional here.
 enum CompletionResponses {
     /// One choice's output so far.
     struct Choice {
@@ -20,89 +21,184 @@ enum CompletionResponses {
         static let fingerprint = "fp_patchwork"
     }
 
-    static func chatLogprobs(_ tokens: [InferenceChunk.Token], tokenizer: Tokenizer) -> [String: Any] {
-        func entry(_ id: Int, _ logprob: Float) -> [String: Any] {
-            ["token": tokenizer.decode([id]), "logprob": Double(logprob), "bytes": tokenizer.bytes(of: id).map(Int.init)]
+    /// A response or chunk: `chat.completion`, `chat.completion.chunk` or `text_completion`.
+    struct Body: Encodable {
+        var id: String
+        var object: String
+        var created: Int
+        var model: String
+        var system_fingerprint = Header.fingerprint
+        var choices: [ChoiceBody]
+        /// Absent from chunks unless `stream_options.include_usage`; then null until the last.
+        var usage: Nullable<Usage>?
+
+        init(_ header: Header, object: String, choices: [ChoiceBody], usage: Nullable<Usage>?) {
+            id = header.id
+            self.object = object
+            created = header.created
+            model = header.model
+            self.choices = choices
+            self.usage = usage
         }
-        return ["content": tokens.map { t in
-            var e = entry(t.id, t.logprob)
-            e["top_logprobs"] = t.top.map { entry($0.id, $0.logprob) }
-            return e
-        }]
     }
 
-    static func completionLogprobs(_ tokens: [InferenceChunk.Token], offset: Int, tokenizer: Tokenizer) -> [String: Any] {
+    struct ChoiceBody: Encodable {
+        var index: Int
+        var finish_reason: Nullable<String>
+        /// Chat, whole response.
+        var message: Message?
+        /// Chat, streamed.
+        var delta: Delta?
+        /// Text completions.
+        var text: String?
+        var logprobs: Nullable<Logprobs>
+    }
+
+    struct Message: Encodable {
+        var role = "assistant"
+        var content: String
+    }
+
+    struct Delta: Encodable {
+        var role: String?
+        var content: String?
+    }
+
+    struct Usage: Encodable {
+        struct Details: Encodable { var cached_tokens: Int }
+        var prompt_tokens: Int
+        var completion_tokens: Int
+        var total_tokens: Int
+        var prompt_tokens_details: Details
+
+        init(prompt: Int, completion: Int, cached: Int) {
+            prompt_tokens = prompt
+            completion_tokens = completion
+            total_tokens = prompt + completion
+            prompt_tokens_details = Details(cached_tokens: cached)
+        }
+    }
+
+    /// Chat's `{"content": [...]}` or text completions' parallel lists.
+    enum Logprobs: Encodable {
+        struct Entry: Encodable {
+            var token: String
+            var logprob: Double
+            var bytes: [Int]
+            var top_logprobs: [Entry]?
+        }
+        struct TextForm: Encodable {
+            var tokens: [String]
+            var token_logprobs: [Double]
+            var top_logprobs: [[String: Double]]
+            var text_offset: [Int]
+        }
+        case chat(content: [Entry])
+        case text(TextForm)
+
+        func encode(to encoder: any Encoder) throws {
+            switch self {
+            case .chat(let content):
+                enum Keys: String, CodingKey { case content }
+                var container = encoder.container(keyedBy: Keys.self)
+                try container.encode(content, forKey: .content)
+            case .text(let form):
+                try form.encode(to: encoder)
+            }
+        }
+    }
+
+    /// OpenAI's stand-in for minus infinity (JSON has none).
+    static func finite(_ logprob: Float) -> Double { logprob.isFinite ? Double(logprob) : -9999 }
+
+    static func chatLogprobs(_ tokens: [InferenceChunk.Token], tokenizer: Tokenizer) -> Logprobs {
+        func entry(_ id: Int, _ logprob: Float) -> Logprobs.Entry {
+            Logprobs.Entry(token: tokenizer.decode([id]), logprob: finite(logprob), bytes: tokenizer.bytes(of: id).map(Int.init))
+        }
+        return .chat(content: tokens.map { t in
+            var e = entry(t.id, t.logprob)
+            e.top_logprobs = t.top.map { entry($0.id, $0.logprob) }
+            return e
+        })
+    }
+
+    static func completionLogprobs(_ tokens: [InferenceChunk.Token], offset: Int, tokenizer: Tokenizer) -> Logprobs {
         var textOffset: [Int] = [], position = offset
         for t in tokens {
             textOffset.append(position)
             position += t.text.utf16.count
         }
-        return [
-            "tokens": tokens.map { tokenizer.decode([$0.id]) },
-            "token_logprobs": tokens.map { Double($0.logprob) },
-            "top_logprobs": tokens.map { t in Dictionary(t.top.map { (tokenizer.decode([$0.id]), Double($0.logprob)) }, uniquingKeysWith: max) },
-            "text_offset": textOffset,
-        ]
+        return .text(Logprobs.TextForm(
+            tokens: tokens.map { tokenizer.decode([$0.id]) },
+            token_logprobs: tokens.map { finite($0.logprob) },
+            top_logprobs: tokens.map { t in Dictionary(t.top.map { (tokenizer.decode([$0.id]), finite($0.logprob)) }, uniquingKeysWith: max) },
+            text_offset: textOffset
+        ))
     }
 
     /// A whole response.
-    static func complete(_ header: Header, choices: [Choice], chat: Bool, logprobs: Bool, tokenizer: Tokenizer) -> [String: Any] {
+    static func complete(_ header: Header, choices: [Choice], chat: Bool, logprobs: Bool, tokenizer: Tokenizer) -> Body {
         let prompt = choices.first?.usage?.promptTokens ?? 0
         let cached = choices.first?.usage?.cachedPromptTokens ?? 0
         let completion = choices.reduce(0) { $0 + ($1.usage?.completionTokens ?? $1.tokens.count) }
-        return [
-            "id": header.id, "object": chat ? "chat.completion" : "text_completion", "created": header.created, "model": header.model,
-            "system_fingerprint": Header.fingerprint,
-            "choices": choices.enumerated().map { i, c -> [String: Any] in
-                var choice: [String: Any] = ["index": i, "finish_reason": c.finishReason ?? NSNull()]
-                if chat {
-                    choice["message"] = ["role": "assistant", "content": c.text]
-                    choice["logprobs"] = logprobs ? chatLogprobs(c.tokens, tokenizer: tokenizer) : NSNull()
-                } else {
-                    choice["text"] = c.text
-                    choice["logprobs"] = logprobs ? completionLogprobs(c.tokens, offset: 0, tokenizer: tokenizer) : NSNull()
-                }
-                return choice
-            },
-            "usage": usageObject(prompt: prompt, completion: completion, cached: cached),
-        ]
-    }
-
-    static func usageObject(prompt: Int, completion: Int, cached: Int) -> [String: Any] {
-        ["prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
-         "prompt_tokens_details": ["cached_tokens": cached]]
+        let bodies = choices.enumerated().map { i, c in
+            chat
+                ? ChoiceBody(
+                    index: i, finish_reason: Nullable(c.finishReason), message: Message(content: c.text),
+                    logprobs: Nullable(logprobs ? chatLogprobs(c.tokens, tokenizer: tokenizer) : nil)
+                )
+                : ChoiceBody(
+                    index: i, finish_reason: Nullable(c.finishReason), text: c.text,
+                    logprobs: Nullable(logprobs ? completionLogprobs(c.tokens, offset: 0, tokenizer: tokenizer) : nil)
+                )
+        }
+        return Body(
+            header, object: chat ? "chat.completion" : "text_completion", choices: bodies,
+            usage: Nullable(Usage(prompt: prompt, completion: completion, cached: cached))
+        )
     }
 
     /// One streamed chunk for choice `index`.
     static func chunk(
         _ header: Header, index: Int, chat: Bool, role: Bool = false, text: String?, tokens: [InferenceChunk.Token], finishReason: String?,
         logprobs: Bool, offset: Int, tokenizer: Tokenizer, includeUsage: Bool
-    ) -> [String: Any] {
-        var choice: [String: Any] = ["index": index, "finish_reason": finishReason ?? NSNull()]
-        if chat {
-            var delta: [String: Any] = [:]
-            if role { delta["role"] = "assistant" }
-            if let text { delta["content"] = text }
-            choice["delta"] = delta
-            choice["logprobs"] = logprobs && !tokens.isEmpty ? chatLogprobs(tokens, tokenizer: tokenizer) : NSNull()
-        } else {
-            choice["text"] = text ?? ""
-            choice["logprobs"] = logprobs && !tokens.isEmpty ? completionLogprobs(tokens, offset: offset, tokenizer: tokenizer) : NSNull()
-        }
-        var body: [String: Any] = [
-            "id": header.id, "object": chat ? "chat.completion.chunk" : "text_completion", "created": header.created,
-            "model": header.model, "system_fingerprint": Header.fingerprint, "choices": [choice],
-        ]
-        if includeUsage { body["usage"] = NSNull() }
-        return body
+    ) -> Body {
+        let wantsLogprobs = logprobs && !tokens.isEmpty
+        let choice = chat
+            ? ChoiceBody(
+                index: index, finish_reason: Nullable(finishReason), delta: Delta(role: role ? "assistant" : nil, content: text),
+                logprobs: Nullable(wantsLogprobs ? chatLogprobs(tokens, tokenizer: tokenizer) : nil)
+            )
+            : ChoiceBody(
+                index: index, finish_reason: Nullable(finishReason), text: text ?? "",
+                logprobs: Nullable(wantsLogprobs ? completionLogprobs(tokens, offset: offset, tokenizer: tokenizer) : nil)
+            )
+        return Body(header, object: chat ? "chat.completion.chunk" : "text_completion", choices: [choice], usage: includeUsage ? Nullable(nil) : nil)
     }
 
-    static func usageChunk(_ header: Header, chat: Bool, prompt: Int, completion: Int, cached: Int) -> [String: Any] {
-        ["id": header.id, "object": chat ? "chat.completion.chunk" : "text_completion", "created": header.created, "model": header.model,
-         "system_fingerprint": Header.fingerprint, "choices": [Any](), "usage": usageObject(prompt: prompt, completion: completion, cached: cached)]
+    /// The last chunk when `stream_options.include_usage`: no choices, the usage.
+    static func usageChunk(_ header: Header, chat: Bool, prompt: Int, completion: Int, cached: Int) -> Body {
+        Body(
+            header, object: chat ? "chat.completion.chunk" : "text_completion", choices: [],
+            usage: Nullable(Usage(prompt: prompt, completion: completion, cached: cached))
+        )
     }
 
-    static func json(_ object: [String: Any]) -> Data {
-        (try? JSONSerialization.data(withJSONObject: object, options: [.withoutEscapingSlashes])) ?? Data("{}".utf8)
+    static func json(_ value: some Encodable) -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        // Every value here is encodable; a failure would be a programming error worth a visible body.
+        return (try? encoder.encode(value)) ?? Data(#"{"error":{"message":"response encoding failed","type":"server_error","param":null,"code":null}}"#.utf8)
+    }
+}
+
+/// A value OpenAI sends as `null` when absent, rather than leaving the key out.
+struct Nullable<Wrapped: Encodable>: Encodable {
+    var value: Wrapped?
+    init(_ value: Wrapped?) { self.value = value }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        if let value { try container.encode(value) } else { try container.encodeNil() }
     }
 }

@@ -366,14 +366,11 @@ struct Streamer: Sendable {
         }
 
         func sendError(_ error: OpenAIError) async throws {
-            try await writer.write(ByteBuffer(string: "data: " + String(decoding: CompletionResponses.json(["error": [
-                "message": error.error.message, "type": error.error.type, "param": error.error.param.map { $0 as Any } ?? NSNull(),
-                "code": error.error.code.map { $0 as Any } ?? NSNull(),
-            ]]), as: UTF8.self) + "\n\n"))
+            try await writer.write(ByteBuffer(string: "data: " + String(decoding: CompletionResponses.json(error), as: UTF8.self) + "\n\n"))
         }
     }
 
-    private func send(_ object: [String: Any], _ writer: inout any ResponseBodyWriter) async throws {
+    private func send(_ object: CompletionResponses.Body, _ writer: inout any ResponseBodyWriter) async throws {
         try await writer.write(ByteBuffer(string: "data: " + String(decoding: CompletionResponses.json(object), as: UTF8.self) + "\n\n"))
     }
 }
