@@ -44,6 +44,9 @@ public struct RouterCommand: EnvironmentConfigurable {
     @Option(help: "Cost of a worker that must load the adapter first (none holds it), in blocks (env PATCHWORK_ABSENT_PENALTY).")
     var absentPenalty = 16.0
 
+    @Option(help: "Cost of evicting a resident adapter to make room (the adapter is not resident and no slot is free), in blocks (env PATCHWORK_EVICTION_PENALTY).")
+    var evictionPenalty = 4.0
+
     @Option(help: "Softmax temperature of the choice; 0 always takes the cheapest worker (env PATCHWORK_ROUTING_TEMPERATURE).")
     var routingTemperature = 0.0
 
@@ -75,6 +78,7 @@ public struct RouterCommand: EnvironmentConfigurable {
         .init("host-penalty", "PATCHWORK_HOST_PENALTY"),
         .init("disk-penalty", "PATCHWORK_DISK_PENALTY"),
         .init("absent-penalty", "PATCHWORK_ABSENT_PENALTY"),
+        .init("eviction-penalty", "PATCHWORK_EVICTION_PENALTY"),
         .init("routing-temperature", "PATCHWORK_ROUTING_TEMPERATURE"),
         .init("routing-policy", "PATCHWORK_ROUTING_POLICY"),
         .init("no-kv-events", "PATCHWORK_NO_KV_EVENTS", .flag),
@@ -88,7 +92,7 @@ public struct RouterCommand: EnvironmentConfigurable {
             throw ValidationError("--routing-policy must be one of \(RoutingPolicy.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         guard approximateTtl > 0 else { throw ValidationError("--approximate-ttl must be positive") }
-        guard [prefillWeight, loadWeight, hostPenalty, diskPenalty, absentPenalty, routingTemperature].allSatisfy({ $0 >= 0 && $0.isFinite }) else {
+        guard [prefillWeight, loadWeight, hostPenalty, diskPenalty, absentPenalty, evictionPenalty, routingTemperature].allSatisfy({ $0 >= 0 && $0.isFinite }) else {
             throw ValidationError("cost weights and penalties must be finite and not negative")
         }
         guard heartbeatMisses >= 1 else { throw ValidationError("--heartbeat-misses must be at least 1") }
@@ -109,7 +113,7 @@ public struct RouterCommand: EnvironmentConfigurable {
                 missedHeartbeatsAllowed: heartbeatMisses,
                 cost: RoutingCost(
                     prefillWeight: prefillWeight, loadWeight: loadWeight, hostPenalty: hostPenalty, diskPenalty: diskPenalty,
-                    absentPenalty: absentPenalty, temperature: routingTemperature
+                    absentPenalty: absentPenalty, evictionPenalty: evictionPenalty, temperature: routingTemperature
                 ),
                 policy: RoutingPolicy(rawValue: routingPolicy) ?? .kv,
                 approximate: noKvEvents ? ApproximateCache(ttl: approximateTtl, blockSize: 16) : nil,

@@ -211,7 +211,10 @@ actor RouterState {
                 loadSource != nil ? .absent : RoutingCost.Residency(rawValue: m.metrics.adapters.first { $0.name == name }?.tier ?? "resident") ?? .resident
             }
             let cached = max(overlap[id] ?? 0, overlap[Self.inFlightID(id)] ?? 0)
-            return RoutingCost.Candidate(worker: id, overlap: cached, busyBlocks: m.metrics.kvBlocksUsed + pending, residency: residency)
+            return RoutingCost.Candidate(
+                worker: id, overlap: cached, busyBlocks: m.metrics.kvBlocksUsed + pending, residency: residency,
+                freeSlots: max(0, m.registration.model.lora.maxLoras - m.metrics.residentAdapters)
+            )
         }
         let choice: (worker: WorkerID, cost: Double)?
         switch policy {

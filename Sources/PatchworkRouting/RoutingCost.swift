@@ -12,6 +12,8 @@ import PatchworkCore
 ///             + residency penalty of the adapter on w             resident 0, host `hostPenalty`,
 ///                                                                 disk `diskPenalty`, absent
 ///                                                                 `absentPenalty` (it loads it first)
+///             + `evictionPenalty` when the adapter is not resident on w and w has no free
+///               adapter slot (making it resident evicts another adapter)
 ///
 /// `overlap(w)` is how many leading full blocks of the prompt w holds under that adapter (the
 /// prefix index). Workers without the adapter are candidates only when no live worker has it
@@ -22,7 +24,7 @@ import PatchworkCore
 /// Above 0, a worker is drawn with probability ∝ exp(−(cost − min cost) / temperature), which
 /// spreads equal-cost work (a hot prefix) without giving up the preference.
 ///
-/// Defaults: prefill 1, load 1, host 2, disk 8, absent 16, temperature 0.
+/// Defaults: prefill 1, load 1, host 2, disk 8, absent 16, eviction 4, temperature 0.
 ///
 /// ``RoutingPolicy`` `roundRobin` and `random` ignore costs (baselines for benchmarks, and for
 /// engines whose caches do not matter); adapter placement rules still apply.
@@ -32,17 +34,19 @@ public struct RoutingCost: Sendable, Equatable {
     public var hostPenalty: Double
     public var diskPenalty: Double
     public var absentPenalty: Double
+    public var evictionPenalty: Double
     public var temperature: Double
 
     public init(
         prefillWeight: Double = 1, loadWeight: Double = 1, hostPenalty: Double = 2, diskPenalty: Double = 8, absentPenalty: Double = 16,
-        temperature: Double = 0
+        evictionPenalty: Double = 4, temperature: Double = 0
     ) {
         self.prefillWeight = prefillWeight
         self.loadWeight = loadWeight
         self.hostPenalty = hostPenalty
         self.diskPenalty = diskPenalty
         self.absentPenalty = absentPenalty
+        self.evictionPenalty = evictionPenalty
         self.temperature = temperature
     }
 
@@ -60,12 +64,15 @@ public struct RoutingCost: Sendable, Equatable {
         public var busyBlocks: Int
         /// The adapter's residency on this worker; nil for the base model.
         public var residency: Residency?
+        /// Adapter slots free for compute (`--max-loras` minus resident adapters).
+        public var freeSlots: Int
 
-        public init(worker: WorkerID, overlap: Int, busyBlocks: Int, residency: Residency?) {
+        public init(worker: WorkerID, overlap: Int, busyBlocks: Int, residency: Residency?, freeSlots: Int = 1) {
             self.worker = worker
             self.overlap = overlap
             self.busyBlocks = busyBlocks
             self.residency = residency
+            self.freeSlots = freeSlots
         }
     }
 
@@ -76,7 +83,8 @@ public struct RoutingCost: Sendable, Equatable {
         case .absent: absentPenalty
         case .resident, nil: 0
         }
-        return prefillWeight * Double(max(0, promptBlocks - c.overlap)) + loadWeight * Double(c.busyBlocks) + residency
+        let eviction = (c.residency == nil || c.residency == .resident || c.freeSlots > 0) ? 0 : evictionPenalty
+        return eviction + prefillWeight * Double(max(0, promptBlocks - c.overlap)) + loadWeight * Double(c.busyBlocks) + residency
     }
 
     /// The chosen candidate and its cost: the cheapest (ties to the lowest worker id), or a

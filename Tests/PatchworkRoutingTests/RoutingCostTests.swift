@@ -38,6 +38,13 @@ struct RoutingCostTests {
         #expect(c.cost(candidate("a", overlap: 12, busy: 0, tier: nil), promptBlocks: 10) == 0)
         #expect(c.choose([], promptBlocks: 3)?.worker == nil)
         #expect(RoutingCost(absentPenalty: 5).cost(candidate("a", overlap: 0, busy: 0, tier: "absent"), promptBlocks: 1) == 6)
+        // No free adapter slot: making the adapter resident evicts another one.
+        var full = candidate("a", overlap: 0, busy: 0, tier: "host")
+        full.freeSlots = 0
+        #expect(RoutingCost(hostPenalty: 2, evictionPenalty: 4).cost(full, promptBlocks: 1) == 1 + 2 + 4)
+        var resident = candidate("a", overlap: 0, busy: 0, tier: "resident")
+        resident.freeSlots = 0
+        #expect(RoutingCost(evictionPenalty: 4).cost(resident, promptBlocks: 1) == 1)
     }
 
     /// With a temperature, draws follow exp(−Δcost / T): at T = 1, costs 0, 1 and 5 give
