@@ -34,6 +34,8 @@ actor RouterState {
     /// that is still being computed see it (events only tell of blocks already stored).
     private var inFlight = ApproximateCache(ttl: RouterState.inFlightTTL, blockSize: 16)
     static let inFlightTTL = 5.0
+    /// How long a routed request takes, at most, to show in its worker's load report.
+    static let reportLag = 0.1
     /// Where each adapter seen on a worker came from, so that it can be loaded elsewhere when
     /// its workers die. Forgotten when the last worker holding it unloads it on purpose.
     private var adapterSources: [AdapterName: LoadableAdapter] = [:]
@@ -113,8 +115,10 @@ actor RouterState {
             if membership.heartbeat(heartbeat, peer: peer, now: now) == .unknownWorker {
                 replies.append(Reply(peer: peer, message: .unknownWorker(heartbeat.workerID)))
             } else {
-                // The report now includes what was routed there before it.
-                pendingBlocks[heartbeat.workerID] = nil
+                // The report includes what was routed there well before it (a request takes a few
+                // milliseconds to reach the engine); later decisions stay pending.
+                pendingBlocks[heartbeat.workerID]?.removeAll { $0.0 < now - Self.reportLag }
+                if pendingBlocks[heartbeat.workerID]?.isEmpty == true { pendingBlocks[heartbeat.workerID] = nil }
                 learnSources(of: heartbeat.workerID)
             }
         case .adapterEvent(let event):
