@@ -21,9 +21,11 @@ import Testing
         return try JSONDecoder().decode([Vector].self, from: TestPaths.vectors("adapter_digests")).first { $0.adapter == adapter }!.sha256
     }
 
-    static func cache(_ folder: TemporaryFolder, environment: [String: String], maxBytes: Int64 = 1 << 30, pageSize: Int = 1000) -> AdapterCache {
+    static func cache(
+        _ folder: TemporaryFolder, environment: [String: String], maxBytes: Int64 = 1 << 30, maxAdapterBytes: Int64 = 64 << 20, pageSize: Int = 1000
+    ) -> AdapterCache {
         AdapterCache(
-            settings: .init(root: folder.url, maxBytes: maxBytes, maxAdapterBytes: 64 << 20, downloadTimeout: 60, s3PageSize: pageSize),
+            settings: .init(root: folder.url, maxBytes: maxBytes, maxAdapterBytes: maxAdapterBytes, downloadTimeout: 60, s3PageSize: pageSize),
             environment: environment, logger: logger
         )
     }
@@ -72,6 +74,14 @@ import Testing
             return error.kind == .forbidden && error.message.contains("refused the credentials") && error.message.contains("SignatureDoesNotMatch")
         }
         #expect(try FileManager.default.contentsOfDirectory(atPath: other.url.path).isEmpty)
+
+        // Larger than --max-adapter-bytes: refused from the listing, before any download.
+        let small = try TemporaryFolder()
+        let bounded = Self.cache(small, environment: s3.environment(), maxAdapterBytes: 100_000)
+        await #expect { try await bounded.fetch(try AdapterSource(uri: "s3://adapters/qv"), validate: Self.validate) } throws: { error in
+            (error as? AdapterError)?.kind == .tooLarge && (error as? AdapterError)?.message.contains("--max-adapter-bytes 100000") == true
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: small.url.path).isEmpty)
 
         await #expect { try await cache.fetch(try AdapterSource(uri: "s3://adapters/none"), validate: Self.validate) } throws: { error in
             (error as? AdapterError)?.kind == .notFound && (error as? AdapterError)?.message.contains("nothing there") == true
