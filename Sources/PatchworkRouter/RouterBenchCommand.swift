@@ -119,6 +119,8 @@ struct RouterBenchCommand: ParsableCommand {
         routingQuality(Trace(name: "system-prompt-heavy (20-block system prompts, 3 blocks per turn, 2-6 turns)", systemBlocks: 20, turnBlocks: 3, turns: 2...6), number: "3a")
         // Conversation history dominates: only the worker that served a session's last turn holds it.
         routingQuality(Trace(name: "history-heavy (4-block system prompts, 6 blocks per turn, 4-8 turns)", systemBlocks: 4, turnBlocks: 6, turns: 4...8), number: "3b")
+        // Long conversations (agents, support chats): history is nearly everything.
+        routingQuality(Trace(name: "long conversations (2-block system prompts, 6 blocks per turn, 8-12 turns)", systemBlocks: 2, turnBlocks: 6, turns: 8...12), number: "3c")
     }
 
     func routingQuality(_ trace: Trace, number: String) {
