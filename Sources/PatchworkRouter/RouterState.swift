@@ -216,7 +216,7 @@ actor RouterState {
             }
             let cached = max(overlap[id] ?? 0, overlap[Self.inFlightID(id)] ?? 0)
             return RoutingCost.Candidate(
-                worker: id, overlap: cached, busyBlocks: m.metrics.kvBlocksUsed + pending, residency: residency,
+                worker: id, overlap: cached, busyBlocks: Self.reportedBusyBlocks(m.metrics, blockSize: blockSize) + pending, residency: residency,
                 freeSlots: max(0, m.registration.model.lora.maxLoras - m.metrics.residentAdapters)
             )
         }
@@ -253,6 +253,13 @@ actor RouterState {
             index.apply(inFlight.record(tokens: route.promptIDs, adapter: route.adapter, worker: pseudo, now: now), from: pseudo)
         }
         return (member, loadSource)
+    }
+
+    /// A worker's reported work, in blocks: prefill still to compute plus the blocks of
+    /// decoding requests; from workers that report neither, all KV blocks in use.
+    static func reportedBusyBlocks(_ metrics: LoadMetrics, blockSize: Int) -> Int {
+        guard let queued = metrics.queuedPrefillTokens, let decoding = metrics.decodeBlocks else { return metrics.kvBlocksUsed }
+        return (queued + blockSize - 1) / max(blockSize, 1) + decoding
     }
 
     /// Remembers the sources of a worker's adapters.

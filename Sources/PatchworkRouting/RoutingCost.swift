@@ -6,9 +6,10 @@ import PatchworkCore
 /// For each live worker serving the model (and holding the adapter, when one is asked for):
 ///
 ///     cost(w) = prefillWeight · (promptBlocks − overlap(w))      blocks it would have to compute
-///             + loadWeight    · busyBlocks(w)                     KV blocks in use or about to be:
-///                                                                 its last load report plus the
-///                                                                 prompts routed to it since
+///             + loadWeight    · busyBlocks(w)                     its work in blocks: prefill still
+///                                                                 to compute + blocks of decoding
+///                                                                 requests (last load report), plus
+///                                                                 the prompt blocks routed there since
 ///             + residency penalty of the adapter on w             resident 0, host `hostPenalty`,
 ///                                                                 disk `diskPenalty`, absent
 ///                                                                 `absentPenalty` (it loads it first)

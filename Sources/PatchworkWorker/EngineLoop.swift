@@ -289,6 +289,8 @@ final class EngineLoop: @unchecked Sendable {
             m.runningRequests = scheduler.runningCount
             m.waitingRequests = scheduler.waitingCount + parked.count
             m.kvBlocksUsed = scheduler.pool.usedBlocks
+            m.queuedPrefillTokens = scheduler.queuedPrefillTokens + parked.reduce(0) { $0 + $1.request.promptIDs.count }
+            m.decodeBlocks = scheduler.decodeBlocks
             m.residentAdapters = slots.count(.resident)
             m.adapters = adapters
             return m

@@ -8,6 +8,11 @@ public struct LoadMetrics: Codable, Sendable, Equatable {
     public var residentAdapters: Int
     /// Per loaded adapter: where its weights are and its requests.
     public var adapters: [AdapterLoad] = []
+    /// Prompt tokens not yet computed (waiting requests and prefills under way); nil from
+    /// workers that do not report it.
+    public var queuedPrefillTokens: Int?
+    /// KV blocks of the requests that are decoding.
+    public var decodeBlocks: Int?
 
     public init(runningRequests: Int = 0, waitingRequests: Int = 0, kvBlocksUsed: Int = 0, kvBlocksTotal: Int = 0, residentAdapters: Int = 0) {
         self.runningRequests = runningRequests

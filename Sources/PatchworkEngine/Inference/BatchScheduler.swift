@@ -108,6 +108,17 @@ public final class BatchScheduler {
     }
 
     public var runningCount: Int { running.count }
+
+    /// Prompt tokens still to compute: waiting sequences', and running ones' still in prefill
+    /// (the work ahead of a new request's first token).
+    public var queuedPrefillTokens: Int {
+        waiting.reduce(0) { $0 + max(0, $1.tokens.count - $1.computed - 1) } + running.reduce(0) { $0 + max(0, $1.tokens.count - $1.computed - 1) }
+    }
+
+    /// KV blocks held by sequences that are decoding.
+    public var decodeBlocks: Int {
+        running.reduce(0) { $0 + ($1.tokens.count - $1.computed <= 1 ? $1.blocks?.blockIDs.count ?? 0 : 0) }
+    }
     public var waitingCount: Int { waiting.count }
     public var hasWork: Bool { !running.isEmpty || !waiting.isEmpty }
 
