@@ -80,6 +80,12 @@ final class RouterService: Service {
         for await frames in events.incoming {
             do {
                 let frame = try KVEventFrame(frames: frames)
+                let topic = String(decoding: frame.topic, as: UTF8.self)
+                if topic.hasPrefix(KVEventFrame.loadTopicPrefix) {
+                    let metrics = try MessagePackDecoder().decode(LoadMetrics.self, from: frame.payload)
+                    await state.updateLoad(worker: WorkerID(String(topic.dropFirst(KVEventFrame.loadTopicPrefix.count))), metrics: metrics, now: Date().timeIntervalSince1970)
+                    continue
+                }
                 let batch = try KVEventBatch(decoding: frame.payload)
                 eventBatches.increment()
                 let worker = WorkerID(String(decoding: frame.topic, as: UTF8.self))

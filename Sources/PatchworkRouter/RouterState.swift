@@ -161,6 +161,13 @@ actor RouterState {
         return replies
     }
 
+    /// A load report published between heartbeats.
+    func updateLoad(worker: WorkerID, metrics: LoadMetrics, now: Double) {
+        guard membership.updateLoad(worker, metrics: metrics) else { return }
+        pendingBlocks[worker]?.removeAll { $0.0 < now - Self.reportLag }
+        if pendingBlocks[worker]?.isEmpty == true { pendingBlocks[worker] = nil }
+    }
+
     /// Declares silent workers dead and forgets silent frontends.
     func expire(now: Double) -> [Reply] {
         if var cache = approximate {

@@ -60,6 +60,14 @@ public struct ClusterMembership: Sendable {
         return .accepted(viewChanged: changed)
     }
 
+    /// A load report between heartbeats: used for routing; the view's version does not change
+    /// (frontends get load with the heartbeats), nor does liveness.
+    public mutating func updateLoad(_ worker: WorkerID, metrics: LoadMetrics) -> Bool {
+        guard members[worker] != nil else { return false }
+        members[worker]!.metrics = metrics
+        return true
+    }
+
     public mutating func adapterEvent(_ event: AdapterEvent, now: Double) -> Outcome {
         guard var member = members[event.workerID] else { return .unknownWorker }
         member.lastSeen = now

@@ -279,6 +279,20 @@ final class EngineLoop: @unchecked Sendable {
         if freedSlot && !parked.isEmpty { admitParked() }
     }
 
+    /// The last load published between heartbeats, and when.
+    private var publishedLoad: (metrics: LoadMetrics, at: ContinuousClock.Instant)?
+    /// Load reports go out at most this often between heartbeats.
+    static let loadPublishInterval = Duration.milliseconds(50)
+
+    /// Routers weigh load when they route; heartbeats come once a second, so changes are also
+    /// published on the event socket, at most every 50 ms.
+    private func publishLoadIfChanged(_ metrics: LoadMetrics) {
+        let now = ContinuousClock.now
+        if let last = publishedLoad, last.metrics == metrics || now - last.at < Self.loadPublishInterval { return }
+        publishedLoad = (metrics, now)
+        publisher.publishLoad(metrics)
+    }
+
     private func updateMetrics() {
         let running = Dictionary(grouping: adapterOfRequest.values, by: { $0 }).mapValues(\.count)
         let waiting = Dictionary(grouping: parked.compactMap(\.request.adapter), by: { $0 }).mapValues(\.count)
@@ -304,5 +318,6 @@ final class EngineLoop: @unchecked Sendable {
             preemptionsSeen = scheduler.preemptions
         }
         gauges.record(adapters)
+        publishLoadIfChanged(metrics)
     }
 }

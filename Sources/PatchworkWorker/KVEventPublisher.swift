@@ -19,11 +19,13 @@ final class KVEventPublisher: Sendable {
     }
 
     private let topic: [UInt8]
+    private let loadTopic: [UInt8]
     private let state = Mutex(State())
     private let logger: Logger
 
     init(workerID: WorkerID, logger: Logger) {
         topic = Array(workerID.rawValue.utf8)
+        loadTopic = Array((KVEventFrame.loadTopicPrefix + workerID.rawValue).utf8)
         self.logger = logger
     }
 
@@ -47,6 +49,16 @@ final class KVEventPublisher: Sendable {
             state.recent.append(KVEventReplay.Batch(sequence: state.sequence, payload: payload))
             if state.recent.count > Self.retained { state.recent.removeFirst(state.recent.count - Self.retained) }
             state.sequence += 1
+            for socket in state.sockets.values { socket.send(frame.frames) }
+        }
+    }
+
+    /// Publishes the engine's load on the topic `load/<worker id>` (not part of the KV event
+    /// sequence; subscribers that want only vLLM's events filter by topic).
+    func publishLoad(_ metrics: LoadMetrics) {
+        guard let payload = try? MessagePackEncoder().encode(metrics) else { return }
+        state.withLock { state in
+            let frame = KVEventFrame(topic: loadTopic, sequence: 0, payload: payload)
             for socket in state.sockets.values { socket.send(frame.frames) }
         }
     }

@@ -97,3 +97,31 @@ extension EndToEnd {
         }
     }
 }
+
+extension EndToEnd {
+    @Suite struct LoadReports {
+        /// With heartbeats 5 s apart, the router still learns within a second that the worker
+        /// is busy: load changes are published on the event socket between heartbeats.
+        @Test func loadReachesTheRouterBetweenHeartbeats() async throws {
+            try await withCluster { cluster in
+                let router = try await cluster.startRouter()
+                _ = try await cluster.startWorker(routers: [router], arguments: ["--heartbeat-interval", "5"])
+                func running() async -> Int? {
+                    let view = try? await HTTPClient.get(port: router.systemPort, path: "/cluster").json()
+                    return ((view?["workers"] as? [[String: Any]])?.first?["metrics"] as? [String: Any])?["runningRequests"] as? Int
+                }
+                #expect(await running() == 0)
+                let client = try MessageSocket(.dealer, connect: [try await WorkerInference.servingEndpoint(router)])
+                defer { client.close() }
+                var sampling = SamplingParameters()
+                sampling.maxTokens = 200
+                sampling.ignoreEOS = true
+                let started = ContinuousClock.now
+                client.send([try ServingMessage.generate(InferenceRequest(requestID: "long", promptIDs: [1, 2, 3, 4], adapter: nil, sampling: sampling)).encoded()])
+                #expect(await eventually(timeout: .seconds(2)) { await running() == 1 })
+                #expect(ContinuousClock.now - started < .seconds(4))
+                client.send([try ServingMessage.cancel(requestID: "long").encoded()])
+            }
+        }
+    }
+}

@@ -222,6 +222,10 @@ extension KVBlockHash {
 
 /// The ZeroMQ multipart frame vLLM publishes: `[topic, 8-byte big-endian sequence, payload]`.
 public struct KVEventFrame: Sendable, Equatable {
+    /// Topic prefix of a worker's load reports on the same socket (`load/<worker id>`, payload
+    /// a MessagePack ``LoadMetrics``).
+    public static let loadTopicPrefix = "load/"
+
     public var topic: [UInt8]
     public var sequence: Int64
     public var payload: [UInt8]
