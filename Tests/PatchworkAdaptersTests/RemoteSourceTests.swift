@@ -142,7 +142,7 @@ import Testing
         let folder = try TemporaryFolder()
         let anonymous = Self.cache(folder, environment: ["HF_ENDPOINT": hub.endpoint])
         func failure(_ cache: AdapterCache, _ uri: String) async -> AdapterError? {
-            do { _ = try await cache.fetch(try AdapterSource(uri: uri), validate: Self.validate); return nil } catch { return error as? AdapterError }
+            do { _ = try await cache.fetch(try AdapterSource(uri: uri), validate: Self.validate); return nil } catch { return error }
         }
         let noToken = await failure(anonymous, "hf://org/private")
         #expect(noToken?.kind == .forbidden && noToken?.message.contains("set HF_TOKEN") == true)
