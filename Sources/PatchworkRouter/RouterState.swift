@@ -212,16 +212,23 @@ actor RouterState {
                 loadSource = known.source
             }
         }
-        let blockSize = candidates.first?.registration.model.kvBlockSize ?? 16
-        let overlap = index.overlap(tokens: route.promptIDs, adapter: route.adapter)
-        let promptBlocks = route.promptIDs.count / max(blockSize, 1)
+        // Costs are in blocks of the first candidate's size; each worker's overlap is matched in
+        // its own block size (workers may differ) and converted.
+        let blockSize = max(1, candidates.first?.registration.model.kvBlockSize ?? 16)
+        var overlapsBySize: [Int: [WorkerID: Int]] = [:]
+        func overlap(of worker: WorkerID, size: Int) -> Int {
+            if overlapsBySize[size] == nil { overlapsBySize[size] = index.overlap(tokens: route.promptIDs, adapter: route.adapter, blockSize: size) }
+            let blocks = max(overlapsBySize[size]?[worker] ?? 0, overlapsBySize[size]?[Self.inFlightID(worker)] ?? 0)
+            return blocks * size / blockSize
+        }
+        let promptBlocks = route.promptIDs.count / blockSize
         let scored = candidates.map { m in
             let id = m.registration.workerID
             let pending = pendingBlocks[id]?.reduce(0) { $0 + $1.1 } ?? 0
             let residency: RoutingCost.Residency? = route.adapter.map { name in
                 loadSource != nil ? .absent : RoutingCost.Residency(rawValue: m.metrics.adapters.first { $0.name == name }?.tier ?? "resident") ?? .resident
             }
-            let cached = max(overlap[id] ?? 0, overlap[Self.inFlightID(id)] ?? 0)
+            let cached = overlap(of: id, size: max(1, m.registration.model.kvBlockSize))
             return RoutingCost.Candidate(
                 worker: id, overlap: cached, busyBlocks: Self.reportedBusyBlocks(m.metrics, blockSize: blockSize) + pending, residency: residency,
                 freeSlots: max(0, m.registration.model.lora.maxLoras - m.metrics.residentAdapters)
@@ -252,12 +259,13 @@ actor RouterState {
         let chosenOverlap = scored.first { $0.worker == choice.worker }?.overlap ?? 0
         let newBlocks = max(0, promptBlocks - chosenOverlap) + 1
         pendingBlocks[choice.worker, default: []].append((now, newBlocks))
+        let chosenSize = max(1, member.registration.model.kvBlockSize)
         if var cache = approximate {
-            index.apply(cache.record(tokens: route.promptIDs, adapter: route.adapter, worker: choice.worker, now: now), from: choice.worker)
+            index.apply(cache.record(tokens: route.promptIDs, adapter: route.adapter, worker: choice.worker, now: now, blockSize: chosenSize), from: choice.worker)
             approximate = cache
         } else {
             let pseudo = Self.inFlightID(choice.worker)
-            index.apply(inFlight.record(tokens: route.promptIDs, adapter: route.adapter, worker: pseudo, now: now), from: pseudo)
+            index.apply(inFlight.record(tokens: route.promptIDs, adapter: route.adapter, worker: pseudo, now: now, blockSize: chosenSize), from: pseudo)
         }
         return (member, loadSource)
     }

@@ -11,6 +11,7 @@ import PatchworkCore
 /// root down never strands a reachable child.
 public struct ApproximateCache: Sendable {
     public let ttl: Double
+    /// Block size when `record` is given none.
     public let blockSize: Int
     private var expiry: [WorkerID: [KVBlockHash: Double]] = [:]
 
@@ -20,7 +21,8 @@ public struct ApproximateCache: Sendable {
     }
 
     /// The events that record `tokens`' full blocks under `adapter` on `worker`.
-    public mutating func record(tokens: [Int], adapter: String?, worker: WorkerID, now: Double) -> [KVEvent] {
+    public mutating func record(tokens: [Int], adapter: String?, worker: WorkerID, now: Double, blockSize: Int? = nil) -> [KVEvent] {
+        let blockSize = max(1, blockSize ?? self.blockSize)
         let blocks = tokens.count / blockSize
         guard blocks > 0 else { return [] }
         var hash = PrefixIndex.contentHash((adapter ?? "").utf8.map(Int.init)[...])

@@ -115,9 +115,12 @@ public struct PrefixIndex: Sendable {
         }
     }
 
-    /// For each worker, how many leading full blocks of `tokens` it holds under `adapter`.
-    public func overlap(tokens: [Int], adapter: String?) -> [WorkerID: Int] {
-        guard var node = roots[adapter ?? ""] else { return [:] }
+    /// For each worker, how many leading full blocks of `tokens` it holds under `adapter`, in
+    /// blocks of `blockSize` tokens (the engines' block size; the index's by default). Blocks of
+    /// different sizes have different keys, so engines with other block sizes can share an index.
+    public func overlap(tokens: [Int], adapter: String?, blockSize: Int? = nil) -> [WorkerID: Int] {
+        let blockSize = blockSize ?? self.blockSize
+        guard var node = roots[adapter ?? ""], blockSize > 0 else { return [:] }
         var result: [WorkerID: Int] = [:]
         var alive: Set<WorkerID>?
         var depth = 0

@@ -23,6 +23,16 @@ struct PrefixIndexTests {
         #expect(index.overlap(tokens: [1, 2, 3], adapter: nil) == [w1: 1, w2: 1])
     }
 
+    /// Engines with different block sizes share one index: each is matched in its own size.
+    @Test func workersWithOtherBlockSizesMatchInTheirOwn() {
+        var index = PrefixIndex(blockSize: 2)
+        index.apply([stored([1, 2], parent: nil, tokens: [1, 2, 3, 4])], from: w1)  // two blocks of 2
+        index.apply([.blockStored(.init(blockHashes: [.integer(7)], parentBlockHash: nil, tokenIDs: [1, 2, 3, 4], blockSize: 4,
+                                        loraID: nil, medium: nil, loraName: nil))], from: w2)  // one block of 4
+        #expect(index.overlap(tokens: [1, 2, 3, 4, 5], adapter: nil) == [w1: 2])
+        #expect(index.overlap(tokens: [1, 2, 3, 4, 5], adapter: nil, blockSize: 4) == [w2: 1])
+    }
+
     @Test func adaptersNeverMatchEachOther() {
         var index = PrefixIndex(blockSize: 2)
         index.apply([stored([1], parent: nil, tokens: [5, 5], lora: "a")], from: w1)
