@@ -37,11 +37,13 @@ let package = Package(
         .target(name: "PatchworkCore", swiftSettings: strict),
         // ZeroMQ sockets on dedicated threads, bridged to async code.
         .target(name: "PatchworkMessaging", dependencies: ["PatchworkCore", "CZeroMQ"], swiftSettings: strict),
+        // Blocking HTTP transfers over libcurl with retries (adapter sources, the Kubernetes API).
+        .target(name: "PatchworkHTTP", dependencies: ["CCurl"], swiftSettings: strict),
         // PEFT adapter parsing, validation, digests, the per-worker registry, and the s3:// and
-        // hf:// sources with their disk cache (libcurl, SigV4 over libcrypto).
+        // hf:// sources with their disk cache (SigV4 over libcrypto).
         .target(
             name: "PatchworkAdapters",
-            dependencies: ["PatchworkCore", "PatchworkEngine", "CCrypto", "CCurl", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["PatchworkCore", "PatchworkEngine", "PatchworkHTTP", "CCrypto", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         // Model files and (from [2/6] on) the inference engine. Depends on the core only.
@@ -66,7 +68,7 @@ let package = Package(
         // Process modules: each assembles its services.
         .target(
             name: "PatchworkRouter",
-            dependencies: ["PatchworkCore", "PatchworkMessaging", "PatchworkRouting", "PatchworkRuntime"],
+            dependencies: ["PatchworkCore", "PatchworkMessaging", "PatchworkRouting", "PatchworkRuntime", "PatchworkHTTP"],
             swiftSettings: strict
         ),
         .target(
@@ -91,7 +93,7 @@ let package = Package(
         .testTarget(name: "PatchworkMessagingTests", dependencies: ["PatchworkMessaging"], swiftSettings: strict),
         .testTarget(
             name: "PatchworkAdaptersTests",
-            dependencies: ["PatchworkAdapters", "PatchworkEngine", "PatchworkTesting", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["PatchworkAdapters", "PatchworkEngine", "PatchworkHTTP", "PatchworkTesting", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         .testTarget(name: "PatchworkEngineTests", dependencies: ["PatchworkEngine", "PatchworkAdapters", "PatchworkCore", "PatchworkTesting"], swiftSettings: strict),

@@ -1,4 +1,5 @@
 import Foundation
+import PatchworkHTTP
 import Logging
 
 /// One download into the cache: files go into a `.partial-*` folder, are checked, validated as

@@ -1,4 +1,5 @@
 import Foundation
+import PatchworkHTTP
 import Logging
 
 /// One fetch of a remote source into the cache, run on its own thread: resolve what the source

@@ -1,4 +1,5 @@
 import Foundation
+import PatchworkHTTP
 
 /// The Hugging Face Hub's download protocol, enough to fetch an adapter:
 ///

@@ -1,4 +1,5 @@
 import Foundation
+import PatchworkHTTP
 
 /// One object of a listing.
 struct S3Object: Sendable, Equatable {

@@ -5,54 +5,85 @@ import Foundation
 ///
 /// The body of a successful response goes to memory or to a file; the body of an error response
 /// (status ≥ 400) always goes to memory, so the caller can read the server's explanation.
-struct HTTPRequest: Sendable {
-    var method = "GET"
+public struct HTTPRequest: Sendable {
+    public var method = "GET"
     /// Absolute, already percent-encoded.
-    var url: String
-    var headers: [(name: String, value: String)] = []
-    var followRedirects = false
+    public var url: String
+    public var headers: [(name: String, value: String)] = []
+    public var body: Data?
+    public var followRedirects = false
+    /// A PEM file of certificate authorities to trust instead of the system's (a cluster's CA).
+    public var caFile: String?
+
+    public init(method: String = "GET", url: String, headers: [(name: String, value: String)] = [], body: Data? = nil, followRedirects: Bool = false, caFile: String? = nil) {
+        self.method = method
+        self.url = url
+        self.headers = headers
+        self.body = body
+        self.followRedirects = followRedirects
+        self.caFile = caFile
+    }
 }
 
-struct HTTPResponse: Sendable {
-    var status: Int
+public struct HTTPResponse: Sendable {
+    public var status: Int
     /// Headers of the final response, names lowercased (the last value wins).
-    var headers: [String: String]
+    public var headers: [String: String]
     /// The body when the destination was memory, or the error body.
-    var body: Data
+    public var body: Data
     /// Bytes written to the destination file.
-    var bytesWritten: Int64
+    public var bytesWritten: Int64
+
+    public init(status: Int, headers: [String: String], body: Data, bytesWritten: Int64) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+        self.bytesWritten = bytesWritten
+    }
 }
 
 /// How a transfer may fail before an HTTP status is known.
-struct TransferError: Error, Sendable, CustomStringConvertible {
-    enum Kind: Sendable { case transport, timeout, tooLarge, aborted, localFile }
-    var kind: Kind
-    var message: String
-    var description: String { message }
+public struct TransferError: Error, Sendable, CustomStringConvertible {
+    public enum Kind: Sendable { case transport, timeout, tooLarge, aborted, localFile }
+    public var kind: Kind
+    public var message: String
+    public var description: String { message }
+
+    public init(kind: Kind, message: String) {
+        self.kind = kind
+        self.message = message
+    }
 }
 
-enum HTTPDestination {
+public enum HTTPDestination: Sendable {
     case memory
     case file(URL)
 }
 
-struct TransferLimits: Sendable {
+public struct TransferLimits: Sendable {
     /// Seconds to establish a connection.
-    var connectTimeout: Double = 10
+    public var connectTimeout: Double = 10
     /// Seconds for the whole request (0: none).
-    var requestTimeout: Double = 0
+    public var requestTimeout: Double = 0
     /// A transfer slower than 1 KiB/s for this many seconds is abandoned (a stalled peer).
-    var stallTimeout: Double = 30
+    public var stallTimeout: Double = 30
     /// Largest body accepted.
-    var maxBodyBytes: Int64 = .max
+    public var maxBodyBytes: Int64 = .max
+
+    public init(connectTimeout: Double = 10, requestTimeout: Double = 0, stallTimeout: Double = 30, maxBodyBytes: Int64 = .max) {
+        self.connectTimeout = connectTimeout
+        self.requestTimeout = requestTimeout
+        self.stallTimeout = stallTimeout
+        self.maxBodyBytes = maxBodyBytes
+    }
 }
 
-enum HTTPTransfer {
+public enum HTTPTransfer {
     private static let globalInit: Void = { _ = curl_global_init(Int(CURL_GLOBAL_SSL | CURL_GLOBAL_WIN32)) }()
 
     /// Performs `request`. `progress(done, total)` is called as bytes arrive (total 0 when not
     /// known); returning false aborts the transfer.
-    static func perform(
+    public static func perform(
         _ request: HTTPRequest, to destination: HTTPDestination, limits: TransferLimits,
         progress: ((Int64, Int64) -> Bool)? = nil
     ) throws(TransferError) -> HTTPResponse {
@@ -81,6 +112,17 @@ enum HTTPTransfer {
             _ = pw_curl_set_string(curl, CURLOPT_CUSTOMREQUEST, request.method)
             if request.method == "HEAD" { _ = pw_curl_set_long(curl, CURLOPT_NOBODY, 1) }
             _ = pw_curl_set_list(curl, CURLOPT_HTTPHEADER, headerList)
+            if let body = request.body {
+                _ = pw_curl_set_offset(curl, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(body.count))
+                // COPYPOSTFIELDS copies the bytes: they need not outlive this call.
+                if body.isEmpty {
+                    _ = pw_curl_set_string(curl, CURLOPT_COPYPOSTFIELDS, "")
+                } else {
+                    body.withUnsafeBytes { _ = pw_curl_set_pointer(curl, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: $0.baseAddress)) }
+                }
+                _ = pw_curl_set_string(curl, CURLOPT_CUSTOMREQUEST, request.method)
+            }
+            if let caFile = request.caFile { _ = pw_curl_set_string(curl, CURLOPT_CAINFO, caFile) }
             _ = pw_curl_set_string(curl, CURLOPT_USERAGENT, "patchwork-worker")
             _ = pw_curl_set_long(curl, CURLOPT_NOSIGNAL, 1)
             _ = pw_curl_set_string(curl, CURLOPT_PROTOCOLS_STR, "http,https")

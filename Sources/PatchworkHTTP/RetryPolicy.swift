@@ -3,24 +3,31 @@ import Foundation
 /// Retries of one remote request: exponential backoff on connection failures, timeouts and
 /// 5xx answers (and 429, the one 4xx that asks to be retried later), never on other 4xx
 /// answers, all within one deadline for the whole fetch of a source.
-struct RetryPolicy: Sendable {
+public struct RetryPolicy: Sendable {
     /// Attempts per request, the first included.
-    var maxAttempts = 5
+    public var maxAttempts = 5
     /// Seconds before the second attempt; doubled for each further one.
-    var initialDelay = 0.25
-    var maxDelay = 8.0
+    public var initialDelay = 0.25
+    public var maxDelay = 8.0
     /// Seconds for everything a source fetch does (listings, every file, every retry).
-    var totalTimeout = 600.0
+    public var totalTimeout = 600.0
+
+    public init(maxAttempts: Int = 5, initialDelay: Double = 0.25, maxDelay: Double = 8.0, totalTimeout: Double = 600.0) {
+        self.maxAttempts = maxAttempts
+        self.initialDelay = initialDelay
+        self.maxDelay = maxDelay
+        self.totalTimeout = totalTimeout
+    }
 
     /// Seconds to wait after failed attempt `attempt` (1-based): capped doubling, with ±25 %
     /// jitter so that many workers retrying one store do not retry in step.
-    func delay(afterAttempt attempt: Int, jitter: Double = Double.random(in: -0.25...0.25)) -> Double {
+    public func delay(afterAttempt attempt: Int, jitter: Double = Double.random(in: -0.25...0.25)) -> Double {
         min(maxDelay, initialDelay * pow(2, Double(attempt - 1))) * (1 + jitter)
     }
 
-    static func isRetriable(status: Int) -> Bool { status >= 500 || status == 429 }
+    public static func isRetriable(status: Int) -> Bool { status >= 500 || status == 429 }
 
-    static func isRetriable(_ error: TransferError) -> Bool {
+    public static func isRetriable(_ error: TransferError) -> Bool {
         switch error.kind {
         case .transport, .timeout: return true
         case .tooLarge, .aborted, .localFile: return false
@@ -30,7 +37,7 @@ struct RetryPolicy: Sendable {
     /// Runs `attempt` until it answers with a status that is not retriable, the attempts run
     /// out (the last answer or error is returned or thrown) or the deadline passes.
     /// `attempt` receives the seconds left before the deadline.
-    func run(
+    public func run(
         deadline: ContinuousClock.Instant, onRetry: (Int, String) -> Void = { _, _ in },
         _ attempt: (Double) throws(TransferError) -> HTTPResponse
     ) throws(TransferError) -> HTTPResponse {
@@ -58,7 +65,7 @@ struct RetryPolicy: Sendable {
         }
     }
 
-    static func seconds(from start: ContinuousClock.Instant, to end: ContinuousClock.Instant) -> Double {
+    public static func seconds(from start: ContinuousClock.Instant, to end: ContinuousClock.Instant) -> Double {
         let d = (end - start).components
         return Double(d.seconds) + Double(d.attoseconds) * 1e-18
     }
