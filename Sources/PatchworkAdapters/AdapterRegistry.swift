@@ -1,4 +1,5 @@
 import Foundation
+import PatchworkHTTP
 import Logging
 import PatchworkCore
 

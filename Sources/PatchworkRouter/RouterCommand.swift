@@ -4,6 +4,7 @@ import Logging
 import PatchworkCore
 import PatchworkRouting
 import PatchworkRuntime
+import ServiceLifecycle
 
 /// `patchwork-router`: keeps the cluster's membership and (from [5/6] on) its KV-cache index, and
 /// tells frontends which workers serve what.
@@ -59,6 +60,24 @@ public struct RouterCommand: EnvironmentConfigurable {
     @Option(help: "In approximate mode, seconds a routed prompt counts as cached on its worker (env PATCHWORK_APPROXIMATE_TTL).")
     var approximateTtl = 120.0
 
+    @Flag(help: "Keep the adapters declared by PatchworkAdapter objects loaded, and write their status (in a Kubernetes pod) (env PATCHWORK_KUBERNETES=1).")
+    var kubernetes = false
+
+    @Option(help: "The Kubernetes API server (env PATCHWORK_KUBERNETES_API). Default: in-cluster, from KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT.")
+    var kubernetesApi: String?
+
+    @Option(help: "Namespace of the PatchworkAdapter objects (env PATCHWORK_KUBERNETES_NAMESPACE). Default: the pod's own.")
+    var kubernetesNamespace: String?
+
+    @Option(help: "Bearer token file for the API (env PATCHWORK_KUBERNETES_TOKEN_FILE). Default: the pod's service account token.")
+    var kubernetesTokenFile = KubernetesAPI.serviceAccount + "/token"
+
+    @Option(help: "Certificate authorities to trust for the API (env PATCHWORK_KUBERNETES_CA_FILE). Default: the cluster's, in the pod.")
+    var kubernetesCaFile = KubernetesAPI.serviceAccount + "/ca.crt"
+
+    @Option(help: "Seconds between reconciliations of declared adapters (env PATCHWORK_KUBERNETES_RESYNC).")
+    var kubernetesResync = 5.0
+
     @Option(help: "This router's name in logs and cluster views (env PATCHWORK_ROUTER_ID). Default: host name and a random suffix.")
     var routerID: String?
 
@@ -83,6 +102,12 @@ public struct RouterCommand: EnvironmentConfigurable {
         .init("routing-policy", "PATCHWORK_ROUTING_POLICY"),
         .init("no-kv-events", "PATCHWORK_NO_KV_EVENTS", .flag),
         .init("approximate-ttl", "PATCHWORK_APPROXIMATE_TTL"),
+        .init("kubernetes", "PATCHWORK_KUBERNETES", .flag),
+        .init("kubernetes-api", "PATCHWORK_KUBERNETES_API"),
+        .init("kubernetes-namespace", "PATCHWORK_KUBERNETES_NAMESPACE"),
+        .init("kubernetes-token-file", "PATCHWORK_KUBERNETES_TOKEN_FILE"),
+        .init("kubernetes-ca-file", "PATCHWORK_KUBERNETES_CA_FILE"),
+        .init("kubernetes-resync", "PATCHWORK_KUBERNETES_RESYNC"),
         .init("router-id", "PATCHWORK_ROUTER_ID"),
         .init("log-level", "PATCHWORK_LOG_LEVEL"),
     ]
@@ -90,6 +115,15 @@ public struct RouterCommand: EnvironmentConfigurable {
     public func validate() throws {
         guard RoutingPolicy(rawValue: routingPolicy) != nil else {
             throw ValidationError("--routing-policy must be one of \(RoutingPolicy.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        if kubernetes {
+            guard kubernetesApi ?? KubernetesAPI.inClusterServer(environment: ProcessInfo.processInfo.environment) != nil else {
+                throw ValidationError("--kubernetes outside a pod needs --kubernetes-api")
+            }
+            guard kubernetesNamespace ?? KubernetesAPI.inClusterNamespace() != nil else {
+                throw ValidationError("--kubernetes outside a pod needs --kubernetes-namespace")
+            }
+            guard kubernetesResync >= 0.5 else { throw ValidationError("--kubernetes-resync must be at least 0.5 seconds") }
         }
         guard approximateTtl > 0 else { throw ValidationError("--approximate-ttl must be positive") }
         guard [prefillWeight, loadWeight, hostPenalty, diskPenalty, absentPenalty, evictionPenalty, routingTemperature].allSatisfy({ $0 >= 0 && $0.isFinite }) else {
@@ -124,6 +158,14 @@ public struct RouterCommand: EnvironmentConfigurable {
             throw ExitCode.failure
         }
         let router = SystemRouter.make(registry: registry, service: service)
-        try await ProcessRunner.run(router: router, host: systemHost, port: systemPort, services: [service], logger: logger)
+        var services: [any Service] = [service]
+        if kubernetes,
+           let server = kubernetesApi ?? KubernetesAPI.inClusterServer(environment: ProcessInfo.processInfo.environment),
+           let namespace = kubernetesNamespace ?? KubernetesAPI.inClusterNamespace() {
+            let readable: (String) -> String? = { FileManager.default.isReadableFile(atPath: $0) ? $0 : nil }
+            let api = KubernetesAPI(server: server, namespace: namespace, tokenFile: readable(kubernetesTokenFile), caFile: readable(kubernetesCaFile))
+            services.append(AdapterController(api: api, state: service.state, resync: .milliseconds(Int(kubernetesResync * 1000)), logger: logger))
+        }
+        try await ProcessRunner.run(router: router, host: systemHost, port: systemPort, services: services, logger: logger)
     }
 }

@@ -110,3 +110,43 @@ public final class HubTestServer: Sendable {
 
     public func stop() { process.stop() }
 }
+
+/// A Kubernetes API server holding `PatchworkAdapter` objects, on a free loopback port
+/// (`Tests/Fixtures/servers/kube_server.py`): no cluster runs here.
+public final class KubernetesTestServer: Sendable {
+    public let process: ManagedProcess
+    public let endpoint: String
+    public let port: Int
+    public let token = "test-service-account-token"
+
+    public init() async throws {
+        port = try freePort()
+        let logs = try TestPaths.temporaryDirectory("kube")
+        process = try ManagedProcess(
+            name: "kube", executable: URL(fileURLWithPath: TestPaths.python),
+            arguments: [TestPaths.fixtures.appendingPathComponent("servers/kube_server.py").path, "--port", "\(port)", "--token", token],
+            logDirectory: logs
+        )
+        endpoint = "http://127.0.0.1:\(port)"
+        guard await process.waitForLog("READY ", timeout: .seconds(30)) else {
+            process.stop()
+            throw TestFailure("the Kubernetes API server did not start:\n\(process.log)")
+        }
+    }
+
+    /// Creates or replaces an object, as `kubectl apply` would.
+    public func apply(namespace: String, name: String, spec: [String: Any]) async throws {
+        _ = try await HTTPClient.request("PUT", port: port, path: "/_objects/\(namespace)/\(name)", body: try JSONSerialization.data(withJSONObject: ["spec": spec]))
+    }
+
+    public func delete(namespace: String, name: String) async throws {
+        _ = try await HTTPClient.delete(port: port, path: "/_objects/\(namespace)/\(name)")
+    }
+
+    /// The object's status, as the controller wrote it.
+    public func status(namespace: String, name: String) async throws -> [String: Any] {
+        try await HTTPClient.get(port: port, path: "/_objects/\(namespace)/\(name)").json()["status"] as? [String: Any] ?? [:]
+    }
+
+    public func stop() { process.stop() }
+}

@@ -1,4 +1,5 @@
 import Foundation
+import PatchworkHTTP
 import Logging
 
 /// The worker's disk cache of downloaded adapters (see ``CacheLayout`` for the files).
