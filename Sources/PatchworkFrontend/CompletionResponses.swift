@@ -186,7 +186,7 @@ enum CompletionResponses {
 
     static func json(_ value: some Encodable) -> Data {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes]
+        encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
         // Every value here is encodable; a failure would be a programming error worth a visible body.
         return (try? encoder.encode(value)) ?? Data(#"{"error":{"message":"response encoding failed","type":"server_error","param":null,"code":null}}"#.utf8)
     }

@@ -24,16 +24,23 @@ pids+=($!)
 "$BIN_DIR/patchwork-frontend" --router "tcp://127.0.0.1:$ROUTER_PORT" --http-host 127.0.0.1 --http-port "$HTTP_PORT" &
 pids+=($!)
 
-for _ in $(seq 100); do
-  curl -sf "http://127.0.0.1:$HTTP_PORT/health" >/dev/null 2>&1 && break
-  sleep 0.1
+# The worker answers once its model is loaded (seconds); the frontend at once.
+for port in "$WORKER_SYSTEM_PORT" "$HTTP_PORT"; do
+  for _ in $(seq 600); do
+    curl -sf "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break
+    sleep 0.1
+  done
 done
 # The demo adapters, when present (examples/adapters/).
 for adapter in "$(cd "$(dirname "$0")/../.." && pwd)"/examples/adapters/*/; do
   [ -f "$adapter/adapter_config.json" ] || continue
   name=$(basename "$adapter")
-  curl -sf -X POST "http://127.0.0.1:$WORKER_SYSTEM_PORT/v1/loras" -H 'Content-Type: application/json' \
-    -d "{\"lora_name\": \"$name\", \"source\": {\"uri\": \"file://${adapter%/}\"}}" >/dev/null && echo "loaded adapter $name"
+  if answer=$(curl -s -X POST "http://127.0.0.1:$WORKER_SYSTEM_PORT/v1/loras" -H 'Content-Type: application/json' \
+      -d "{\"lora_name\": \"$name\", \"source\": {\"uri\": \"file://${adapter%/}\"}}") && [[ "$answer" == *'"success"'* ]]; then
+    echo "loaded adapter $name"
+  else
+    echo "could not load adapter $name: $answer" >&2
+  fi
 done
 
 cat <<MSG
