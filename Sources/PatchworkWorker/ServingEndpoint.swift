@@ -4,6 +4,7 @@ import PatchworkAdapters
 import PatchworkCore
 import PatchworkMessaging
 import ServiceLifecycle
+import Synchronization
 
 /// The worker's serving socket (`--listen`, ROUTER): clients send requests carrying a request
 /// id and get answers addressed to them — inference (to the engine loop), cancels, and the
@@ -15,6 +16,9 @@ final class ServingEndpoint: Service {
     private let engine: EngineLoop
     private let adapters: AdapterRegistry
     private let logger: Logger
+    /// Requests waiting for their adapter to load, and whether they were cancelled meanwhile
+    /// (the engine does not know them yet, so it cannot take the cancel).
+    private let awaitingAdapter = Mutex<[String: Bool]>([:])
 
     init(socket: MessageSocket, assets: ModelAssets, engine: EngineLoop, adapters: AdapterRegistry, logger: Logger) throws {
         self.socket = socket
@@ -60,7 +64,12 @@ final class ServingEndpoint: Service {
                 }
                 return
             case .cancel(let requestID):
-                engine.cancel(requestID)
+                let waiting = awaitingAdapter.withLock { pending in
+                    guard pending[requestID] != nil else { return false }
+                    pending[requestID] = true
+                    return true
+                }
+                if !waiting { engine.cancel(requestID) }
                 return
             case .kvEventsRequest(let requestID, let from):
                 engine.replayKVEvents(from: from, requestID: requestID, to: peer)
@@ -83,14 +92,21 @@ final class ServingEndpoint: Service {
     /// source (joining a load already running), then run the request.
     private func loadThenSubmit(_ request: InferenceRequest, adapter: String, source: String, from peer: [UInt8]) {
         let adapters = self.adapters, engine = self.engine, logger = self.logger
+        awaitingAdapter.withLock { $0[request.requestID] = false }
         Task {
             do {
                 if await !adapters.isLoaded(adapter) {
                     logger.info("loading adapter on demand", metadata: ["request.id": "\(request.requestID)", "adapter.name": "\(adapter)", "adapter.source": "\(source)"])
                     _ = try await adapters.load(name: adapter, uri: source)
                 }
-                engine.submit(request, from: peer)
+                let cancelled = self.awaitingAdapter.withLock { $0.removeValue(forKey: request.requestID) ?? false }
+                if cancelled {
+                    logger.debug("request cancelled while its adapter loaded", metadata: ["request.id": "\(request.requestID)"])
+                } else {
+                    engine.submit(request, from: peer)
+                }
             } catch {
+                self.awaitingAdapter.withLock { _ = $0.removeValue(forKey: request.requestID) }
                 self.send(.failure(ServingFailure(
                     requestID: request.requestID, code: .adapterLoadFailed, message: "adapter '\(adapter)' could not be loaded from \(source): \((error as? AdapterError)?.message ?? "\(error)")"
                 )), to: peer)

@@ -1,4 +1,6 @@
 import Foundation
+import PatchworkCore
+import PatchworkMessaging
 import PatchworkTesting
 import Testing
 
@@ -70,6 +72,48 @@ extension EndToEnd {
                 let forbidden = try await EndToEnd.load(fileOnly, name: "qv", uri: "s3://adapters/team/qv")
                 let forbiddenMessage = try forbidden.json()["message"] as? String ?? ""
                 #expect(forbidden.status == 403 && forbiddenMessage.contains("--allowed-sources"))
+            }
+        }
+
+        /// A request that makes its worker load an adapter on demand (the router found no worker
+        /// holding it) and is cancelled during the download never runs; the load itself completes.
+        @Test func aRequestCancelledWhileItsAdapterLoadsNeverRuns() async throws {
+            let hub = try await HubTestServer(repositories: [
+                .init(name: "org/slow", bytesPerSecond: 300_000, revisions: ["main": Self.commit], commits: [Self.commit: Self.adapter]),
+            ])
+            defer { hub.stop() }
+            try await withCluster { cluster in
+                let router = try await cluster.startRouter()
+                let worker = try await cluster.startWorker(routers: [router], environment: ["HF_ENDPOINT": hub.endpoint])
+                let client = try MessageSocket(.dealer, connect: [try await WorkerInference.servingEndpoint(router)])
+                defer { client.close() }
+                var sampling = SamplingParameters()
+                sampling.maxTokens = 4
+                client.send([try ServingMessage.generate(InferenceRequest(
+                    requestID: "r1", promptIDs: [1, 2, 3, 4], adapter: "slow", sampling: sampling, adapterSource: "hf://org/slow"
+                )).encoded()])
+                #expect(await eventually(timeout: .seconds(10)) {
+                    let details = try? await HTTPClient.get(port: worker.systemPort, path: "/v1/loras/slow").json()
+                    return ((details?["progress"] as? [String: Any])?["bytes_done"] as? Int ?? 0) > 0
+                })
+                client.send([try ServingMessage.cancel(requestID: "r1").encoded()])
+                #expect(await eventually(timeout: .seconds(15)) {
+                    (try? await HTTPClient.get(port: worker.systemPort, path: "/v1/loras/slow").json())?["state"] as? String == "loaded"
+                })
+                // Nothing comes back for the cancelled request.
+                let reply = await withTaskGroup(of: String?.self) { group in
+                    group.addTask {
+                        for await frames in client.incoming {
+                            if let message = try? ServingMessage(decoding: frames[0]) { return message.typeName }
+                        }
+                        return nil
+                    }
+                    group.addTask { try? await Task.sleep(for: .seconds(2)); return nil }
+                    let first = await group.next() ?? nil
+                    group.cancelAll()
+                    return first
+                }
+                #expect(reply == nil, "got \(reply ?? "")")
             }
         }
 
