@@ -58,6 +58,31 @@ extension EndToEnd {
             }
         }
 
+        /// When the adapter's source is gone by the time another worker must load it, the client
+        /// gets a 503 that says which adapter, from where and why.
+        @Test func aFailedOnDemandLoadIsAClear503() async throws {
+            try await withCluster { cluster in
+                let router = try await cluster.startRouter()
+                _ = try await cluster.startWorker(routers: [router])
+                let second = try await cluster.startWorker(routers: [router])
+                let frontend = try await cluster.startFrontend(routers: [router])
+                let copy = cluster.logDirectory.appendingPathComponent("qv-copy")
+                try FileManager.default.copyItem(at: TestPaths.adapter("smollm2-qv-r8"), to: copy)
+                #expect(try await EndToEnd.load(second, name: "qv", uri: "file://" + copy.path).status == 200)
+                #expect(await eventually { (try? await EndToEnd.models(frontend))?["qv"] != nil })
+                second.process.kill9()
+                try FileManager.default.removeItem(at: copy)
+                #expect(await eventually(timeout: .seconds(5)) { (try? await EndToEnd.models(frontend))?["qv"] == nil })
+                let response = try await HTTPClient.post(port: frontend.httpPort, path: "/v1/completions", json: [
+                    "model": "qv", "prompt": "Hello", "max_tokens": 2,
+                ])
+                #expect(response.status == 503)
+                let error = try response.json()["error"] as? [String: Any]
+                let message = error?["message"] as? String ?? ""
+                #expect(message.contains("adapter 'qv' could not be loaded from file://\(copy.path)") && message.contains("does not exist"), "\(message)")
+            }
+        }
+
         /// Approximate mode (`--no-kv-events`): the router indexes its own decisions for
         /// `--approximate-ttl` seconds and ignores the workers' events.
         @Test func approximateModeRoutesByTheRoutersOwnDecisions() async throws {
