@@ -77,7 +77,7 @@ struct HubClient: Sendable {
                 return try HTTPTransfer.perform(HTTPRequest(url: url, headers: headers, followRedirects: true), to: destination, limits: attemptLimits, progress: progress)
             }
         } catch {
-            throw S3Client.transferFailure(error, what: what, endpoint: endpoint)
+            throw AdapterError(transfer: error, what: what, endpoint: endpoint)
         }
         guard (200..<300).contains(response.status) else { throw failure(response, location: location, what: what) }
         return response

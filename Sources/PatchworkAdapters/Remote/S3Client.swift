@@ -82,20 +82,10 @@ struct S3Client: Sendable {
                 return try HTTPTransfer.perform(request, to: destination, limits: attemptLimits, progress: progress)
             }
         } catch {
-            throw Self.transferFailure(error, what: what, endpoint: "\(base.scheme)://\(base.host)")
+            throw AdapterError(transfer: error, what: what, endpoint: "\(base.scheme)://\(base.host)")
         }
         guard (200..<300).contains(response.status) else { throw Self.failure(response, what: what) }
         return response
-    }
-
-    static func transferFailure(_ error: TransferError, what: String, endpoint: String) -> AdapterError {
-        switch error.kind {
-        case .tooLarge: return AdapterError(.tooLarge, "\(what) is larger than --max-adapter-bytes allows")
-        case .localFile: return AdapterError(.internalFailure, "\(what): \(error.message)")
-        case .aborted: return AdapterError(.upstreamFailure, "\(what): download cancelled")
-        case .timeout: return AdapterError(.upstreamFailure, "\(what): timed out talking to \(endpoint) (\(error.message))")
-        case .transport: return AdapterError(.upstreamFailure, "\(what): cannot reach \(endpoint): \(error.message)")
-        }
     }
 
     /// A non-2xx answer as an error that says what happened in the user's terms.
