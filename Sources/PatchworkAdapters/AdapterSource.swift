@@ -11,7 +11,7 @@ public enum AdapterSource: Sendable, Hashable, CustomStringConvertible {
 
     public static let schemes = ["file", "s3", "hf"]
 
-    /// Parses a URI: `file:///abs/path`, `s3://bucket/prefix` or `hf://org/repo[@revision]`.
+    /// Parses a URI: `file:///abs/path`, `s3://bucket/prefix` or `hf://org/repo[/subfolder][@revision]`.
     /// - Throws: ``AdapterError`` (400) naming the URI and what is wrong with it.
     public init(uri: String) throws(AdapterError) {
         guard let schemeEnd = uri.range(of: "://") else {
@@ -83,24 +83,30 @@ public struct S3Location: Sendable, Hashable, CustomStringConvertible {
     public var description: String { prefix.isEmpty ? "s3://\(bucket)" : "s3://\(bucket)/\(prefix)" }
 }
 
-/// `hf://org/repo[@revision]`: a model repository on the Hub at a branch, tag or commit.
+/// `hf://org/repo[/subfolder][@revision]`: a model repository on the Hub at a branch, tag or
+/// commit, the adapter at its root or in a subfolder (repositories that hold several adapters).
 public struct HubLocation: Sendable, Hashable, CustomStringConvertible {
-    /// `org/name` (or `name`).
+    /// `org/name` (or `name`, for repositories without an owner; those take no subfolder).
     public var repository: String
+    /// The folder inside the repository holding the adapter's files; empty for the root.
+    public var subfolder: String
     /// A branch, tag or commit; `main` when the URI names none.
     public var revision: String
 
     init(uri: String, rest: String) throws(AdapterError) {
         let parts = rest.split(separator: "@", maxSplits: 1, omittingEmptySubsequences: false)
-        repository = String(parts[0]).trimmingCharacters(in: CharacterSet(charactersIn: "/"))
+        let path = String(parts[0]).trimmingCharacters(in: CharacterSet(charactersIn: "/"))
         revision = parts.count > 1 ? String(parts[1]) : "main"
-        let segments = repository.split(separator: "/", omittingEmptySubsequences: false)
+        let segments = path.split(separator: "/", omittingEmptySubsequences: false)
+        // org/name, then the subfolder.
+        repository = segments.prefix(2).joined(separator: "/")
+        subfolder = segments.dropFirst(2).joined(separator: "/")
         let validSegment: (Substring) -> Bool = { segment in
             !segment.isEmpty && segment != "." && segment != ".." && segment.count <= 96
                 && segment.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) && $0.isASCII || "-_.".unicodeScalars.contains($0) }
         }
-        guard (1...2).contains(segments.count), segments.allSatisfy(validSegment) else {
-            throw AdapterError(.badRequest, "source URI '\(uri)' must name a Hub repository as hf://org/name[@revision]")
+        guard !segments.isEmpty, segments.allSatisfy(validSegment) else {
+            throw AdapterError(.badRequest, "source URI '\(uri)' must name a Hub repository as hf://org/name[/subfolder][@revision]")
         }
         guard !revision.isEmpty, !revision.contains(".."), revision.unicodeScalars.allSatisfy({ $0.isASCII && $0.value > 32 }) else {
             throw AdapterError(.badRequest, "source URI '\(uri)' has an invalid revision '\(revision)'")
@@ -112,5 +118,11 @@ public struct HubLocation: Sendable, Hashable, CustomStringConvertible {
         revision.count == 40 && revision.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }
     }
 
-    public var description: String { revision == "main" ? "hf://\(repository)" : "hf://\(repository)@\(revision)" }
+    /// The path of one of the adapter's files in the repository.
+    public func path(of file: String) -> String { subfolder.isEmpty ? file : "\(subfolder)/\(file)" }
+
+    public var description: String {
+        let path = subfolder.isEmpty ? repository : "\(repository)/\(subfolder)"
+        return revision == "main" ? "hf://\(path)" : "hf://\(path)@\(revision)"
+    }
 }

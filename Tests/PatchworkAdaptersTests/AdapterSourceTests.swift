@@ -20,13 +20,18 @@ struct AdapterSourceTests {
         #expect(pinned.isPinned)
         guard case .hf(let pr) = try AdapterSource(uri: "hf://org/name@refs/pr/1") else { Issue.record("not hf"); return }
         #expect(pr.revision == "refs/pr/1" && pr.description == "hf://org/name@refs/pr/1")
+        guard case .hf(let nested) = try AdapterSource(uri: "hf://org/name/adapters/sql@v1") else { Issue.record("not hf"); return }
+        #expect(nested.repository == "org/name" && nested.subfolder == "adapters/sql" && nested.revision == "v1")
+        #expect(nested.path(of: "adapter_config.json") == "adapters/sql/adapter_config.json")
+        #expect(nested.description == "hf://org/name/adapters/sql@v1" && main.subfolder.isEmpty)
     }
 
     @Test(arguments: [
         ("s3://ab/x", "invalid bucket name"),
         ("s3://Upper/x", "invalid bucket name"),
         ("s3://bucket/a/../b", "'..'"),
-        ("hf://a/b/c", "hf://org/name"),
+        ("hf://a//c", "hf://org/name"),
+        ("hf://org/name/../x", "hf://org/name"),
         ("hf://org/../x", "hf://org/name"),
         ("hf://org/name@", "invalid revision"),
         ("hf://org/name@a..b", "invalid revision"),

@@ -91,9 +91,21 @@ import Testing
     static let commitA = String(repeating: "a1", count: 20)
     static let commitB = String(repeating: "b2", count: 20)
 
+    /// A repository holding adapters in subfolders (`adapters/qv`, `adapters/rslora`).
+    static let multi: URL = {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("patchwork-hub-multi-\(UUID().uuidString.prefix(8))")
+        for (name, fixture) in [("qv", adapter), ("rslora", "smollm2-qkvo-rslora-r16")] {
+            let folder = root.appendingPathComponent("adapters/\(name)")
+            try? FileManager.default.createDirectory(at: folder.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try? FileManager.default.copyItem(at: TestPaths.adapter(fixture), to: folder)
+        }
+        return root
+    }()
+
     static func hub() async throws -> HubTestServer {
         let qv = TestPaths.adapter(adapter), rslora = TestPaths.adapter("smollm2-qkvo-rslora-r16")
         return try await HubTestServer(repositories: [
+            .init(name: "org/multi", revisions: ["main": commitA], commits: [commitA: multi]),
             .init(name: "org/qv", revisions: ["main": commitA, "v1": commitA], commits: [commitA: qv, commitB: rslora]),
             .init(name: "org/private", token: "hf_secret", revisions: ["main": commitA], commits: [commitA: qv]),
             .init(name: "org/gated", token: "hf_secret", gated: true, revisions: ["main": commitA], commits: [commitA: qv]),
@@ -156,6 +168,12 @@ import Testing
         let wrongToken = Self.cache(folder, environment: ["HF_ENDPOINT": hub.endpoint, "HF_TOKEN": "hf_wrong"])
         let refused = await failure(wrongToken, "hf://org/private")
         #expect(refused?.kind == .forbidden && refused?.message.contains("refused HF_TOKEN") == true)
+
+        // An adapter in a subfolder of a repository that holds several.
+        let nested = try await anonymous.fetch(try AdapterSource(uri: "hf://org/multi/adapters/qv"), validate: Self.validate)
+        #expect(try Self.digest(of: nested) == Self.documentedDigest())
+        let missingFolder = await failure(anonymous, "hf://org/multi/adapters/none")
+        #expect(missingFolder?.kind == .notFound && missingFolder?.message.contains("adapters/none/adapter_config.json") == true)
 
         // Two 503 answers, then success: retried with backoff, no error.
         let before = try await hub.stats()["revision"] ?? 0

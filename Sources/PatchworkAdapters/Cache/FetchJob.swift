@@ -78,7 +78,7 @@ struct FetchJob: Sendable {
     }
 
     private func fetchHub(_ location: HubLocation, client: HubClient, deadline: ContinuousClock.Instant) throws(AdapterError) -> AdapterCache.Entry {
-        let repoHash = shortHash(client.endpoint + "\u{0}" + location.repository)
+        let repoHash = shortHash(client.endpoint + "\u{0}" + location.repository + "\u{0}" + location.subfolder)
         // A full commit hash names fixed files: a cached copy needs no request at all.
         if location.isPinned, layout.manifest(key: "hf-\(repoHash)-\(location.revision)") != nil {
             let key = "hf-\(repoHash)-\(location.revision)"
@@ -92,13 +92,13 @@ struct FetchJob: Sendable {
         if layout.manifest(key: key) != nil { return AdapterCache.Entry(key: key, directory: layout.directory(key: key), downloaded: false) }
 
         let needed = [AdapterLoader.configFile, AdapterLoader.weightsFile]
-        for file in needed where !revision.files.contains(file) {
-            if file == AdapterLoader.weightsFile && revision.files.contains("adapter_model.bin") {
+        for file in needed where !revision.files.contains(location.path(of: file)) {
+            if file == AdapterLoader.weightsFile && revision.files.contains(location.path(of: "adapter_model.bin")) {
                 throw AdapterError(.invalidAdapter, "\(location) has only adapter_model.bin (pickle); save the adapter with safetensors")
             }
-            throw AdapterError(.notFound, "\(location) at commit \(revision.commit) has no \(file)")
+            throw AdapterError(.notFound, "\(location) at commit \(revision.commit) has no \(location.path(of: file))")
         }
-        let sizes = needed.compactMap { revision.sizes[$0] }
+        let sizes = needed.compactMap { revision.sizes[location.path(of: $0)] }
         let total: Int64? = sizes.count == needed.count ? sizes.reduce(0, +) : nil
         if let total { try checkSize(total, source: location.description) }
         progress.expect(bytes: total, files: needed.count)
@@ -108,9 +108,9 @@ struct FetchJob: Sendable {
         do {
             for file in needed {
                 let budget = settings.maxAdapterBytes - download.bytes
-                try download.file(file, expectedSize: revision.sizes[file]) { destination, report throws(AdapterError) in
+                try download.file(file, expectedSize: revision.sizes[location.path(of: file)]) { destination, report throws(AdapterError) in
                     try client.download(
-                        location, commit: revision.commit, path: file, to: destination, maxBytes: budget,
+                        location, commit: revision.commit, path: location.path(of: file), to: destination, maxBytes: budget,
                         deadline: deadline, progress: report
                     )
                 }

@@ -112,7 +112,12 @@ class Hub(BaseHTTPRequestHandler):
             if commit is None:
                 return self.error(404, "RevisionNotFound", f"Invalid rev id: {'/'.join(rest[1:])}")
             directory = self.repos[repo]["commits"][commit]
-            siblings = [{"rfilename": name, "size": os.path.getsize(os.path.join(directory, name))} for name in sorted(os.listdir(directory))]
+            siblings = []
+            for root, _, files in os.walk(directory):
+                for name in files:
+                    path = os.path.join(root, name)
+                    siblings.append({"rfilename": os.path.relpath(path, directory), "size": os.path.getsize(path)})
+            siblings.sort(key=lambda s: s["rfilename"])
             return self.reply(200, json.dumps({"id": repo, "sha": commit, "siblings": siblings}).encode())
         if parts[0] == "cdn" and len(parts) >= 4:
             repo = urllib.parse.unquote(parts[1])
