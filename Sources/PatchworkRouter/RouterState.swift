@@ -63,6 +63,8 @@ actor RouterState {
     private let deadWorkers = Counter(label: "patchwork_router_dead_workers_total")
     private let refusedMessages = Counter(label: "patchwork_router_refused_messages_total")
     private let routeDecisions = Counter(label: "patchwork_router_route_decisions_total")
+    /// Decisions that sent a request to a worker that must load its adapter first.
+    private let onDemandPlacements = Counter(label: "patchwork_router_on_demand_placements_total")
 
     init(
         routerID: String, missedHeartbeatsAllowed: Int, eventsPort: Int, cost: RoutingCost = RoutingCost(),
@@ -258,6 +260,7 @@ actor RouterState {
             "scores": "\(scored.map { "\($0.worker)=\(cost.cost($0, promptBlocks: promptBlocks)) (overlap \($0.overlap), busy \($0.busyBlocks))" }.joined(separator: "; "))",
         ])
         guard let choice, let member = membership.members[choice.worker] else { return nil }
+        if loadSource != nil { onDemandPlacements.increment() }
         let chosenOverlap = scored.first { $0.worker == choice.worker }?.overlap ?? 0
         let newBlocks = max(0, promptBlocks - chosenOverlap) + 1
         pendingBlocks[choice.worker, default: []].append((now, newBlocks))

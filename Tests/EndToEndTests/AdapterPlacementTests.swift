@@ -44,6 +44,7 @@ extension EndToEnd {
                 let listed = try await HTTPClient.get(port: first.systemPort, path: "/v1/loras").json()["loras"] as? [String: Int]
                 #expect(listed?["qv"] != nil)
                 #expect(first.process.log.contains("loading adapter on demand"))
+                #expect(try await EndToEnd.metric("patchwork_router_on_demand_placements_total", port: router.systemPort) == 1)
                 #expect(await eventually { (try? await EndToEnd.models(frontend))?["qv"] != nil })
 
                 // Unloaded on purpose from its last worker: not loaded again on demand.

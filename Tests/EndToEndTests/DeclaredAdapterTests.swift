@@ -64,6 +64,8 @@ extension EndToEnd {
                     return a["qv"] == nil && b["qv"] == nil
                 })
                 #expect(router.process.log.contains("watching PatchworkAdapter objects"))
+                let metrics = try await HTTPClient.get(port: router.systemPort, path: "/metrics").text
+                #expect(metrics.contains(#"patchwork_router_declared_adapter_loads_total{outcome="failure"}"#))
             }
         }
     }

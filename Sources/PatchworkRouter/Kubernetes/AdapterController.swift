@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Metrics
 import PatchworkCore
 import PatchworkHTTP
 import ServiceLifecycle
@@ -22,6 +23,8 @@ final class AdapterController: Service {
     /// Object name → the status last written.
     private let written = Mutex<[String: AdapterDeclaration.Status]>([:])
     private let unreachable = Mutex(false)
+    private let loadsSucceeded = Counter(label: "patchwork_router_declared_adapter_loads_total", dimensions: [("outcome", "success")])
+    private let loadsFailed = Counter(label: "patchwork_router_declared_adapter_loads_total", dimensions: [("outcome", "failure")])
 
     init(api: KubernetesAPI, state: RouterState, resync: Duration, logger: Logger) {
         self.api = api
@@ -92,6 +95,7 @@ final class AdapterController: Service {
                 }
                 self.loading.withLock { _ = $0.remove(key) }
                 self.failures.withLock { $0[objectName] = failure.map { "worker \(worker): \($0)" } }
+                (failure == nil ? self.loadsSucceeded : self.loadsFailed).increment()
                 if let failure {
                     logger.warning("declared adapter failed to load", metadata: ["worker.id": "\(worker)", "adapter.name": "\(name)", "error": "\(failure)"])
                 }
