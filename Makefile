@@ -52,10 +52,12 @@ build: deps
 	swift build $(SWIFT_FLAGS)
 
 ## fixtures: regenerate the committed fixtures: PEFT-format adapters (numpy + safetensors) and
-## the reference vectors (msgpack, msgspec with vLLM's schema, documented hashes).
+## the reference vectors (msgpack, msgspec with vLLM's schema, documented hashes, S3 requests
+## signed by botocore).
 fixtures: venv
 	$(PYTHON) Tests/Fixtures/make_adapters.py
 	$(PYTHON) Tests/Fixtures/make_vectors.py
+	$(PYTHON) Tests/Fixtures/make_sigv4_vectors.py
 
 ## run: router, one worker and the frontend on localhost, on the bundled model.
 run: build model

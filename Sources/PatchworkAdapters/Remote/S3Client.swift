@@ -25,9 +25,7 @@ struct S3Client: Sendable {
         var objects: [S3Object] = []
         var token: String?
         repeat {
-            var query = [("list-type", "2"), ("max-keys", "\(pageSize)")]
-            if !location.listingPrefix.isEmpty { query.append(("prefix", location.listingPrefix)) }
-            if let token { query.append(("continuation-token", token)) }
+            let query = Self.listQuery(location, pageSize: pageSize, continuationToken: token)
             let response = try send(bucket: location.bucket, key: nil, query: query, to: .memory, limits: limits, deadline: deadline, what: location.description)
             let xml = String(decoding: response.body, as: UTF8.self)[...]
             for block in S3XML.elements("Contents", in: xml) {
@@ -43,6 +41,30 @@ struct S3Client: Sendable {
             }
         } while token != nil
         return objects
+    }
+
+    /// The ListObjectsV2 query of one page: everything under `prefix/` (no delimiter, so nested
+    /// folders are listed too; the slash keeps `a/v1` from matching `a/v10/...`).
+    static func listQuery(_ location: S3Location, pageSize: Int, continuationToken: String?) -> [(String, String)] {
+        var query = [("list-type", "2"), ("max-keys", "\(pageSize)")]
+        if !location.listingPrefix.isEmpty { query.append(("prefix", location.listingPrefix)) }
+        if let continuationToken { query.append(("continuation-token", continuationToken)) }
+        return query
+    }
+
+    /// One GET as it goes on the wire: the key's path and the query URI-encoded once, exactly as
+    /// the signature covers them (S3 paths are not normalized), with `host`,
+    /// `x-amz-content-sha256` and, when there are credentials, the signature at `date`.
+    func request(base: (scheme: String, host: String, pathPrefix: String), key: String?, query: [(String, String)], date: Date) -> HTTPRequest {
+        let path = base.pathPrefix + "/" + (key.map { SigV4Signer.uriEncode($0, keepSlash: true) } ?? "")
+        let queryString = query.map { "\(SigV4Signer.uriEncode($0.0))=\(SigV4Signer.uriEncode($0.1))" }.joined(separator: "&")
+        let url = "\(base.scheme)://\(base.host)\(path)" + (queryString.isEmpty ? "" : "?\(queryString)")
+        var headers = [("host", base.host), ("x-amz-content-sha256", SigV4Signer.emptyPayloadHash)]
+        if let credentials = configuration.credentials {
+            let signer = SigV4Signer(credentials: credentials, region: configuration.region, service: "s3")
+            headers += signer.sign(method: "GET", path: path, query: query, headers: headers, payloadHash: SigV4Signer.emptyPayloadHash, date: date)
+        }
+        return HTTPRequest(method: "GET", url: url, headers: headers.map { (name: $0.0, value: $0.1) })
     }
 
     /// Downloads one object into `file`; returns its size.
@@ -64,21 +86,13 @@ struct S3Client: Sendable {
         deadline: ContinuousClock.Instant, what: String, progress: ((Int64, Int64) -> Bool)? = nil
     ) throws(AdapterError) -> HTTPResponse {
         let base = try configuration.base(for: bucket)
-        let path = base.pathPrefix + "/" + (key.map { SigV4Signer.uriEncode($0, keepSlash: true) } ?? "")
-        let queryString = query.map { "\(SigV4Signer.uriEncode($0.0))=\(SigV4Signer.uriEncode($0.1))" }.joined(separator: "&")
-        let url = "\(base.scheme)://\(base.host)\(path)" + (queryString.isEmpty ? "" : "?\(queryString)")
         let response: HTTPResponse
         do {
             response = try retry.run(deadline: deadline, onRetry: { attempt, reason in onRetry("\(what): attempt \(attempt) failed (\(reason)), retrying") }) { left throws(TransferError) in
                 // Signed anew for each attempt: the signature covers the time.
-                var headers = [("host", base.host), ("x-amz-content-sha256", SigV4Signer.emptyPayloadHash)]
-                if let credentials = configuration.credentials {
-                    let signer = SigV4Signer(credentials: credentials, region: configuration.region, service: "s3")
-                    headers += signer.sign(method: "GET", path: path, query: query, headers: headers, payloadHash: SigV4Signer.emptyPayloadHash, date: now())
-                }
+                let request = request(base: base, key: key, query: query, date: now())
                 var attemptLimits = limits
                 attemptLimits.requestTimeout = limits.requestTimeout > 0 ? min(limits.requestTimeout, left) : left
-                let request = HTTPRequest(method: "GET", url: url, headers: headers.map { (name: $0.0, value: $0.1) })
                 return try HTTPTransfer.perform(request, to: destination, limits: attemptLimits, progress: progress)
             }
         } catch {
