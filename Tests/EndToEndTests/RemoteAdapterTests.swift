@@ -75,6 +75,75 @@ extension EndToEnd {
             }
         }
 
+        /// Relative paths of the files in a cache entry, its manifest left out.
+        static func files(in entry: URL) -> [String] {
+            let paths = (try? FileManager.default.subpathsOfDirectory(atPath: entry.path)) ?? []
+            return paths.filter { path in
+                var isDirectory: ObjCBool = false
+                let exists = FileManager.default.fileExists(atPath: entry.appendingPathComponent(path).path, isDirectory: &isDirectory)
+                return exists && !isDirectory.boolValue && path != "patchwork-entry.json"
+            }.sorted()
+        }
+
+        /// The seed's own example, a nested prefix (`s3://my-models-bucket/loras/customer-support/v1`),
+        /// and a prefix whose segments hold spaces, `+`, `=` and non-ASCII characters with a file
+        /// named likewise: both load from moto with signatures checked, show their source, and
+        /// have the digest of the same files loaded from disk. The sibling `v10` is never mixed
+        /// into `v1` (the listing asks for `v1/`), and `v` alone holds nothing.
+        @Test func loadsNestedPrefixesAndUnusualKeys() async throws {
+            let other = TestPaths.adapter("smollm2-all-r4")
+            let unusual = try TestPaths.temporaryDirectory("unusual-keys")
+            defer { try? FileManager.default.removeItem(at: unusual) }
+            for file in ["adapter_config.json", "adapter_model.safetensors"] {
+                try FileManager.default.copyItem(at: Self.adapter.appendingPathComponent(file), to: unusual.appendingPathComponent(file))
+            }
+            let oddFile = "notes é日本 🦜 a+b=c (1)%20.md"
+            try Data("not part of the adapter\n".utf8).write(to: unusual.appendingPathComponent(oddFile))
+            let nested = "s3://my-models-bucket/loras/customer-support/v1"
+            let odd = "s3://adapters/team a+b=c/é日本/v1"
+            let s3 = try await S3TestServer(uploads: [nested: Self.adapter, nested + "0": other, odd: unusual])
+            defer { s3.stop() }
+            try await withCluster { cluster in
+                let router = try await cluster.startRouter()
+                let cache = cluster.logDirectory.appendingPathComponent("s3-cache")
+                let worker = try await cluster.startWorker(routers: [router], environment: s3.environment().merging(["PATCHWORK_LORA_PATH": cache.path]) { $1 })
+
+                func digest(_ name: String) async throws -> String? {
+                    try await HTTPClient.get(port: worker.systemPort, path: "/v1/loras/\(name)").json()["digest"] as? String
+                }
+                for (name, uri) in [("qv-file", "file://" + Self.adapter.path), ("all-file", "file://" + other.path)] {
+                    let load = try await EndToEnd.load(worker, name: name, uri: uri)
+                    #expect(load.status == 200, "\(load.text)")
+                }
+                let qvDigest = try #require(try await digest("qv-file"))
+                let allDigest = try #require(try await digest("all-file"))
+                #expect(qvDigest != allDigest)
+
+                for (name, uri, expected) in [("customer-support", nested, qvDigest), ("customer-support-v10", nested + "0", allDigest), ("team-abc", odd, qvDigest)] {
+                    let load = try await EndToEnd.load(worker, name: name, uri: uri)
+                    #expect(load.status == 200, "\(uri): \(load.text)")
+                    let details = try await HTTPClient.get(port: worker.systemPort, path: "/v1/loras/\(name)").json()
+                    #expect(details["source"] as? String == uri)
+                    #expect(details["digest"] as? String == expected, "\(uri)")
+                }
+
+                // Each entry holds exactly its own prefix's files, under their own names.
+                var filesByURI: [String: [String]] = [:]
+                for key in Self.entries(cache).complete {
+                    let entry = cache.appendingPathComponent(key)
+                    let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: entry.appendingPathComponent("patchwork-entry.json"))) as? [String: Any]
+                    filesByURI[manifest?["uri"] as? String ?? key] = Self.files(in: entry)
+                }
+                let adapterFiles = ["adapter_config.json", "adapter_model.safetensors"]
+                #expect(filesByURI == [nested: adapterFiles, nested + "0": adapterFiles, odd: (adapterFiles + [oddFile]).sorted()])
+
+                // A prefix that only begins the others' names holds nothing.
+                let partial = try await EndToEnd.load(worker, name: "customer-support-v", uri: "s3://my-models-bucket/loras/customer-support/v")
+                #expect(partial.status == 404, "\(partial.text)")
+                #expect((try partial.json()["message"] as? String ?? "").contains("nothing there"), "\(partial.text)")
+            }
+        }
+
         /// A request that makes its worker load an adapter on demand (the router found no worker
         /// holding it) and is cancelled during the download never runs; the load itself completes.
         @Test func aRequestCancelledWhileItsAdapterLoadsNeverRuns() async throws {

@@ -39,7 +39,8 @@ def wait_for_port(port, timeout=30.0):
 
 
 def split_target(spec):
-    target, value = spec.split("=", 1)
+    # The last "=": prefixes may hold "=" themselves (s3://adapters/team a+b=c/v1=/local/dir).
+    target, value = spec.rsplit("=", 1)
     bucket, _, prefix = target[len("s3://"):].partition("/")
     return bucket, prefix.strip("/"), value
 
