@@ -45,6 +45,18 @@ public final class MessageSocket: Sendable {
     private let outbox = Mutex(Outbox())
     private let wakeFD: Int32
 
+    /// When messages last arrived, stamped by the socket's thread as libzmq hands them over, so
+    /// that liveness never depends on how soon a busy process reads its queue.
+    private struct Arrivals {
+        var last: Double?
+        /// By routing id, for ROUTER sockets.
+        var byPeer: [[UInt8]: Double] = [:]
+    }
+
+    private let arrivals = Mutex(Arrivals())
+    /// Routing ids remembered at most; beyond it, ids silent for an hour are forgotten.
+    private static let maxRememberedPeers = 4096
+
     /// Creates the socket, binds and connects it, and starts its thread.
     /// - Parameters:
     ///   - bind: endpoints to bind (`tcp://host:port`; port 0 or `*` picks a free port).
@@ -115,6 +127,13 @@ public final class MessageSocket: Sendable {
     /// Messages libzmq refused so far (no peer, or the high-water mark was reached).
     public var droppedMessages: Int { outbox.withLock { $0.dropped } }
 
+    /// Seconds since the Unix epoch when the last message arrived, whoever sent it.
+    public var lastReceived: Double? { arrivals.withLock { $0.last } }
+
+    /// Seconds since the Unix epoch when the last message from `peer` (a routing id) arrived,
+    /// on a ROUTER socket.
+    public func lastReceived(from peer: [UInt8]) -> Double? { arrivals.withLock { $0.byPeer[peer] } }
+
     /// Sends what is queued, closes the socket and finishes ``incoming``.
     public func close() {
         outbox.withLock { $0.closing = true }
@@ -155,12 +174,27 @@ public final class MessageSocket: Sendable {
             if dropped > 0 { outbox.withLock { $0.dropped += dropped } }
             if closing { break }
             if canReceive && items[0].revents & Int16(ZMQ_POLLIN) != 0 {
-                while let frames = Self.receiveMultipart(socket) { continuation.yield(frames) }
+                while let frames = Self.receiveMultipart(socket) {
+                    stampArrival(peer: kind == .router ? frames.first : nil)
+                    continuation.yield(frames)
+                }
             }
         }
         zmq_close(socket)
         Foundation.close(wakeFD)
         continuation.finish()
+    }
+
+    private func stampArrival(peer: [UInt8]?) {
+        let now = Date().timeIntervalSince1970
+        arrivals.withLock { arrivals in
+            arrivals.last = now
+            guard let peer else { return }
+            if arrivals.byPeer[peer] == nil && arrivals.byPeer.count >= Self.maxRememberedPeers {
+                arrivals.byPeer = arrivals.byPeer.filter { now - $0.value < 3600 }
+            }
+            arrivals.byPeer[peer] = now
+        }
     }
 
     private static func sendMultipart(_ socket: UnsafeMutableRawPointer, _ frames: [[UInt8]]) -> Bool {
