@@ -124,7 +124,8 @@ final class RouterService: Service {
     private func expireSilentPeers() async {
         while !Task.isCancelled {
             try? await Task.sleep(for: .milliseconds(200))
-            send(await state.expire(now: Date().timeIntervalSince1970))
+            let control = self.control
+            send(await state.expire(now: Date().timeIntervalSince1970, heard: { control.lastReceived(from: $0) }))
         }
     }
 

@@ -20,6 +20,9 @@ actor RouterState {
 
     /// A frontend that has not pinged for this long is forgotten (it pings every second).
     static let frontendTimeout = 5.0
+    /// The router reads its clock every 200 ms (``RouterService``); a longer gap means the router
+    /// itself was stalled, and beyond this it does not count as its workers' silence.
+    static let maxObservationGap = 1.0
 
     private var membership: ClusterMembership
     private var frontends: [String: Frontend] = [:]
@@ -75,7 +78,7 @@ actor RouterState {
         self.approximate = approximate
         membership = ClusterMembership(
             routerID: routerID, missedHeartbeatsAllowed: missedHeartbeatsAllowed,
-            initialVersion: UInt64(Date().timeIntervalSince1970 * 1_000_000)
+            initialVersion: UInt64(Date().timeIntervalSince1970 * 1_000_000), maxObservationGap: Self.maxObservationGap
         )
         self.eventsPort = eventsPort
         self.logger = logger
@@ -129,6 +132,9 @@ actor RouterState {
             if membership.adapterEvent(event, now: now) == .unknownWorker {
                 replies.append(Reply(peer: peer, message: .unknownWorker(event.workerID)))
             } else {
+                if let sequence = event.sequence {
+                    replies.append(Reply(peer: peer, message: .adapterEventAck(AdapterEventAck(workerID: event.workerID, sequence: sequence))))
+                }
                 logger.info("adapter \(event.kind.rawValue)", metadata: ["worker.id": "\(event.workerID)", "adapter.name": "\(event.adapter.name)"])
                 if event.kind == .loaded {
                     learnSources(of: event.workerID)
@@ -152,13 +158,14 @@ actor RouterState {
         case .routeRequest(let route):
             let chosen = decide(route, now: now)
             routeDecisions.increment()
+            let refusal: RouteDecision.Refusal? = chosen != nil ? nil : (serves(route) ? .noWorkerAvailable : .modelNotFound)
             replies.append(Reply(peer: peer, message: .routeDecision(RouteDecision(
                 requestID: route.requestID, workerID: chosen?.member.registration.workerID, servingEndpoint: chosen?.member.registration.servingEndpoint,
-                reason: chosen == nil ? "no live worker serves \(route.adapter ?? route.model)" : nil, loadSource: chosen?.loadSource
+                reason: chosen == nil ? "no live worker serves \(route.adapter ?? route.model)" : nil, refusal: refusal, loadSource: chosen?.loadSource
             ))))
         case .refused(let refusal):
             logger.error("peer refused a message", metadata: ["reason": "\(refusal.reason)"])
-        case .registered, .unknownWorker, .clusterView, .viewUnchanged, .routeDecision:
+        case .registered, .adapterEventAck, .unknownWorker, .clusterView, .viewUnchanged, .routeDecision:
             logger.warning("unexpected message for a router", metadata: ["type": "\(message.typeName)"])
         }
         if membership.version != versionBefore { replies += broadcastView() }
@@ -172,8 +179,18 @@ actor RouterState {
         if pendingBlocks[worker]?.isEmpty == true { pendingBlocks[worker] = nil }
     }
 
+    /// Whether the cluster serves what `route` asks for: an adapter some live worker holds or whose
+    /// source is known (it can be placed on demand), or a base model. A base model without live
+    /// workers is the frontend's to judge (it remembers which models were served).
+    private func serves(_ route: RouteRequest) -> Bool {
+        guard let adapter = route.adapter else { return true }
+        guard let name = try? AdapterName(adapter) else { return false }
+        return adapterSources[name] != nil || membership.members.values.contains { m in m.adapters.contains { $0.name == name } }
+    }
+
     /// Declares silent workers dead and forgets silent frontends.
-    func expire(now: Double) -> [Reply] {
+    /// - Parameter heard: when the control socket last received anything from a peer.
+    func expire(now: Double, heard: @Sendable ([UInt8]) -> Double? = { _ in nil }) -> [Reply] {
         if var cache = approximate {
             for (worker, events) in cache.expire(now: now) { index.apply(events, from: worker) }
             approximate = cache
@@ -183,14 +200,14 @@ actor RouterState {
             frontends[id] = nil
             logger.info("frontend gone", metadata: ["frontend.id": "\(id)"])
         }
-        let dead = membership.expire(now: now)
+        let dead = membership.expire(now: now, heard: heard)
         guard !dead.isEmpty else { return [] }
         for member in dead {
             forget(member.registration.workerID)
             deadWorkers.increment()
             logger.warning("worker declared dead", metadata: [
                 "worker.id": "\(member.registration.workerID)",
-                "silent.seconds": "\(now - member.lastSeen)",
+                "silent.seconds": "\(now - member.lastSeenWall)",
                 "adapters": "\(member.adapters.count)",
             ])
         }

@@ -4,8 +4,10 @@ import PatchworkCore
 /// their messages and an injected clock. The router process feeds it and publishes ``view``.
 ///
 /// A worker is alive from its registration until `missedHeartbeatsAllowed` of its heartbeat
-/// intervals pass without a message from it; then ``expire(now:)`` declares it dead and it
-/// leaves the view (with its adapters, and from [5/6] on its cached blocks).
+/// intervals pass without a message from it; then ``expire(now:heard:)`` declares it dead and it
+/// leaves the view (with its adapters and its cached blocks). Silence is measured on a
+/// ``SilenceClock`` (time the router spent stalled is not the worker's silence) and from the
+/// moment a message *arrived* (stamped by the socket's thread), not when the router got to it.
 public struct ClusterMembership: Sendable {
     public struct Member: Sendable, Equatable {
         public var registration: WorkerRegistration
@@ -13,7 +15,10 @@ public struct ClusterMembership: Sendable {
         public var peer: [UInt8]
         public var adapters: [AdapterSummary]
         public var metrics: LoadMetrics
+        /// ``SilenceClock`` time of the last message handled.
         public var lastSeen: Double
+        /// Wall-clock time of the last message handled.
+        public var lastSeenWall: Double
     }
 
     public let routerID: String
@@ -21,21 +26,27 @@ public struct ClusterMembership: Sendable {
     public private(set) var members: [WorkerID: Member] = [:]
     /// Grows with every change of the view.
     public private(set) var version: UInt64 = 0
+    private var clock: SilenceClock
 
-    /// - Parameter initialVersion: where ``version`` starts. A router passes its start time in
-    ///   microseconds, so versions keep growing across restarts and a frontend never mistakes a
-    ///   restarted router's view for the one it holds.
-    public init(routerID: String, missedHeartbeatsAllowed: Int = 3, initialVersion: UInt64 = 0) {
+    /// - Parameters:
+    ///   - initialVersion: where ``version`` starts. A router passes its start time in
+    ///     microseconds, so versions keep growing across restarts and a frontend never mistakes a
+    ///     restarted router's view for the one it holds.
+    ///   - maxObservationGap: the longest gap between two calls that counts in full towards
+    ///     silence (see ``SilenceClock``); a caller that calls at least every few hundred
+    ///     milliseconds passes a small multiple of its period. Unbounded by default.
+    public init(routerID: String, missedHeartbeatsAllowed: Int = 3, initialVersion: UInt64 = 0, maxObservationGap: Double = .infinity) {
         self.routerID = routerID
         self.missedHeartbeatsAllowed = missedHeartbeatsAllowed
         version = initialVersion
+        clock = SilenceClock(maxGap: maxObservationGap)
     }
 
     /// A worker registers (first time, or again after a restart of it or of the router).
     public mutating func register(_ registration: WorkerRegistration, peer: [UInt8], now: Double) {
         let member = Member(
             registration: registration, peer: peer, adapters: registration.adapters.sortedByName(),
-            metrics: registration.metrics, lastSeen: now
+            metrics: registration.metrics, lastSeen: clock.read(now), lastSeenWall: now
         )
         members[registration.workerID] = member
         version += 1
@@ -49,7 +60,8 @@ public struct ClusterMembership: Sendable {
 
     public mutating func heartbeat(_ heartbeat: WorkerHeartbeat, peer: [UInt8], now: Double) -> Outcome {
         guard var member = members[heartbeat.workerID] else { return .unknownWorker }
-        member.lastSeen = now
+        member.lastSeen = clock.read(now)
+        member.lastSeenWall = now
         member.peer = peer
         let adapters = heartbeat.adapters.sortedByName()
         let changed = adapters != member.adapters || heartbeat.metrics != member.metrics
@@ -70,7 +82,8 @@ public struct ClusterMembership: Sendable {
 
     public mutating func adapterEvent(_ event: AdapterEvent, now: Double) -> Outcome {
         guard var member = members[event.workerID] else { return .unknownWorker }
-        member.lastSeen = now
+        member.lastSeen = clock.read(now)
+        member.lastSeenWall = now
         let before = member.adapters
         member.adapters.removeAll { $0.name == event.adapter.name }
         if event.kind == .loaded { member.adapters = (member.adapters + [event.adapter]).sortedByName() }
@@ -80,10 +93,17 @@ public struct ClusterMembership: Sendable {
         return .accepted(viewChanged: changed)
     }
 
-    /// Removes the workers whose last message is older than their allowed silence; returns them.
-    public mutating func expire(now: Double) -> [Member] {
+    /// Removes the workers silent for longer than they are allowed; returns them.
+    /// - Parameter heard: when the transport last received anything from a peer (wall-clock
+    ///   seconds), which may be later than the last message handled here.
+    public mutating func expire(now: Double, heard: ([UInt8]) -> Double? = { _ in nil }) -> [Member] {
+        let observedNow = clock.read(now)
         let dead = members.values.filter { member in
-            now - member.lastSeen > member.registration.heartbeatInterval * Double(missedHeartbeatsAllowed)
+            var silence = observedNow - member.lastSeen
+            if let arrived = heard(member.peer), arrived > member.lastSeenWall {
+                silence = min(silence, now - arrived)
+            }
+            return silence > member.registration.heartbeatInterval * Double(missedHeartbeatsAllowed)
         }.sorted { $0.registration.workerID < $1.registration.workerID }
         for member in dead { members[member.registration.workerID] = nil }
         if !dead.isEmpty { version += 1 }

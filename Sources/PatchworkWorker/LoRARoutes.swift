@@ -12,6 +12,9 @@ struct LoRARoutes: Sendable {
     static let maxBodyBytes = 64 << 10
 
     let adapters: AdapterRegistry
+    /// Waits (bounded) until the routers applied the adapter changes made so far, so that a
+    /// client's next call through a frontend meets a cluster that knows of the change.
+    let routersApplied: @Sendable () async -> Bool
     let logger: Logger
 
     func add(to router: Router<BasicRequestContext>) {
@@ -48,7 +51,9 @@ struct LoRARoutes: Sendable {
             return failure(AdapterError(.badRequest, "request body must be JSON {\"lora_name\": \"...\", \"source\": {\"uri\": \"...\"}}: \(Self.describe(error))"), name: nil)
         }
         do {
-            switch try await adapters.load(name: parsed.lora_name, uri: parsed.source.uri, pinned: parsed.pinned ?? false) {
+            let outcome = try await adapters.load(name: parsed.lora_name, uri: parsed.source.uri, pinned: parsed.pinned ?? false)
+            await announced(parsed.lora_name)
+            switch outcome {
             case .loaded(let record):
                 return .json(Outcome(message: "LoRA adapter '\(record.name)' loaded successfully", record: record), status: .ok)
             case .alreadyLoaded(let record):
@@ -83,9 +88,16 @@ struct LoRARoutes: Sendable {
     func unload(_ name: String) async -> Response {
         do {
             let record = try await adapters.unload(name: name)
+            await announced(name)
             return .json(Outcome(message: "LoRA adapter '\(record.name)' unloaded successfully", record: record), status: .ok)
         } catch {
             return failure(error, name: name)
+        }
+    }
+
+    private func announced(_ name: String) async {
+        if !(await routersApplied()) {
+            logger.warning("a router did not confirm an adapter change in time", metadata: ["adapter.name": "\(name)"])
         }
     }
 

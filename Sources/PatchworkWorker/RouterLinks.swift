@@ -5,90 +5,175 @@ import PatchworkAdapters
 import PatchworkCore
 import PatchworkMessaging
 import ServiceLifecycle
+import Synchronization
 
 /// The worker's connections to its routers: one DEALER socket each. It registers once its HTTP
-/// server is listening, sends a heartbeat every interval (with load and the full adapter list),
-/// forwards adapter events at once, registers again when a router does not know it, and says
+/// server is listening, sends a heartbeat every interval (with load and the full adapter list)
+/// from a thread of its own, announces adapter changes at once and lets the adapter API wait
+/// until the routers applied them, registers again when a router does not know it, and says
 /// goodbye on graceful shutdown.
-actor RouterLinks: Service {
+///
+/// Heartbeats never wait for the Swift cooperative pool: they read ``AdapterListing`` and the
+/// engine's load snapshot (both behind locks) and queue bytes on the sockets, so a worker busy
+/// enough to keep the pool's threads occupied is still heard on time.
+final class RouterLinks: Service, Sendable {
+    /// How long `POST`/`DELETE /v1/loras` waits for the routers to apply an adapter change.
+    static let acknowledgementTimeout = Duration.seconds(2)
+
+    private struct Waiter {
+        var sequence: UInt64
+        var continuation: CheckedContinuation<Bool, Never>
+    }
+
+    private struct State {
+        var sockets: [MessageSocket] = []
+        var httpURL: String?
+        /// Routers (by index) that acknowledged this worker's registration.
+        var acknowledged: Set<Int> = []
+        /// The last adapter event sent, and per router the last one it applied.
+        var eventSequence: UInt64 = 0
+        var appliedSequence: [Int: UInt64] = [:]
+        var waiters: [UUID: Waiter] = [:]
+        var heartbeatSequence: UInt64 = 0
+
+        /// Waiters whose event every acknowledged router has applied.
+        mutating func satisfiedWaiters() -> [CheckedContinuation<Bool, Never>] {
+            let ready = waiters.filter { _, waiter in acknowledged.allSatisfy { (appliedSequence[$0] ?? 0) >= waiter.sequence } }
+            for id in ready.keys { waiters[id] = nil }
+            return ready.values.map(\.continuation)
+        }
+    }
+
     private let settings: WorkerSettings
     private let card: ModelCard
     private let servingEndpoint: String
-    private let adapters: AdapterRegistry
-    private let changes: AsyncStream<AdapterEvent>
+    private let listing: AdapterListing
     private let metrics: @Sendable () -> LoadMetrics
     private let onAcknowledged: @Sendable (Endpoint, Int) -> Void
     private let logger: Logger
     private let (httpURLs, httpURLContinuation) = AsyncStream.makeStream(of: String.self)
-    private var httpURL: String?
-    private var acknowledged: Set<Int> = []
-    private var sequence: UInt64 = 0
+    private let state = Mutex(State())
     private let heartbeats = Counter(label: "patchwork_worker_heartbeats_total")
     private let adapterLoads = Counter(label: "patchwork_worker_adapter_loads_total")
     private let adapterUnloads = Counter(label: "patchwork_worker_adapter_unloads_total")
     private let loadedAdapters = Gauge(label: "patchwork_worker_adapters_loaded")
 
     init(
-        settings: WorkerSettings, card: ModelCard, servingEndpoint: String, adapters: AdapterRegistry,
-        changes: AsyncStream<AdapterEvent>, metrics: @escaping @Sendable () -> LoadMetrics,
-        onAcknowledged: @escaping @Sendable (Endpoint, Int) -> Void, logger: Logger
+        settings: WorkerSettings, card: ModelCard, servingEndpoint: String, listing: AdapterListing,
+        metrics: @escaping @Sendable () -> LoadMetrics, onAcknowledged: @escaping @Sendable (Endpoint, Int) -> Void, logger: Logger
     ) {
-        self.metrics = metrics
-        self.onAcknowledged = onAcknowledged
         self.settings = settings
         self.card = card
         self.servingEndpoint = servingEndpoint
-        self.adapters = adapters
-        self.changes = changes
+        self.listing = listing
+        self.metrics = metrics
+        self.onAcknowledged = onAcknowledged
         self.logger = logger
     }
 
     /// Routers that have acknowledged this worker's registration.
-    var connectedRouters: Int { acknowledged.count }
+    var connectedRouters: Int { state.withLock { $0.acknowledged.count } }
 
     /// Called once the HTTP server listens: registration needs its URL.
-    nonisolated func httpReady(url: String) {
+    func httpReady(url: String) {
         httpURLContinuation.yield(url)
     }
 
-    nonisolated func run() async throws {
+    func run() async throws {
         try await cancelWhenGracefulShutdown {
             var urls = self.httpURLs.makeAsyncIterator()
             guard let url = await urls.next() else { return }
             let sockets = try self.settings.routers.map { try MessageSocket(.dealer, connect: [$0.description]) }
-            await self.start(url: url, sockets: sockets)
+            self.state.withLock { state in
+                state.sockets = sockets
+                state.httpURL = url
+            }
+            self.logger.info("joining routers", metadata: [
+                "worker.id": "\(self.settings.workerID)", "routers": "\(self.settings.routers.map(\.description).joined(separator: ","))", "worker.http": "\(url)",
+            ])
+            for socket in sockets { self.register(on: socket) }
+            let ticker = Ticker(name: "heartbeat", interval: .seconds(self.settings.heartbeatInterval)) { self.sendHeartbeat() }
             await withTaskGroup(of: Void.self) { group in
                 for (index, socket) in sockets.enumerated() {
-                    group.addTask { await self.receive(from: socket, index: index, sockets: sockets) }
+                    group.addTask { await self.receive(from: socket, index: index) }
                 }
-                group.addTask { await self.sendHeartbeats(to: sockets) }
-                group.addTask { await self.forwardChanges(to: sockets) }
             }
-            await self.sayGoodbye(to: sockets)
+            ticker.stop()
+            self.sayGoodbye(to: sockets)
+        }
+        // Nobody will answer now; release the adapter API's waits.
+        let waiting = state.withLock { state in defer { state.waiters = [:] }; return state.waiters.values.map(\.continuation) }
+        for continuation in waiting { continuation.resume(returning: false) }
+    }
+
+    /// Tells every router of an adapter change at once (called from the registry's change hook).
+    func announce(_ kind: AdapterEvent.Kind, _ summary: AdapterSummary) {
+        switch kind {
+        case .loaded: adapterLoads.increment()
+        case .unloaded: adapterUnloads.increment()
+        }
+        loadedAdapters.record(listing.count)
+        let (sockets, sequence) = state.withLock { state in
+            state.eventSequence += 1
+            return (state.sockets, state.eventSequence)
+        }
+        let event = AdapterEvent(workerID: settings.workerID, kind: kind, adapter: summary, sequence: sequence)
+        // Before the sockets exist, the registration will carry the adapter list.
+        for socket in sockets { send(.adapterEvent(event), on: socket) }
+    }
+
+    /// Waits until every router this worker is registered with has applied the adapter changes
+    /// announced so far, or `timeout` passes (a router that stopped answering must not hold the
+    /// adapter API). Returns whether they all did.
+    @discardableResult
+    func waitUntilRoutersApplied(timeout: Duration = RouterLinks.acknowledgementTimeout) async -> Bool {
+        let id = UUID()
+        return await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                await withCheckedContinuation { continuation in
+                    let ready = self.state.withLock { state in
+                        state.waiters[id] = Waiter(sequence: state.eventSequence, continuation: continuation)
+                        return state.satisfiedWaiters()
+                    }
+                    for continuation in ready { continuation.resume(returning: true) }
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                self.state.withLock { $0.waiters.removeValue(forKey: id)?.continuation }?.resume(returning: false)
+                return false
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
         }
     }
 
-    private func start(url: String, sockets: [MessageSocket]) async {
-        httpURL = url
-        logger.info("joining routers", metadata: ["worker.id": "\(settings.workerID)", "routers": "\(settings.routers.map(\.description).joined(separator: ","))", "worker.http": "\(url)"])
-        for socket in sockets { await register(on: socket) }
-    }
-
-    private func registration() async -> WorkerRegistration? {
-        guard let httpURL else { return nil }
+    private func registration() -> WorkerRegistration? {
+        guard let httpURL = state.withLock({ $0.httpURL }) else { return nil }
         return WorkerRegistration(
             workerID: settings.workerID, httpURL: httpURL, servingEndpoint: servingEndpoint, model: card,
-            adapters: await adapters.loaded().map(\.summary), metrics: metrics(),
-            heartbeatInterval: settings.heartbeatInterval
+            adapters: listing.summaries, metrics: metrics(), heartbeatInterval: settings.heartbeatInterval
         )
     }
 
-    private func register(on socket: MessageSocket) async {
-        guard let registration = await registration() else { return }
+    private func register(on socket: MessageSocket) {
+        guard let registration = registration() else { return }
         send(.register(registration), on: socket)
     }
 
-    private func receive(from socket: MessageSocket, index: Int, sockets: [MessageSocket]) async {
+    /// Runs on the heartbeat thread.
+    private func sendHeartbeat() {
+        let (sockets, sequence) = state.withLock { state in
+            state.heartbeatSequence += 1
+            return (state.sockets, state.heartbeatSequence)
+        }
+        let heartbeat = WorkerHeartbeat(workerID: settings.workerID, sequence: sequence, metrics: metrics(), adapters: listing.summaries)
+        for socket in sockets { send(.heartbeat(heartbeat), on: socket) }
+        heartbeats.increment()
+    }
+
+    private func receive(from socket: MessageSocket, index: Int) async {
         let router = settings.routers[index].description
         for await frames in socket.incoming {
             guard let payload = frames.last else { continue }
@@ -102,43 +187,35 @@ actor RouterLinks: Service {
             }
             switch message {
             case .registered(let ack):
-                acknowledged.insert(index)
+                // The registration listed every adapter announced before it.
+                let ready = state.withLock { state in
+                    state.acknowledged.insert(index)
+                    state.appliedSequence[index] = state.eventSequence
+                    return state.satisfiedWaiters()
+                }
+                for continuation in ready { continuation.resume(returning: true) }
                 onAcknowledged(settings.routers[index], ack.eventsPort)
                 logger.info("registered with router", metadata: ["router": "\(router)", "router.id": "\(ack.routerID)", "router.events_port": "\(ack.eventsPort)"])
+            case .adapterEventAck(let ack):
+                let ready = state.withLock { state in
+                    state.appliedSequence[index] = max(state.appliedSequence[index] ?? 0, ack.sequence)
+                    return state.satisfiedWaiters()
+                }
+                for continuation in ready { continuation.resume(returning: true) }
             case .unknownWorker:
                 // The router restarted or declared this worker dead: introduce ourselves again.
-                acknowledged.remove(index)
+                let ready = state.withLock { state in
+                    state.acknowledged.remove(index)
+                    return state.satisfiedWaiters()
+                }
+                for continuation in ready { continuation.resume(returning: true) }
                 logger.notice("router does not know this worker; registering again", metadata: ["router": "\(router)"])
-                await register(on: socket)
+                register(on: socket)
             case .refused(let refusal):
                 logger.error("router refused a message", metadata: ["router": "\(router)", "reason": "\(refusal.reason)"])
             default:
                 logger.warning("unexpected message from router", metadata: ["router": "\(router)", "type": "\(message.typeName)"])
             }
-        }
-    }
-
-    private func sendHeartbeats(to sockets: [MessageSocket]) async {
-        while !Task.isCancelled {
-            try? await Task.sleep(for: .seconds(settings.heartbeatInterval))
-            sequence += 1
-            let heartbeat = WorkerHeartbeat(
-                workerID: settings.workerID, sequence: sequence, metrics: metrics(),
-                adapters: await adapters.loaded().map(\.summary)
-            )
-            for socket in sockets { send(.heartbeat(heartbeat), on: socket) }
-            heartbeats.increment()
-        }
-    }
-
-    private func forwardChanges(to sockets: [MessageSocket]) async {
-        for await event in changes {
-            switch event.kind {
-            case .loaded: adapterLoads.increment()
-            case .unloaded: adapterUnloads.increment()
-            }
-            loadedAdapters.record(await adapters.loaded().count)
-            for socket in sockets { send(.adapterEvent(event), on: socket) }
         }
     }
 

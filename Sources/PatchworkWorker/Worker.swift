@@ -55,8 +55,14 @@ struct Worker {
             publisher: publisher, logger: logger
         )
         self.engine = engine
-        let (changes, changesContinuation) = AsyncStream.makeStream(of: AdapterEvent.self)
         let workerID = settings.workerID
+        let listing = AdapterListing()
+        let links = RouterLinks(
+            settings: settings, card: card, servingEndpoint: advertised, listing: listing,
+            metrics: { engine.metrics }, onAcknowledged: { router, eventsPort in publisher.attach(Endpoint(host: router.host, port: eventsPort).description) },
+            logger: logger
+        )
+        self.links = links
         var cache: AdapterCache?
         if settings.lora.enabled {
             let created = AdapterCache(settings: settings.cache, environment: ProcessInfo.processInfo.environment, logger: logger)
@@ -72,7 +78,8 @@ struct Worker {
             onChange: { kind, record in
                 // The engine gets the weights; the routers hear of the change.
                 if kind == .loaded { engine.adapterLoaded(record) } else { engine.adapterUnloaded(record.name.rawValue) }
-                changesContinuation.yield(AdapterEvent(workerID: workerID, kind: kind, adapter: record.summary))
+                listing.apply(kind, record.summary)
+                links.announce(kind, record.summary)
             }
         )
         serving = try ServingEndpoint(
@@ -83,20 +90,15 @@ struct Worker {
         self.card = card
         self.adapters = adapters
         self.logger = logger
-        links = RouterLinks(
-            settings: settings, card: card, servingEndpoint: advertised, adapters: adapters, changes: changes,
-            metrics: { engine.metrics }, onAcknowledged: { router, eventsPort in publisher.attach(Endpoint(host: router.host, port: eventsPort).description) },
-            logger: logger
-        )
         let router = Router()
-        router.addSystemRoutes(registry: registry) { [links] in
-            let connected = await links.connectedRouters
+        router.addSystemRoutes(registry: registry) {
+            let connected = links.connectedRouters
             return HealthReport(
                 healthy: true, status: "ok",
                 details: ["worker_id": "\(workerID)", "model": card.servedModelName, "routers_connected": "\(connected)/\(settings.routers.count)"]
             )
         }
-        LoRARoutes(adapters: adapters, logger: logger).add(to: router)
+        LoRARoutes(adapters: adapters, routersApplied: { await links.waitUntilRoutersApplied() }, logger: logger).add(to: router)
         self.router = router
     }
 

@@ -95,3 +95,48 @@ extension ClusterMembershipTests {
         #expect(membership.choose(model: "other-model", adapter: nil, excluding: []) == nil)
     }
 }
+
+/// Silence is judged by time the router watched and by when messages arrived, so that a stalled
+/// or busy router does not declare live workers dead.
+struct SilenceTests {
+    @Test func gapsLongerThanTheMaximumCountAsTheMaximum() {
+        var clock = SilenceClock(maxGap: 1)
+        #expect(clock.read(100) == 0)
+        #expect(abs(clock.read(100.2) - 0.2) < 1e-9)
+        #expect(abs(clock.read(110.2) - 1.2) < 1e-9)
+        #expect(abs(clock.read(110.4) - 1.4) < 1e-9)
+        // A clock stepped back counts nothing.
+        #expect(abs(clock.read(109) - 1.4) < 1e-9)
+    }
+
+    @Test func aRouterStalledForSecondsDoesNotDeclareItsWorkersDead() {
+        var membership = ClusterMembership(routerID: "r", missedHeartbeatsAllowed: 3, maxObservationGap: 1)
+        membership.register(ClusterMembershipTests.registration("w", interval: 0.5), peer: [1], now: 100)
+        let beat = WorkerHeartbeat(workerID: WorkerID("w"), sequence: 1, metrics: LoadMetrics(), adapters: [])
+        _ = membership.heartbeat(beat, peer: [1], now: 100.7)
+        for tick in 1...5 { #expect(membership.expire(now: 100 + 0.2 * Double(tick)).isEmpty) }
+        // The router's loops ran 10 s late (paused, or starved of CPU): the heartbeats wait in its
+        // queue. Only 1 s of the stall counts: 0.3 + 1 s of silence is within the allowed 1.5 s.
+        #expect(membership.expire(now: 111).isEmpty)
+        _ = membership.heartbeat(beat, peer: [1], now: 111.05)
+        #expect(membership.expire(now: 111.2).isEmpty)
+        // A worker that really went silent is declared dead after its 1.5 s, watched tick by tick.
+        var dead: [ClusterMembership.Member] = []
+        var now = 111.2
+        while dead.isEmpty && now < 120 {
+            now += 0.2
+            dead = membership.expire(now: now)
+        }
+        #expect(dead.map(\.registration.workerID) == [WorkerID("w")])
+        #expect(now > 111.05 + 1.5 && now < 111.05 + 1.5 + 0.25)
+    }
+
+    @Test func aMessageThatArrivedButWasNotHandledYetKeepsAWorkerAlive() {
+        var membership = ClusterMembership(routerID: "r", missedHeartbeatsAllowed: 3)
+        membership.register(ClusterMembershipTests.registration("w", interval: 0.5), peer: [7], now: 100)
+        // The socket's thread stamped a heartbeat at 101.4 that the router has not read yet.
+        let heard: ([UInt8]) -> Double? = { $0 == [7] ? 101.4 : nil }
+        #expect(membership.expire(now: 102, heard: heard).isEmpty)
+        #expect(membership.expire(now: 102.95, heard: heard).map(\.registration.workerID) == [WorkerID("w")])
+    }
+}

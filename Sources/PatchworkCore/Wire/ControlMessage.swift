@@ -11,6 +11,8 @@ public enum ControlMessage: Sendable, Equatable {
     case heartbeat(WorkerHeartbeat)
     /// Worker → router, as soon as an adapter is loaded or unloaded.
     case adapterEvent(AdapterEvent)
+    /// Router → worker: the adapter events up to a sequence number are in the router's view.
+    case adapterEventAck(AdapterEventAck)
     /// Worker → router, on graceful shutdown: forget me now rather than after missed heartbeats.
     case goodbye(WorkerID)
     /// Router → worker: "I do not know you" (the router restarted); the worker registers again.
@@ -37,6 +39,7 @@ public enum ControlMessage: Sendable, Equatable {
         case .registered: return "registered"
         case .heartbeat: return "heartbeat"
         case .adapterEvent: return "adapter_event"
+        case .adapterEventAck: return "adapter_event_ack"
         case .goodbye: return "goodbye"
         case .unknownWorker: return "unknown_worker"
         case .frontendPing: return "frontend_ping"
@@ -57,6 +60,7 @@ public enum ControlMessage: Sendable, Equatable {
         case .registered(let m): body = try encoder.encodeValue(m)
         case .heartbeat(let m): body = try encoder.encodeValue(m)
         case .adapterEvent(let m): body = try encoder.encodeValue(m)
+        case .adapterEventAck(let m): body = try encoder.encodeValue(m)
         case .goodbye(let m): body = try encoder.encodeValue(m)
         case .unknownWorker(let m): body = try encoder.encodeValue(m)
         case .frontendPing(let m): body = try encoder.encodeValue(m)
@@ -80,6 +84,7 @@ public enum ControlMessage: Sendable, Equatable {
             case "registered": self = .registered(try decoder.decode(RegistrationAck.self, from: body))
             case "heartbeat": self = .heartbeat(try decoder.decode(WorkerHeartbeat.self, from: body))
             case "adapter_event": self = .adapterEvent(try decoder.decode(AdapterEvent.self, from: body))
+            case "adapter_event_ack": self = .adapterEventAck(try decoder.decode(AdapterEventAck.self, from: body))
             case "goodbye": self = .goodbye(try decoder.decode(WorkerID.self, from: body))
             case "unknown_worker": self = .unknownWorker(try decoder.decode(WorkerID.self, from: body))
             case "frontend_ping": self = .frontendPing(try decoder.decode(FrontendPing.self, from: body))

@@ -21,19 +21,33 @@ public struct RouteRequest: Codable, Sendable, Equatable {
 
 /// The router's answer: a worker, or why there is none.
 public struct RouteDecision: Codable, Sendable, Equatable {
+    /// Why no worker was chosen.
+    public enum Refusal: String, Codable, Sendable {
+        /// The cluster does not serve this adapter: no live worker holds it and its source is not
+        /// known (it was never loaded, or was unloaded on purpose). The client gets 404.
+        case modelNotFound = "model_not_found"
+        /// It is served, but no live worker can take the request now. The client gets 503.
+        case noWorkerAvailable = "no_worker_available"
+    }
+
     public var requestID: String
     public var workerID: WorkerID?
     public var servingEndpoint: String?
     public var reason: String?
+    /// Set when no worker was chosen; nil from routers that predate it (read as unavailable).
+    public var refusal: Refusal?
     /// Set when the chosen worker lacks the adapter (no live worker has it): the source it must
     /// load it from before serving.
     public var loadSource: String?
 
-    public init(requestID: String, workerID: WorkerID?, servingEndpoint: String?, reason: String?, loadSource: String? = nil) {
+    public init(
+        requestID: String, workerID: WorkerID?, servingEndpoint: String?, reason: String?, refusal: Refusal? = nil, loadSource: String? = nil
+    ) {
         self.requestID = requestID
         self.workerID = workerID
         self.servingEndpoint = servingEndpoint
         self.reason = reason
+        self.refusal = refusal
         self.loadSource = loadSource
     }
 }

@@ -57,16 +57,33 @@ public struct WorkerHeartbeat: Codable, Sendable, Equatable {
     }
 }
 
-/// An adapter was loaded on, or unloaded from, a worker; sent at once to every router.
+/// An adapter was loaded on, or unloaded from, a worker; sent at once to every router, which
+/// answers ``AdapterEventAck`` once its view holds the change.
 public struct AdapterEvent: Codable, Sendable, Equatable {
     public enum Kind: String, Codable, Sendable { case loaded, unloaded }
     public var workerID: WorkerID
     public var kind: Kind
     public var adapter: AdapterSummary
+    /// Grows with each event of this worker process; nil from workers that want no answer.
+    public var sequence: UInt64?
 
-    public init(workerID: WorkerID, kind: Kind, adapter: AdapterSummary) {
+    public init(workerID: WorkerID, kind: Kind, adapter: AdapterSummary, sequence: UInt64? = nil) {
         self.workerID = workerID
         self.kind = kind
         self.adapter = adapter
+        self.sequence = sequence
+    }
+}
+
+/// A router applied a worker's adapter events up to `sequence`. The worker answers `POST` and
+/// `DELETE /v1/loras` only after its routers did, so a client that calls the frontend next
+/// meets a router that already knows.
+public struct AdapterEventAck: Codable, Sendable, Equatable {
+    public var workerID: WorkerID
+    public var sequence: UInt64
+
+    public init(workerID: WorkerID, sequence: UInt64) {
+        self.workerID = workerID
+        self.sequence = sequence
     }
 }
