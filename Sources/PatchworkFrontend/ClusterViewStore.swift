@@ -10,6 +10,9 @@ final class ClusterViewStore: Sendable {
         var received: [Double]
         /// When each model id was first listed, for `created` in `/v1/models`.
         var firstSeen: [String: Int] = [:]
+        /// Every base model a view ever showed: asked for when no live worker serves it, it is
+        /// unavailable (503), not unknown (404).
+        var baseModels: Set<String> = []
     }
 
     private let state: Mutex<State>
@@ -23,13 +26,23 @@ final class ClusterViewStore: Sendable {
     func update(router index: Int, view: ClusterView, now: Double) {
         state.withLock { state in
             state.views[index] = view
-            state.received[index] = now
+            state.received[index] = max(state.received[index], now)
+            for worker in view.workers { state.baseModels.insert(worker.model.servedModelName) }
+        }
+    }
+
+    /// Router `index`'s socket received something at `time`: the router is there, and its view
+    /// (pushed on every change) is current up to what is still queued.
+    func heard(router index: Int, at time: Double) {
+        state.withLock { state in
+            guard state.views[index] != nil else { return }
+            state.received[index] = max(state.received[index], time)
         }
     }
 
     /// A router answered a ping without a new view: its view is still current.
     func touch(router index: Int, now: Double) {
-        state.withLock { $0.received[index] = now }
+        state.withLock { $0.received[index] = max($0.received[index], now) }
     }
 
     func knownVersion(router index: Int) -> UInt64 {
@@ -65,8 +78,8 @@ final class ClusterViewStore: Sendable {
         }
     }
 
-    /// Whether `id` was ever listed (a known model whose workers are gone answers 503, not 404).
-    func known(_ id: String) -> Bool { state.withLock { $0.firstSeen[id] != nil } }
+    /// Whether `name` was ever served as a base model (whose workers may all be gone now).
+    func wasServedAsBaseModel(_ name: String) -> Bool { state.withLock { $0.baseModels.contains(name) } }
 
     /// The first time `id` was listed (now, if never before).
     func firstSeen(_ id: String, now: Double) -> Int {

@@ -6,9 +6,17 @@ import PatchworkEngine
 struct CompletionRequest: Sendable {
     enum Input: Sendable {
         case chat([ChatMessage])
+        /// Text completions: one or more prompts, each answered by `n` choices.
+        case prompts([Prompt])
+    }
+
+    enum Prompt: Sendable {
         case text(String)
         case tokens([Int])
     }
+
+    /// Most choices (prompts × `n`) one request may ask for.
+    static let maxChoices = 128
 
     var model: String
     var input: Input
@@ -19,9 +27,21 @@ struct CompletionRequest: Sendable {
     /// Chat: `logprobs: true`; completions: `logprobs: N` (then `topLogprobs` is N).
     var logprobs: Bool
     var topLogprobs: Int
+    /// Text completions: each choice's text starts with its prompt.
+    var echo: Bool
     var user: String?
 
     var isChat: Bool { if case .chat = input { return true } else { return false } }
+
+    var promptCount: Int {
+        switch input {
+        case .chat: return 1
+        case .prompts(let prompts): return prompts.count
+        }
+    }
+
+    /// Choices in the response: `n` per prompt, prompt by prompt (choice `i` answers prompt `i / n`).
+    var choiceCount: Int { promptCount * n }
 
     /// Parses a body; every problem is a 400 naming the parameter.
     static func parse(_ data: Data, chat: Bool) throws(OpenAIError) -> CompletionRequest {
@@ -41,12 +61,7 @@ struct CompletionRequest: Sendable {
                 return ChatMessage(role: role == "developer" ? "system" : role, content: try text(of: message["content"], param: "messages[\(index)].content"))
             })
         } else {
-            switch body["prompt"] {
-            case let text as String: input = .text(text)
-            case let ids as [Int] where !ids.isEmpty: input = .tokens(ids)
-            case let texts as [String] where texts.count == 1: input = .text(texts[0])
-            default: throw .invalidRequest("'prompt' must be a string, or an array of token ids", param: "prompt")
-            }
+            input = .prompts(try prompts(body["prompt"]))
         }
         var sampling = SamplingParameters()
         func number(_ key: String) throws(OpenAIError) -> Double? {
@@ -79,6 +94,9 @@ struct CompletionRequest: Sendable {
         }
         let n = try integer("n") ?? 1
         guard (1...16).contains(n) else { throw .invalidRequest("'n' must be between 1 and 16", param: "n") }
+        if case .prompts(let prompts) = input, prompts.count * n > maxChoices {
+            throw .invalidRequest("\(prompts.count) prompts × n = \(n) asks for \(prompts.count * n) choices; at most \(maxChoices) per request", param: "prompt")
+        }
         var logprobs = false, topLogprobs = 0
         if chat {
             logprobs = body["logprobs"] as? Bool ?? false
@@ -92,12 +110,58 @@ struct CompletionRequest: Sendable {
         if logprobs { sampling.topLogprobs = topLogprobs }
         let problems = sampling.problems(vocabulary: Int.max)
         if let first = problems.first { throw .invalidRequest(first, param: first.components(separatedBy: " ").first) }
-        let streamOptions = body["stream_options"] as? [String: Any]
+        let stream = try flag("stream") ?? false
+        var includeUsage = false
+        if let options = body["stream_options"], !(options is NSNull) {
+            guard stream else { throw .invalidRequest("'stream_options' is only allowed when 'stream' is true", param: "stream_options") }
+            guard let options = options as? [String: Any] else { throw .invalidRequest("'stream_options' must be an object", param: "stream_options") }
+            includeUsage = options["include_usage"] as? Bool ?? false
+        }
+        let echo = chat ? false : try flag("echo") ?? false
+        // Echoed prompts would need their own log-probabilities, which the engine does not compute.
+        if echo && logprobs { throw .invalidRequest("'echo' together with 'logprobs' (prompt log-probabilities) is not supported", param: "echo") }
         return CompletionRequest(
-            model: model, input: input, sampling: sampling, n: n, stream: body["stream"] as? Bool ?? false,
-            includeUsage: streamOptions?["include_usage"] as? Bool ?? false, logprobs: logprobs, topLogprobs: topLogprobs,
+            model: model, input: input, sampling: sampling, n: n, stream: stream,
+            includeUsage: includeUsage, logprobs: logprobs, topLogprobs: topLogprobs, echo: echo,
             user: body["user"] as? String
         )
+
+        func flag(_ key: String) throws(OpenAIError) -> Bool? {
+            guard let value = body[key], !(value is NSNull) else { return nil }
+            guard let n = value as? NSNumber, String(cString: n.objCType) == "c" else { throw .invalidRequest("'\(key)' must be a boolean", param: key) }
+            return n.boolValue
+        }
+    }
+
+    /// `prompt` of a text completion: a string, an array of token ids, an array of strings, or an
+    /// array of token-id arrays (one choice set per prompt, as OpenAI answers them).
+    private static func prompts(_ value: Any?) throws(OpenAIError) -> [Prompt] {
+        let shape = "'prompt' must be a string, an array of strings, an array of token ids or an array of token-id arrays"
+        func tokenIDs(_ items: [Any]) -> [Int]? {
+            var ids: [Int] = []
+            for item in items {
+                guard let n = item as? NSNumber, String(cString: n.objCType) != "c", n.doubleValue == n.doubleValue.rounded(), abs(n.doubleValue) < 1e15 else { return nil }
+                ids.append(n.intValue)
+            }
+            return ids
+        }
+        switch value {
+        case let text as String:
+            return [.text(text)]
+        case let items as [Any]:
+            guard !items.isEmpty else { throw .invalidRequest("'prompt' must not be empty", param: "prompt") }
+            if let texts = items as? [String] { return texts.map(Prompt.text) }
+            if let ids = tokenIDs(items) { return [.tokens(ids)] }
+            var prompts: [Prompt] = []
+            for (index, item) in items.enumerated() {
+                guard let list = item as? [Any], let ids = tokenIDs(list) else { throw .invalidRequest(shape, param: "prompt") }
+                guard !ids.isEmpty else { throw .invalidRequest("prompt[\(index)] is empty", param: "prompt") }
+                prompts.append(.tokens(ids))
+            }
+            return prompts
+        default:
+            throw .invalidRequest(shape, param: "prompt")
+        }
     }
 
     /// A message's content: a string, or text parts.

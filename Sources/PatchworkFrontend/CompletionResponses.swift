@@ -136,10 +136,11 @@ enum CompletionResponses {
         ))
     }
 
-    /// A whole response.
-    static func complete(_ header: Header, choices: [Choice], chat: Bool, logprobs: Bool, tokenizer: Tokenizer) -> Body {
-        let prompt = choices.first?.usage?.promptTokens ?? 0
-        let cached = choices.first?.usage?.cachedPromptTokens ?? 0
+    /// A whole response; choices come `perPrompt` to a prompt, and each prompt counts once.
+    static func complete(_ header: Header, choices: [Choice], perPrompt: Int, chat: Bool, logprobs: Bool, tokenizer: Tokenizer) -> Body {
+        let firsts = stride(from: 0, to: choices.count, by: max(1, perPrompt)).map { choices[$0] }
+        let prompt = firsts.reduce(0) { $0 + ($1.usage?.promptTokens ?? 0) }
+        let cached = firsts.reduce(0) { $0 + ($1.usage?.cachedPromptTokens ?? 0) }
         let completion = choices.reduce(0) { $0 + ($1.usage?.completionTokens ?? $1.tokens.count) }
         let bodies = choices.enumerated().map { i, c in
             chat

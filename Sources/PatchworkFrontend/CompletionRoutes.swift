@@ -31,36 +31,32 @@ struct CompletionRoutes: Sendable {
         }
         let parsed = try CompletionRequest.parse(Data(body.readableBytesView), chat: chat)
         let now = Date().timeIntervalSince1970
-        let workers = store.workers(now: now)
-        let catalog = ModelCatalog(workers: workers)
-        // An adapter whose workers died is loaded on demand where the router says.
-        guard let entry = catalog.entry(parsed.model) ?? store.loadable(parsed.model, now: now).flatMap(catalog.entry(loading:)) else {
-            if store.known(parsed.model) { throw OpenAIError.unavailable("No live worker serves the model '\(parsed.model)' right now") }
-            throw OpenAIError.modelNotFound(parsed.model)
-        }
+        let entry = try await resolve(parsed.model)
         // Any worker of the base model can send its tokenizer; the router picks who serves.
-        guard let anyWorker = localChoice(for: entry, excluding: []) else {
-            throw OpenAIError.unavailable("No live worker serves the model '\(parsed.model)' right now")
+        let senders = liveWorkers(for: entry, excluding: [])
+        guard !senders.isEmpty else { throw OpenAIError.unavailable("No live worker serves the model '\(parsed.model)' right now") }
+        let assets = try await self.assets.assets(model: entry.parent ?? entry.id, from: senders)
+        let prompts = try tokenize(parsed, assets: assets)
+        for ids in prompts {
+            let total = ids.count + parsed.sampling.maxTokens
+            guard total <= assets.contextLength else {
+                throw OpenAIError.invalidRequest(
+                    "This model's maximum context length is \(assets.contextLength) tokens. However, you requested \(total) tokens (\(ids.count) in the \(chat ? "messages" : "prompt"), \(parsed.sampling.maxTokens) in the completion).",
+                    param: chat ? "messages" : "prompt", code: "context_length_exceeded"
+                )
+            }
         }
-        let assets = try await self.assets.assets(model: entry.parent ?? entry.id, from: anyWorker)
-        let promptIDs = try tokenize(parsed, assets: assets)
-        let total = promptIDs.count + parsed.sampling.maxTokens
-        guard total <= assets.contextLength else {
-            throw OpenAIError.invalidRequest(
-                "This model's maximum context length is \(assets.contextLength) tokens. However, you requested \(total) tokens (\(promptIDs.count) in the \(chat ? "messages" : "prompt"), \(parsed.sampling.maxTokens) in the completion).",
-                param: chat ? "messages" : "prompt", code: "context_length_exceeded"
-            )
-        }
+        // `echo`: each choice's text starts with its prompt, as the tokenizer reads it back.
+        let echoes = parsed.echo ? prompts.map { assets.tokenizer.decode($0) } : []
 
         let header = CompletionResponses.Header(
             id: (chat ? "chatcmpl-" : "cmpl-") + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased(),
             created: Int(now), model: parsed.model
         )
         Counter(label: "patchwork_frontend_requests_total", dimensions: [("model", parsed.model)]).increment()
-        let attempts = Attempts(routes: self, parsed: parsed, entry: entry, promptIDs: promptIDs, header: header)
-        guard let first = await chooseWorker(for: entry, promptIDs: promptIDs, requestID: header.id, excluding: []) else {
-            throw OpenAIError.unavailable("No live worker serves the model '\(parsed.model)' right now")
-        }
+        let attempts = Attempts(routes: self, parsed: parsed, entry: entry, prompts: prompts, header: header)
+        // One worker serves every choice; the first prompt decides which.
+        let first = try await chooseWorker(for: entry, promptIDs: prompts[0], requestID: header.id, excluding: [])
         var attempt = try attempts.start(on: first.worker, loadSource: first.loadSource)
         let started = ContinuousClock.now
         var headers = HTTPFields()
@@ -69,7 +65,7 @@ struct CompletionRoutes: Sendable {
         if parsed.stream {
             headers[.contentType] = "text/event-stream"
             headers[.cacheControl] = "no-cache"
-            let streamer = Streamer(header: header, parsed: parsed, tokenizer: assets.tokenizer, connections: connections, started: started, logger: logger)
+            let streamer = Streamer(header: header, parsed: parsed, echoes: echoes, tokenizer: assets.tokenizer, connections: connections, started: started, logger: logger)
             let firstAttempt = attempt
             return Response(status: .ok, headers: headers, body: ResponseBody { writer in
                 try await streamer.write(firstAttempt, attempts: attempts, to: &writer)
@@ -77,7 +73,7 @@ struct CompletionRoutes: Sendable {
         }
         // Nothing reaches the client before the end, so a lost worker can always be replaced.
         while true {
-            var choices = Array(repeating: CompletionResponses.Choice(), count: parsed.n)
+            var choices = (0..<parsed.choiceCount).map { i in CompletionResponses.Choice(text: echoes.isEmpty ? "" : echoes[i / parsed.n]) }
             var firstToken = true, lost = false
             for await (index, message) in attempt.messages {
                 switch message {
@@ -110,40 +106,76 @@ struct CompletionRoutes: Sendable {
             Counter(label: "patchwork_frontend_completion_tokens_total", dimensions: [("model", parsed.model)])
                 .increment(by: choices.reduce(0) { $0 + $1.tokens.count })
             headers[.contentType] = "application/json"
-            let json = CompletionResponses.complete(header, choices: choices, chat: chat, logprobs: parsed.logprobs, tokenizer: assets.tokenizer)
+            let json = CompletionResponses.complete(header, choices: choices, perPrompt: parsed.n, chat: chat, logprobs: parsed.logprobs, tokenizer: assets.tokenizer)
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: CompletionResponses.json(json))))
         }
     }
 
-    /// The worker the router picks for this request, or, when no router answers in time, the
-    /// least loaded live worker in this frontend's view.
+    /// The model a request names, from this frontend's view; on a miss, from its routers' views
+    /// asked for at once (the model may have been loaded a moment ago). An adapter whose workers
+    /// died is loaded on demand where the router says.
+    /// - Throws: 404 for a model the cluster does not serve; 503 for a base model (or an adapter
+    ///   of one) whose workers are all gone.
+    func resolve(_ model: String) async throws(OpenAIError) -> ModelCatalog.Entry {
+        func lookup() -> ModelCatalog.Entry? {
+            let now = Date().timeIntervalSince1970
+            let catalog = ModelCatalog(workers: store.workers(now: now))
+            return catalog.entry(model) ?? store.loadable(model, now: now).flatMap(catalog.entry(loading:))
+        }
+        if let entry = lookup() { return entry }
+        await routers.refresh()
+        if let entry = lookup() { return entry }
+        let loadable = store.loadable(model, now: Date().timeIntervalSince1970)
+        if store.wasServedAsBaseModel(model) || loadable != nil {
+            throw OpenAIError.unavailable("No live worker serves the model '\(loadable?.model ?? model)' right now")
+        }
+        throw OpenAIError.modelNotFound(model)
+    }
+
     /// The worker for a request, and the source it must load the adapter from first (when no
-    /// live worker holds it).
-    func chooseWorker(for entry: ModelCatalog.Entry, promptIDs: [Int], requestID: String, excluding: Set<WorkerID>) async -> (worker: WorkerView, loadSource: String?)? {
+    /// live worker holds it): the router's pick, or, when no router answers in time, the least
+    /// loaded live worker in this frontend's view.
+    /// - Throws: 404 when the router knows the adapter is not served (unloaded a moment ago),
+    ///   503 when no worker can take the request.
+    func chooseWorker(
+        for entry: ModelCatalog.Entry, promptIDs: [Int], requestID: String, excluding: Set<WorkerID>
+    ) async throws(OpenAIError) -> (worker: WorkerView, loadSource: String?) {
         let request = RouteRequest(
             requestID: requestID, model: entry.parent ?? entry.id, adapter: entry.parent == nil ? nil : entry.id, promptIDs: promptIDs,
             excluding: Array(excluding)
         )
         if let decision = await routers.route(request) {
-            guard let chosen = decision.workerID else { return nil }
+            guard let chosen = decision.workerID else {
+                if decision.refusal == .modelNotFound { throw OpenAIError.modelNotFound(entry.id) }
+                throw OpenAIError.unavailable("No live worker serves the model '\(entry.id)' right now")
+            }
             if let worker = store.workers(now: Date().timeIntervalSince1970).first(where: { $0.workerID == chosen }) {
                 return (worker, decision.loadSource)
             }
         }
         logger.notice("no routing decision; choosing locally", metadata: ["request.id": "\(requestID)"])
-        return localChoice(for: entry, excluding: excluding).map { ($0, entry.loadable ? entry.root : nil) }
+        guard let local = localChoice(for: entry, excluding: excluding) else {
+            throw OpenAIError.unavailable("No live worker serves the model '\(entry.id)' right now")
+        }
+        return (local, entry.loadable ? entry.root : nil)
     }
 
     /// The least loaded live worker serving `entry` in this frontend's view.
     func localChoice(for entry: ModelCatalog.Entry, excluding: Set<WorkerID>) -> WorkerView? {
+        liveWorkers(for: entry, excluding: excluding).first
+    }
+
+    /// The live workers serving `entry` in this frontend's view, least loaded first.
+    func liveWorkers(for entry: ModelCatalog.Entry, excluding: Set<WorkerID>) -> [WorkerView] {
         store.workers(now: Date().timeIntervalSince1970)
             .filter { entry.workers.contains($0.workerID) && !excluding.contains($0.workerID) && $0.servingEndpoint != nil }
-            .min { load($0) < load($1) || (load($0) == load($1) && $0.workerID < $1.workerID) }
+            .sorted { load($0) < load($1) || (load($0) == load($1) && $0.workerID < $1.workerID) }
     }
 
     private func load(_ worker: WorkerView) -> Int { worker.metrics.runningRequests + worker.metrics.waitingRequests }
 
-    private func tokenize(_ parsed: CompletionRequest, assets: ModelAssetsCache.Assets) throws(OpenAIError) -> [Int] {
+    /// Each prompt's token ids (one for chat).
+    private func tokenize(_ parsed: CompletionRequest, assets: ModelAssetsCache.Assets) throws(OpenAIError) -> [[Int]] {
         switch parsed.input {
         case .chat(let messages):
             guard let template = assets.chatTemplate else { throw OpenAIError.invalidRequest("this model has no chat template; use /v1/completions", param: "messages") }
@@ -153,19 +185,25 @@ struct CompletionRoutes: Sendable {
                     messages: messages, addGenerationPrompt: true,
                     bosToken: tokenizer.bosID.map { tokenizer.vocabulary[$0] } ?? "", eosToken: tokenizer.eosID.map { tokenizer.vocabulary[$0] } ?? ""
                 )
-                return tokenizer.encode(prompt, addBOS: false)
+                return [tokenizer.encode(prompt, addBOS: false)]
             } catch {
                 throw OpenAIError.invalidRequest("the chat template refused these messages: \(error.message)", param: "messages")
             }
-        case .text(let text):
-            let ids = assets.tokenizer.encode(text)
-            guard !ids.isEmpty else { throw OpenAIError.invalidRequest("the prompt is empty", param: "prompt") }
-            return ids
-        case .tokens(let ids):
-            guard ids.allSatisfy({ $0 >= 0 && $0 < assets.tokenizer.count }) else {
-                throw OpenAIError.invalidRequest("token ids must be between 0 and \(assets.tokenizer.count - 1)", param: "prompt")
+        case .prompts(let prompts):
+            return try prompts.enumerated().map { index, prompt throws(OpenAIError) in
+                let which = prompts.count == 1 ? "the prompt" : "prompt[\(index)]"
+                switch prompt {
+                case .text(let text):
+                    let ids = assets.tokenizer.encode(text)
+                    guard !ids.isEmpty else { throw OpenAIError.invalidRequest("\(which) is empty", param: "prompt") }
+                    return ids
+                case .tokens(let ids):
+                    guard ids.allSatisfy({ $0 >= 0 && $0 < assets.tokenizer.count }) else {
+                        throw OpenAIError.invalidRequest("token ids of \(which) must be between 0 and \(assets.tokenizer.count - 1)", param: "prompt")
+                    }
+                    return ids
+                }
             }
-            return ids
         }
     }
 
@@ -204,18 +242,21 @@ struct Attempts: Sendable {
     let routes: CompletionRoutes
     let parsed: CompletionRequest
     let entry: ModelCatalog.Entry
-    let promptIDs: [Int]
+    /// Token ids of each prompt; choice `i` answers prompt `i / n`.
+    let prompts: [[Int]]
     let header: CompletionResponses.Header
 
     func start(on worker: WorkerView, loadSource: String? = nil, number: Int = 0) throws(OpenAIError) -> Attempt {
         guard let endpoint = worker.servingEndpoint else { throw OpenAIError.unavailable("worker \(worker.workerID) has no serving endpoint") }
         var streams: [AsyncStream<ServingMessage>] = [], ids: [String] = []
-        for i in 0..<parsed.n {
+        for i in 0..<parsed.choiceCount {
             var sampling = parsed.sampling
-            if let seed = sampling.seed { sampling.seed = seed &+ UInt64(i) }  // choice i uses seed + i
+            // The j-th choice of every prompt uses seed + j: a prompt answers the same alone or in a list.
+            if let seed = sampling.seed { sampling.seed = seed &+ UInt64(i % parsed.n) }
             let requestID = number == 0 ? "\(header.id)-\(i)" : "\(header.id)-\(i)-retry\(number)"
             let generate = InferenceRequest(
-                requestID: requestID, promptIDs: promptIDs, adapter: entry.parent == nil ? nil : entry.id, sampling: sampling, adapterSource: loadSource
+                requestID: requestID, promptIDs: prompts[i / parsed.n], adapter: entry.parent == nil ? nil : entry.id, sampling: sampling,
+                adapterSource: loadSource
             )
             do {
                 streams.append(try routes.connections.send(.generate(generate), requestID: requestID, to: endpoint))
@@ -227,7 +268,7 @@ struct Attempts: Sendable {
         }
         routes.logger.info("completion", metadata: [
             "request.id": "\(header.id)", "model": "\(parsed.model)", "worker.id": "\(worker.workerID)", "attempt": "\(number)",
-            "prompt.tokens": "\(promptIDs.count)", "n": "\(parsed.n)", "stream": "\(parsed.stream)",
+            "prompt.tokens": "\(prompts.reduce(0) { $0 + $1.count })", "prompts": "\(prompts.count)", "n": "\(parsed.n)", "stream": "\(parsed.stream)",
         ])
         return Attempt(
             worker: worker, endpoint: endpoint, requestIDs: ids, messages: merge(streams, watching: worker.workerID),
@@ -238,9 +279,11 @@ struct Attempts: Sendable {
     /// A new attempt on another live worker, or 503 when none is left or retries are spent.
     func retry(after lost: Attempt) async throws(OpenAIError) -> Attempt {
         routes.logger.warning("worker lost; retrying", metadata: ["request.id": "\(header.id)", "worker.id": "\(lost.worker.workerID)"])
-        guard lost.number < routes.maxRetries,
-              let next = await routes.chooseWorker(for: entry, promptIDs: promptIDs, requestID: "\(header.id)-r\(lost.number + 1)", excluding: [lost.worker.workerID])
-        else {
+        let next: (worker: WorkerView, loadSource: String?)
+        do throws(OpenAIError) {
+            guard lost.number < routes.maxRetries else { throw OpenAIError.unavailable("retries spent") }
+            next = try await routes.chooseWorker(for: entry, promptIDs: prompts[0], requestID: "\(header.id)-r\(lost.number + 1)", excluding: [lost.worker.workerID])
+        } catch {
             throw OpenAIError.unavailable("the worker serving this request stopped and no other could take it")
         }
         return try start(on: next.worker, loadSource: next.loadSource, number: lost.number + 1)
@@ -288,6 +331,8 @@ struct Attempts: Sendable {
 struct Streamer: Sendable {
     let header: CompletionResponses.Header
     let parsed: CompletionRequest
+    /// With `echo`: each prompt's text, sent first in its choices.
+    let echoes: [String]
     let tokenizer: Tokenizer
     let connections: WorkerConnections
     let started: ContinuousClock.Instant
@@ -295,18 +340,25 @@ struct Streamer: Sendable {
 
     func write(_ first: Attempt, attempts: Attempts, to writer: inout any ResponseBodyWriter) async throws {
         let chat = parsed.isChat
-        var offsets = Array(repeating: 0, count: parsed.n)
+        let choices = parsed.choiceCount
+        var offsets = Array(repeating: 0, count: choices)
         var usage = (prompt: 0, completion: 0, cached: 0)
         var sentTokens = false
         var attempt = first
-        var lastToken = Array(repeating: ContinuousClock.Instant?.none, count: parsed.n)
+        var lastToken = Array(repeating: ContinuousClock.Instant?.none, count: choices)
         let interTokenLatency = Timer(label: "patchwork_frontend_inter_token_latency_seconds", dimensions: [("model", parsed.model)])
         do {
             if chat {
-                for i in 0..<parsed.n {
+                for i in 0..<choices {
                     try await send(CompletionResponses.chunk(header, index: i, chat: true, role: true, text: "", tokens: [], finishReason: nil,
                                                               logprobs: false, offset: 0, tokenizer: tokenizer, includeUsage: parsed.includeUsage), &writer)
                 }
+            }
+            for i in 0..<choices where !echoes.isEmpty {
+                let echo = echoes[i / parsed.n]
+                try await send(CompletionResponses.chunk(header, index: i, chat: false, text: echo, tokens: [], finishReason: nil,
+                                                          logprobs: false, offset: 0, tokenizer: tokenizer, includeUsage: parsed.includeUsage), &writer)
+                offsets[i] = echo.utf16.count
             }
             attempts: while true {
                 for await (index, message) in attempt.messages {
@@ -331,8 +383,11 @@ struct Streamer: Sendable {
                         }
                         offsets[index] += text.utf16.count
                         if let u = chunk.usage {
-                            usage.prompt = u.promptTokens
-                            usage.cached = u.cachedPromptTokens
+                            // The prompt counts once for its n choices.
+                            if index % parsed.n == 0 {
+                                usage.prompt += u.promptTokens
+                                usage.cached += u.cachedPromptTokens
+                            }
                             usage.completion += u.completionTokens
                         }
                     case .failure(let failure) where failure.code == .workerLost && !sentTokens:

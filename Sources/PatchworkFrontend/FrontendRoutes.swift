@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Logging
+import PatchworkCore
 import PatchworkRuntime
 import Prometheus
 
@@ -27,12 +28,12 @@ struct FrontendRoutes: Sendable {
         }
         router.get("/v1/models") { _, _ in listModels() }
         CompletionRoutes(
-            store: store, routers: routers, connections: connections, assets: ModelAssetsCache(connections: connections), maxBodyBytes: maxBodyBytes,
+            store: store, routers: routers, connections: connections, assets: ModelAssetsCache(connections: connections, isLive: { [store] id in store.workers(now: Date().timeIntervalSince1970).contains { $0.workerID == id } }), maxBodyBytes: maxBodyBytes,
             maxRetries: maxRetries, logger: logger
         ).add(to: router)
         router.get("/v1/models/**") { _, context in
             let id = context.parameters.getCatchAll().joined(separator: "/")
-            return try model(id.removingPercentEncoding ?? id)
+            return try await model(id.removingPercentEncoding ?? id)
         }
         return router
     }
@@ -76,7 +77,10 @@ struct FrontendRoutes: Sendable {
         return .json(ModelList(data: catalog(now: Date().timeIntervalSince1970)), status: .ok)
     }
 
-    func model(_ id: String) throws -> Response {
+    /// One model; on a miss the routers are asked for their views first (it may be new).
+    func model(_ id: String) async throws -> Response {
+        if let object = catalog(now: Date().timeIntervalSince1970).first(where: { $0.id == id }) { return .json(object, status: .ok) }
+        await routers.refresh()
         guard let object = catalog(now: Date().timeIntervalSince1970).first(where: { $0.id == id }) else {
             throw OpenAIError.modelNotFound(id)
         }

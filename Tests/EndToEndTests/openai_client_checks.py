@@ -14,7 +14,7 @@ import urllib.error
 import openai
 
 base_url, router_url, adapter, adapter_text = sys.argv[1:5]
-client = openai.OpenAI(base_url=base_url + "/v1", api_key="unused", max_retries=0)
+client = openai.OpenAI(base_url=base_url + "/v1", api_key="unused", max_retries=0, timeout=60)
 BASE = "SmolLM2-135M-Instruct"
 QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
 
@@ -63,6 +63,30 @@ check("streamed completion", streamed == completion.choices[0].text, streamed)
 by_ids = client.completions.create(model=BASE, prompt=[504, 3575, 282, 4649, 314], max_tokens=4, temperature=0)
 check("prompt as token ids", by_ids.choices[0].text == completion.choices[0].text, by_ids.choices[0].text)
 
+# Several prompts in one request: one choice per prompt (n per prompt), in order, each the same as
+# that prompt sent alone; streamed too.
+ITALY = "The capital of Italy is"
+alone = client.completions.create(model=BASE, prompt=ITALY, max_tokens=4, temperature=0)
+pair = client.completions.create(model=BASE, prompt=["The capital of France is", ITALY], max_tokens=4, temperature=0)
+check("prompt as a list of strings", [c.index for c in pair.choices] == [0, 1]
+      and [c.text for c in pair.choices] == [completion.choices[0].text, alone.choices[0].text], pair.choices)
+check("usage counts every prompt", pair.usage.prompt_tokens == completion.usage.prompt_tokens + alone.usage.prompt_tokens, pair.usage)
+id_lists = client.completions.create(model=BASE, prompt=[[504, 3575, 282, 4649, 314], [504, 3575, 282, 4649, 314]], max_tokens=4, temperature=0)
+check("prompt as a list of token-id lists", [c.text for c in id_lists.choices] == [completion.choices[0].text] * 2, id_lists.choices)
+fanned = client.completions.create(model=BASE, prompt=["The capital of France is", ITALY], max_tokens=4, temperature=0, n=2)
+check("n choices per prompt, prompt by prompt", [c.index for c in fanned.choices] == [0, 1, 2, 3]
+      and [c.text for c in fanned.choices] == [completion.choices[0].text] * 2 + [alone.choices[0].text] * 2, fanned.choices)
+by_index = {}
+for chunk in client.completions.create(model=BASE, prompt=["The capital of France is", ITALY], max_tokens=4, temperature=0, stream=True):
+    for c in chunk.choices:
+        by_index[c.index] = by_index.get(c.index, "") + c.text
+check("streamed list of prompts", by_index == {0: completion.choices[0].text, 1: alone.choices[0].text}, by_index)
+echoed = client.completions.create(model=BASE, prompt="The capital of France is", max_tokens=4, temperature=0, echo=True)
+check("echo", echoed.choices[0].text == "The capital of France is" + completion.choices[0].text, echoed.choices[0].text)
+echo_streamed = "".join(c.choices[0].text for c in client.completions.create(model=BASE, prompt="The capital of France is", max_tokens=4,
+                                                                              temperature=0, echo=True, stream=True))
+check("streamed echo", echo_streamed == echoed.choices[0].text, echo_streamed)
+
 stopped = client.chat.completions.create(model=BASE, messages=QUESTION, max_tokens=20, temperature=0, stop=[" Paris"])
 check("stop string", stopped.choices[0].message.content == "The capital of France is" and stopped.choices[0].finish_reason == "stop",
       stopped.choices[0].message.content)
@@ -92,6 +116,21 @@ expect_error("unknown model is 404", lambda: client.chat.completions.create(mode
              openai.NotFoundError, 404, "model_not_found")
 expect_error("invalid parameter is 400", lambda: client.chat.completions.create(model=BASE, messages=QUESTION, temperature=-1),
              openai.BadRequestError, 400)
+for name, call, param in [
+    ("temperature above 2", lambda: client.chat.completions.create(model=BASE, messages=QUESTION, temperature=2.5), "temperature"),
+    ("top_p of 0", lambda: client.chat.completions.create(model=BASE, messages=QUESTION, top_p=0), "top_p"),
+    ("top_p above 1", lambda: client.completions.create(model=BASE, prompt="x", top_p=1.5), "top_p"),
+    ("n of 0", lambda: client.chat.completions.create(model=BASE, messages=QUESTION, n=0), "n"),
+    ("presence_penalty above 2", lambda: client.chat.completions.create(model=BASE, messages=QUESTION, presence_penalty=2.5), "presence_penalty"),
+    ("frequency_penalty below -2", lambda: client.completions.create(model=BASE, prompt="x", frequency_penalty=-3), "frequency_penalty"),
+    ("stream_options without stream", lambda: client.chat.completions.create(model=BASE, messages=QUESTION, stream_options={"include_usage": True}),
+     "stream_options"),
+]:
+    try:
+        call()
+        check(name + " is 400", False, "accepted")
+    except openai.BadRequestError as error:
+        check(name + " is 400 naming " + param, error.status_code == 400 and error.param == param, (error.param, error.message))
 expect_error("prompt past the context is 400", lambda: client.completions.create(model=BASE, prompt=[5] * 8190, max_tokens=100),
              openai.BadRequestError, 400, "context_length_exceeded")
 expect_error("empty messages is 400", lambda: client.chat.completions.create(model=BASE, messages=[]), openai.BadRequestError, 400)

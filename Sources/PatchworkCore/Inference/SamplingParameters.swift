@@ -55,7 +55,7 @@ public struct SamplingParameters: Sendable, Equatable, Codable {
     /// Every parameter that is out of range, described; empty when all are valid.
     public func problems(vocabulary: Int) -> [String] {
         var problems: [String] = []
-        if !(temperature >= 0 && temperature.isFinite) { problems.append("temperature must be at least 0, got \(temperature)") }
+        if !(temperature >= 0 && temperature <= 2) { problems.append("temperature must be in [0, 2], got \(temperature)") }
         if !(topP > 0 && topP <= 1) { problems.append("top_p must be in (0, 1], got \(topP)") }
         if !(minP >= 0 && minP <= 1) { problems.append("min_p must be in [0, 1], got \(minP)") }
         if !(presencePenalty >= -2 && presencePenalty <= 2) { problems.append("presence_penalty must be in [-2, 2], got \(presencePenalty)") }
