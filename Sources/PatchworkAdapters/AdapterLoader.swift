@@ -83,6 +83,9 @@ public struct AdapterLoader: Sendable {
         _ = try inspect(directory: directory, source: source)
     }
 
+    /// Reads and validates the config and the weights' header. A folder with neither file is
+    /// not an adapter (404); any other problem is reported together with every other one (422),
+    /// so that a user fixes the folder in one round.
     private func inspect(directory: String, source: String) throws(AdapterError) -> (PEFTConfig, AdapterValidator.Result) {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) else {
@@ -93,28 +96,29 @@ public struct AdapterLoader: Sendable {
         }
         let configPath = (directory as NSString).appendingPathComponent(Self.configFile)
         let weightsPath = (directory as NSString).appendingPathComponent(Self.weightsFile)
-        guard let configData = FileManager.default.contents(atPath: configPath) else {
-            throw AdapterError(.notFound, "adapter source \(source) has no \(Self.configFile)")
+        let configData = FileManager.default.contents(atPath: configPath)
+        let hasWeights = FileManager.default.fileExists(atPath: weightsPath)
+        let hasPickle = FileManager.default.fileExists(atPath: (directory as NSString).appendingPathComponent("adapter_model.bin"))
+        if configData == nil && !hasWeights && !hasPickle {
+            throw AdapterError(.notFound, "adapter source \(source) has no \(Self.configFile) and no \(Self.weightsFile)")
         }
-        guard FileManager.default.fileExists(atPath: weightsPath) else {
-            let hasPickle = FileManager.default.fileExists(atPath: (directory as NSString).appendingPathComponent("adapter_model.bin"))
-            throw AdapterError(
-                hasPickle ? .invalidAdapter : .notFound,
-                hasPickle
-                    ? "adapter source \(source) has only adapter_model.bin (pickle); save it with safetensors"
-                    : "adapter source \(source) has no \(Self.weightsFile)"
-            )
+        var problems: [String] = []
+        var config: PEFTConfig?
+        if let configData {
+            do { config = try PEFTConfig.parse(configData) } catch { problems.append(error.message) }
+        } else {
+            problems.append("it has no \(Self.configFile)")
         }
-        let config = try PEFTConfig.parse(configData)
-        let header: SafetensorsHeader
-        do { header = try SafetensorsHeader.read(path: weightsPath) } catch {
-            let kind: AdapterError.Kind = switch error.kind {
-            case .notFound: .notFound
-            case .invalid: .invalidAdapter
-            case .io: .internalFailure
+        var header: SafetensorsHeader?
+        if hasWeights {
+            do { header = try SafetensorsHeader.read(path: weightsPath) } catch {
+                if error.kind == .io { throw AdapterError(.internalFailure, error.message) }
+                problems.append(error.message)
             }
-            throw AdapterError(kind, error.message)
+        } else {
+            problems.append(hasPickle ? "it has only adapter_model.bin (pickle); save it with safetensors" : "it has no \(Self.weightsFile)")
         }
-        return (config, try validator.validate(config: config, header: header))
+        if let config, let header, problems.isEmpty { return (config, try validator.validate(config: config, header: header)) }
+        throw AdapterError(.invalidAdapter, "adapter source \(source) is not a valid adapter: " + problems.joined(separator: "; "))
     }
 }

@@ -57,6 +57,25 @@ struct AdapterLoaderTests {
         }
     }
 
+    /// A folder with several problems reports all of them in one 422, so they are fixed in one round.
+    @Test func everyProblemOfAFolderIsReportedAtOnce() throws {
+        let directory = try TestPaths.temporaryDirectory("broken")
+        try Data("{\"r\": 8, \"lora_alpha\": ".utf8).write(to: directory.appendingPathComponent("adapter_config.json"))
+        let source = try AdapterSource(uri: "file://" + directory.path)
+        #expect { try loader.load(name: try AdapterName("a"), source: source, now: 0) } throws: { error in
+            guard let error = error as? AdapterError else { return false }
+            return error.kind == .invalidAdapter && error.message.contains("adapter_config.json is not valid JSON")
+                && error.message.contains("no adapter_model.safetensors")
+        }
+        // A weight file that is not safetensors, beside a config of the wrong type.
+        try Data("{\"r\": \"eight\"}".utf8).write(to: directory.appendingPathComponent("adapter_config.json"))
+        try Data([1, 2, 3]).write(to: directory.appendingPathComponent("adapter_model.safetensors"))
+        #expect { try loader.load(name: try AdapterName("a"), source: source, now: 0) } throws: { error in
+            guard let error = error as? AdapterError else { return false }
+            return error.kind == .invalidAdapter && error.message.contains("field 'r' has the wrong type") && error.message.contains("safetensors")
+        }
+    }
+
     @Test(arguments: [
         ("file:///a/b", "/a/b"), ("file://localhost/a/b", "/a/b"), ("file:///a/./c/../b", "/a/b"), ("file:///a%20b", "/a b"),
     ])
