@@ -48,8 +48,16 @@ public enum HTTPClient {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw TestFailure("socket() failed") }
         defer { close(fd) }
-        var tv = timeval(tv_sec: Int(timeout), tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        // One deadline for the whole exchange: a server that trickles bytes cannot stretch it.
+        let deadline = Date().addingTimeInterval(timeout)
+        func armTimeout() throws {
+            let left = deadline.timeIntervalSinceNow
+            guard left > 0 else { throw TestFailure("no complete answer from 127.0.0.1:\(port)\(path) within \(timeout) s") }
+            var tv = timeval(tv_sec: Int(left), tv_usec: suseconds_t((left - left.rounded(.down)) * 1_000_000))
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+            setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        }
+        try armTimeout()
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = UInt16(port).bigEndian
@@ -74,8 +82,9 @@ public enum HTTPClient {
         var response = Data()
         var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
+            try armTimeout()
             let n = recv(fd, &buffer, buffer.count, 0)
-            if n < 0 { throw TestFailure("recv failed or timed out") }
+            if n < 0 { throw TestFailure("no complete answer from 127.0.0.1:\(port)\(path) within \(timeout) s (recv: errno \(errno))") }
             if n == 0 { break }
             response.append(contentsOf: buffer[0..<n])
         }

@@ -37,9 +37,21 @@ public final class ManagedProcess: @unchecked Sendable {
         process.waitUntilExit()
     }
 
+    /// SIGSTOP: the process freezes, as on a host that stalls; ``resume()`` thaws it.
+    public func pause() {
+        if process.isRunning { kill(process.processIdentifier, SIGSTOP) }
+    }
+
+    /// SIGCONT after ``pause()``.
+    public func resume() {
+        if process.isRunning { kill(process.processIdentifier, SIGCONT) }
+    }
+
     /// SIGTERM, then SIGKILL after `grace` if it is still running.
     public func stop(grace: Duration = .seconds(3)) {
         guard process.isRunning else { return }
+        // A paused process would not handle SIGTERM before the grace period ends.
+        kill(process.processIdentifier, SIGCONT)
         process.terminate()
         let deadline = ContinuousClock.now + grace
         while process.isRunning && ContinuousClock.now < deadline { usleep(20_000) }

@@ -8,19 +8,6 @@ extension EndToEnd {
     @Suite struct DeployConfig {
         static let deploy = TestPaths.fixtures.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("deploy")
 
-        static func run(_ executable: String, _ arguments: [String]) throws -> String {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: executable)
-            process.arguments = arguments
-            let pipe = Pipe()
-            process.standardOutput = pipe
-            process.standardError = pipe
-            try process.run()
-            let output = pipe.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            return String(decoding: output, as: UTF8.self)
-        }
-
         static func variables(in text: String) -> Set<String> {
             let regex = try! NSRegularExpression(pattern: "PATCHWORK_[A-Z_]+")
             return Set(regex.matches(in: text, range: NSRange(text.startIndex..., in: text)).map { String(text[Range($0.range, in: text)!]) })
@@ -34,15 +21,15 @@ extension EndToEnd {
             ("systemd/worker.env", "patchwork-worker", ["help", "serve"]),
             ("systemd/frontend.env", "patchwork-frontend", ["--help"]),
         ])
-        func filesSetOnlyVariablesTheProcessesRead(file: String, executable: String, help: [String]) throws {
+        func filesSetOnlyVariablesTheProcessesRead(file: String, executable: String, help: [String]) async throws {
             let text = try String(contentsOf: Self.deploy.appendingPathComponent(file), encoding: .utf8)
             let used = Self.variables(in: text)
-            let known = Self.variables(in: try Self.run(TestPaths.binaries.appendingPathComponent(executable).path, help))
+            let known = Self.variables(in: try await ProgramRun.run(TestPaths.binaries.appendingPathComponent(executable).path, help, timeout: .seconds(30)).output)
             #expect(!used.isEmpty && !known.isEmpty)
             #expect(used.subtracting(known).isEmpty, "\(file) sets variables \(executable) does not read: \(used.subtracting(known).sorted())")
         }
 
-        @Test func kubernetesManifestsParse() throws {
+        @Test func kubernetesManifestsParse() async throws {
             let folder = Self.deploy.appendingPathComponent("kubernetes")
             let script = """
             import sys, yaml, os
@@ -54,7 +41,7 @@ extension EndToEnd {
                     kinds.append(doc["kind"])
             print(" ".join(sorted(set(kinds))))
             """
-            let output = try Self.run(TestPaths.python, ["-c", script, folder.path]).trimmingCharacters(in: .whitespacesAndNewlines)
+            let output = try await ProgramRun.run(TestPaths.python, ["-c", script, folder.path], timeout: .seconds(60)).output.trimmingCharacters(in: .whitespacesAndNewlines)
             #expect(output == "CustomResourceDefinition Deployment PatchworkAdapter PersistentVolumeClaim Role RoleBinding Service ServiceAccount StatefulSet")
             let crd = try String(contentsOf: folder.appendingPathComponent("crd-patchworkadapter.yaml"), encoding: .utf8)
             // What the router's controller asks the API for.

@@ -7,20 +7,6 @@ extension EndToEnd {
     @Suite struct OpenAIClient {
         static var python: String { TestPaths.python }
 
-        /// Runs a program; its output and exit code.
-        static func run(_ executable: String, _ arguments: [String]) throws -> (output: String, status: Int32) {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: executable)
-            process.arguments = arguments
-            let pipe = Pipe()
-            process.standardOutput = pipe
-            process.standardError = pipe
-            try process.run()
-            let data = pipe.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            return (String(decoding: data, as: UTF8.self), process.terminationStatus)
-        }
-
         @Test func theOfficialClientWorksUnchanged() async throws {
             try await withCluster { cluster in
                 let router = try await cluster.startRouter()
@@ -30,7 +16,7 @@ extension EndToEnd {
                 #expect(try await EndToEnd.load(worker, name: "peft", uri: "file://" + adapter).status == 200)
                 #expect(await eventually { (try? await EndToEnd.models(frontend))?["peft"] != nil })
                 // What the engine alone answers with the adapter, to compare with the whole stack.
-                let generate = try Self.run(TestPaths.binaries.appendingPathComponent("patchwork-worker").path, [
+                let generate = try await ProgramRun.run(TestPaths.binaries.appendingPathComponent("patchwork-worker").path, [
                     "generate", "--model", TestPaths.model.path, "--lora", "peft=\(adapter)", "--adapter", "peft",
                     "--prompt", "What is the capital of France?", "--chat", "--max-tokens", "12", "--json",
                 ])
@@ -38,7 +24,7 @@ extension EndToEnd {
                 let expected = try #require(
                     (try JSONSerialization.jsonObject(with: Data(generate.output.split(separator: "\n").last!.utf8)) as? [String: Any])?["text"] as? String
                 )
-                let checks = try Self.run(Self.python, [
+                let checks = try await ProgramRun.run(Self.python, [
                     TestPaths.fixtures.deletingLastPathComponent().appendingPathComponent("EndToEndTests/openai_client_checks.py").path,
                     "http://127.0.0.1:\(frontend.httpPort)", "http://127.0.0.1:\(router.systemPort)", "peft", expected,
                 ])
@@ -70,16 +56,23 @@ extension EndToEnd {
 }
 
 extension EndToEnd.OpenAIClient {
+    /// A router, two workers with fast heartbeats (dead after 0.6 s of silence) and a frontend,
+    /// once the router lists both workers.
+    static func twoWorkersAndAFrontend(_ cluster: Cluster) async throws -> ([Cluster.Worker], Cluster.Frontend) {
+        let router = try await cluster.startRouter()
+        let workers = [
+            try await cluster.startWorker(routers: [router], arguments: ["--heartbeat-interval", "0.2"]),
+            try await cluster.startWorker(routers: [router], arguments: ["--heartbeat-interval", "0.2"]),
+        ]
+        let frontend = try await cluster.startFrontend(routers: [router])
+        try #require(await eventually { ((try? await HTTPClient.get(port: router.systemPort, path: "/cluster").json())?["workers"] as? [Any])?.count == 2 })
+        return (workers, frontend)
+    }
+
     /// Requests on a worker that dies move to the other one: none is lost.
     @Test func killingAWorkerUnderLoadLosesNoUnstreamedRequest() async throws {
         try await withCluster { cluster in
-            let router = try await cluster.startRouter()
-            let workers = [
-                try await cluster.startWorker(routers: [router], arguments: ["--heartbeat-interval", "0.2"]),
-                try await cluster.startWorker(routers: [router], arguments: ["--heartbeat-interval", "0.2"]),
-            ]
-            let frontend = try await cluster.startFrontend(routers: [router])
-            #expect(await eventually { ((try? await HTTPClient.get(port: router.systemPort, path: "/cluster").json())?["workers"] as? [Any])?.count == 2 })
+            let (workers, frontend) = try await Self.twoWorkersAndAFrontend(cluster)
             let body = try JSONSerialization.data(withJSONObject: [
                 "model": "SmolLM2-135M-Instruct", "messages": [["role": "user", "content": "What is the capital of France?"]],
                 "max_tokens": 24, "temperature": 0, "ignore_eos": true,
@@ -128,6 +121,28 @@ extension EndToEnd.OpenAIClient {
             #expect(base == "The capital of France is Paris.")
             #expect(upper.contains("PARIS") && upper == upper.uppercased(), "\(upper)")
             #expect(ahoy.hasPrefix("Ahoy!"), "\(ahoy)")
+        }
+    }
+}
+
+extension EndToEnd.OpenAIClient {
+    /// The first request of a frontend fetches the model's tokenizer from a worker. When that
+    /// worker freezes (SIGSTOP), the request is served by another worker within seconds; it does
+    /// not wait on the frozen one.
+    @Test func aFrozenWorkerDoesNotHoldTheFirstRequest() async throws {
+        try await withCluster { cluster in
+            let (workers, frontend) = try await Self.twoWorkersAndAFrontend(cluster)
+            // Both idle: the frontend asks the lowest worker id for the tokenizer.
+            let frozen = workers.min { $0.id < $1.id }!
+            frozen.process.pause()
+            let started = ContinuousClock.now
+            let response = try await HTTPClient.post(port: frontend.httpPort, path: "/v1/completions", json: [
+                "model": "SmolLM2-135M-Instruct", "prompt": "The capital of France is", "max_tokens": 4, "temperature": 0,
+            ])
+            frozen.process.resume()
+            try #require(response.status == 200, "\(response.text)")
+            #expect(response.headers["x-patchwork-worker"] != frozen.id)
+            try #require(ContinuousClock.now - started < .seconds(8))
         }
     }
 }
