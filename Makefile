@@ -102,9 +102,19 @@ demo-adapters: reference-venv model
 
 ## bench-engine: prefill/decode tokens/s vs llama.cpp (llama-cpp-python, which pip compiles: minutes).
 bench-venv: .venv-bench/.ready
+# pip compiles llama.cpp here. Never natively: some of these machines advertise AMX but fault on
+# it (SIGILL in tileloadd), so AMX is off and each other instruction set is on only when
+# /proc/cpuinfo lists it (AMD EPYCs with AVX-512 lack AVX-VNNI). --no-cache-dir: pip would reuse
+# a wheel built with other flags.
+LLAMA_CMAKE_ARGS = -DGGML_NATIVE=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF \
+  $(shell flags=" $$(grep -m1 '^flags' /proc/cpuinfo | cut -d: -f2) "; \
+    for p in AVX:avx AVX2:avx2 FMA:fma F16C:f16c AVX512:avx512f AVX512_VBMI:avx512vbmi \
+             AVX512_VNNI:avx512_vnni AVX512_BF16:avx512_bf16 AVX_VNNI:avx_vnni; do \
+      case "$$flags" in (*" $${p#*:} "*) printf -- '-DGGML_%s=ON ' "$${p%%:*}";; (*) printf -- '-DGGML_%s=OFF ' "$${p%%:*}";; esac; \
+    done)
 .venv-bench/.ready: Tests/Benchmarks/requirements.txt
 	python3 -m venv .venv-bench
-	.venv-bench/bin/pip install -q --disable-pip-version-check -r Tests/Benchmarks/requirements.txt
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" .venv-bench/bin/pip install -q --no-cache-dir --disable-pip-version-check -r Tests/Benchmarks/requirements.txt
 	touch $@
 BENCH_THREADS ?= 2
 bench-engine: release model bench-venv
