@@ -33,6 +33,9 @@ final class RouterLinks: Service, Sendable {
         /// The last adapter event sent, and per router the last one it applied.
         var eventSequence: UInt64 = 0
         var appliedSequence: [Int: UInt64] = [:]
+        /// Per router, the last adapter event announced when the registration was sent (it lists
+        /// every adapter loaded up to there).
+        var registeredSequence: [Int: UInt64] = [:]
         var waiters: [UUID: Waiter] = [:]
         var heartbeatSequence: UInt64 = 0
 
@@ -91,7 +94,7 @@ final class RouterLinks: Service, Sendable {
             self.logger.info("joining routers", metadata: [
                 "worker.id": "\(self.settings.workerID)", "routers": "\(self.settings.routers.map(\.description).joined(separator: ","))", "worker.http": "\(url)",
             ])
-            for socket in sockets { self.register(on: socket) }
+            for index in sockets.indices { self.register(on: sockets[index], index: index) }
             let ticker = Ticker(name: "heartbeat", interval: .seconds(self.settings.heartbeatInterval)) { self.sendHeartbeat() }
             await withTaskGroup(of: Void.self) { group in
                 for (index, socket) in sockets.enumerated() {
@@ -149,16 +152,14 @@ final class RouterLinks: Service, Sendable {
         }
     }
 
-    private func registration() -> WorkerRegistration? {
-        guard let httpURL = state.withLock({ $0.httpURL }) else { return nil }
-        return WorkerRegistration(
+    private func register(on socket: MessageSocket, index: Int) {
+        // The sequence is read before the listing: an event announced in between is sent on its own too.
+        guard let (httpURL, sequence) = state.withLock({ state in state.httpURL.map { ($0, state.eventSequence) } }) else { return }
+        let registration = WorkerRegistration(
             workerID: settings.workerID, httpURL: httpURL, servingEndpoint: servingEndpoint, model: card,
             adapters: listing.summaries, metrics: metrics(), heartbeatInterval: settings.heartbeatInterval
         )
-    }
-
-    private func register(on socket: MessageSocket) {
-        guard let registration = registration() else { return }
+        state.withLock { $0.registeredSequence[index] = sequence }
         send(.register(registration), on: socket)
     }
 
@@ -187,10 +188,10 @@ final class RouterLinks: Service, Sendable {
             }
             switch message {
             case .registered(let ack):
-                // The registration listed every adapter announced before it.
+                // The registration listed every adapter announced before it was sent.
                 let ready = state.withLock { state in
                     state.acknowledged.insert(index)
-                    state.appliedSequence[index] = state.eventSequence
+                    state.appliedSequence[index] = max(state.appliedSequence[index] ?? 0, state.registeredSequence[index] ?? 0)
                     return state.satisfiedWaiters()
                 }
                 for continuation in ready { continuation.resume(returning: true) }
@@ -210,7 +211,7 @@ final class RouterLinks: Service, Sendable {
                 }
                 for continuation in ready { continuation.resume(returning: true) }
                 logger.notice("router does not know this worker; registering again", metadata: ["router": "\(router)"])
-                register(on: socket)
+                register(on: socket, index: index)
             case .refused(let refusal):
                 logger.error("router refused a message", metadata: ["router": "\(router)", "reason": "\(refusal.reason)"])
             default:
