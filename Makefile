@@ -88,13 +88,13 @@ references: reference-venv model
 ## bench-frontend: frontend + router overhead vs the worker directly; TTFT and inter-token latency.
 bench-frontend: release model bench-venv
 	.venv-bench/bin/python Tests/Benchmarks/bench_frontend.py --bin "$$(swift build -c release --show-bin-path)" \
-	  --model $(MODEL) --threads $(BENCH_THREADS)
+	  --model $(MODEL) --threads $(BENCH_THREADS) --pairs $(BENCH_PAIRS)
 
 ## bench-router: prefix-index ingestion rate, decision latency (32 workers, 1 M blocks), routing
 ## quality on a replayed trace, and end-to-end TTFT with 3 workers, KV-aware vs round-robin.
 bench-router: release model
 	"$$(swift build -c release --show-bin-path)/patchwork-router" bench
-	python3 Tests/Benchmarks/bench_routing.py --bin "$$(swift build -c release --show-bin-path)" --model $(MODEL)
+	python3 Tests/Benchmarks/bench_routing.py --bin "$$(swift build -c release --show-bin-path)" --model $(MODEL) --pairs $(BENCH_PAIRS)
 
 ## demo-adapters: retrain examples/adapters/{uppercase,ahoy} with PEFT on CPU (dev only, minutes).
 demo-adapters: reference-venv model
@@ -117,18 +117,21 @@ LLAMA_CMAKE_ARGS = -DGGML_NATIVE=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DG
 	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" .venv-bench/bin/pip install -q --no-cache-dir --disable-pip-version-check -r Tests/Benchmarks/requirements.txt
 	touch $@
 BENCH_THREADS ?= 2
+# Rounds of each comparison after one untimed warm-up (Tests/Benchmarks/abtest.py).
+BENCH_PAIRS ?= 3
 bench-engine: release model bench-venv
 	.venv-bench/bin/python Tests/Benchmarks/bench_engine.py --worker "$$(swift build -c release --show-bin-path)/patchwork-worker" \
-	  --model $(MODEL) --adapter Tests/Fixtures/adapters/smollm2-qkvo-peft --threads $(BENCH_THREADS)
+	  --model $(MODEL) --adapter Tests/Fixtures/adapters/smollm2-qkvo-peft --threads $(BENCH_THREADS) --pairs $(BENCH_PAIRS)
 
 ## bench-sources: loading the demo adapter from s3:// (moto) and hf:// cold and from the cache.
 bench-sources: release model venv
-	$(PYTHON) Tests/Benchmarks/bench_sources.py --worker "$$(swift build -c release --show-bin-path)/patchwork-worker" --model $(MODEL)
+	$(PYTHON) Tests/Benchmarks/bench_sources.py --worker "$$(swift build -c release --show-bin-path)/patchwork-worker" --model $(MODEL) \
+	  --pairs $(BENCH_PAIRS)
 
 ## bench-serving: batching figures (concurrency, mixed adapters, prefix cache) on a release worker.
 bench-serving: release model bench-venv
 	.venv-bench/bin/python Tests/Benchmarks/bench_serving.py --worker "$$(swift build -c release --show-bin-path)/patchwork-worker" \
-	  --model $(MODEL) --threads $(BENCH_THREADS)
+	  --model $(MODEL) --threads $(BENCH_THREADS) --pairs $(BENCH_PAIRS)
 
 clean:
 	rm -rf .build $(VENV) $(MODEL_DIR)

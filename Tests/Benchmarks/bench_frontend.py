@@ -4,7 +4,9 @@
 Prints, from one run:
  1. requests/s and mean latency of `max_tokens: 1` requests through the frontend (HTTP,
     chat template, routing) and sent straight to the worker's ZeroMQ endpoint, at 1 and 32
-    concurrent clients, and the frontend's added latency;
+    concurrent clients, and the frontend's added latency: one untimed warm-up round, then
+    --pairs rounds of direct/frontend in turn, each printed, medians of the per-round
+    ratios and differences (abtest.py);
  2. p50/p99 time to first token and inter-token latency at 16 concurrent streams.
 Run by `make bench-frontend`; never part of `make test`.
 """
@@ -21,6 +23,8 @@ import urllib.request
 
 import msgpack
 import zmq
+
+import abtest
 
 QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
 
@@ -132,6 +136,7 @@ def main():
     p.add_argument("--bin", required=True)
     p.add_argument("--model", required=True)
     p.add_argument("--threads", type=int, default=2)
+    abtest.add_pairs_argument(p)
     args = p.parse_args()
     router, events, router_http = free_port(), free_port(), free_port()
     worker_http, worker_zmq, frontend_http = free_port(), free_port(), free_port()
@@ -158,14 +163,18 @@ def main():
         out = subprocess.run([f"{args.bin}/patchwork-worker", "generate", "--model", args.model, "--prompt", QUESTION[0]["content"], "--chat",
                               "--max-tokens", "1", "--json"], capture_output=True, text=True, check=True)
         prompt_ids = json.loads(out.stdout.strip().splitlines()[-1])["prompt_ids"]
-        through_frontend(frontend_http, 4, 16)  # warm-up
         print(f"\nSmolLM2-135M-Instruct Q4_1, {args.threads} threads; one-token chat requests ({len(prompt_ids)} prompt tokens)")
         print("1. frontend + router vs the worker directly")
+        endpoint = f"tcp://127.0.0.1:{worker_zmq}"
         for clients, count in ((1, 64), (32, 256)):
-            f_rate, f_latency = through_frontend(frontend_http, clients, count)
-            d_rate, d_latency = direct(f"tcp://127.0.0.1:{worker_zmq}", prompt_ids, clients, count)
-            print(f"   {clients:2} clients: frontend {f_rate:6.1f} req/s, {f_latency * 1000:6.1f} ms | direct {d_rate:6.1f} req/s, "
-                  f"{d_latency * 1000:6.1f} ms | added latency {(f_latency - d_latency) * 1000:5.1f} ms, throughput ratio {f_rate / d_rate:.2f}")
+            rounds = abtest.alternate({
+                "direct": lambda: dict(zip(("rate", "latency"), direct(endpoint, prompt_ids, clients, count))),
+                "frontend": lambda: dict(zip(("rate", "latency"), through_frontend(frontend_http, clients, count))),
+            }, args.pairs)
+            print(f"   {clients} client{'s' if clients > 1 else ''}, {count} requests:")
+            rounds.print_rounds(lambda f: f"{f['rate']:6.1f} req/s, {f['latency'] * 1000:6.1f} ms", indent="     ")
+            print(f"     added latency ms: {rounds.difference('frontend', 'direct', 'latency', scale=1000)}")
+            print(f"     throughput ratio frontend/direct: {rounds.ratio('frontend', 'direct', 'rate')}")
         print("2. 16 concurrent streams of 64 tokens through the frontend")
         p50, p99, g50, g99 = streams(frontend_http, 16, 64)
         print(f"   TTFT p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms; inter-token latency p50 {g50 * 1000:.1f} ms, p99 {g99 * 1000:.1f} ms")

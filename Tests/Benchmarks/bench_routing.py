@@ -6,9 +6,11 @@ Workload: 6 long shared prefixes (system-prompt-like texts of about 600 tokens) 
 per prefix with their own question (36 requests, a fixed shuffled order, 3 in flight), one
 generated token each, so a request's latency is its time to first token. Figures: mean TTFT and
 the prompt tokens the workers computed (prompt tokens minus cached ones, from `usage`), KV-aware
-against round-robin, in one run. Fresh processes (cold caches) for each policy. Workers run one
-compute thread each: 3 workers share this machine's cores, the same way for both policies.
-Run by `make bench-router`; never in `make test`.
+against round-robin, in one run. Fresh processes (cold caches) for each run: one untimed warm-up
+run of each policy, then --pairs rounds of kv/round-robin in turn, each printed, the ratios the
+medians of the per-round ratios (abtest.py). Workers run one compute thread each: 3 workers
+share this machine's cores, the same way for both policies. Run by `make bench-router`; never
+in `make test`.
 """
 import argparse
 import concurrent.futures
@@ -20,6 +22,8 @@ import statistics
 import subprocess
 import time
 import urllib.request
+
+import abtest
 
 MODEL = "SmolLM2-135M-Instruct"
 TOPICS = ["geography", "astronomy", "cooking", "chemistry", "music theory", "medieval history"]
@@ -113,13 +117,14 @@ def main():
     parser.add_argument("--bin", required=True)
     parser.add_argument("--model", required=True)
     parser.add_argument("--log-dir", help="keep the router's debug log (every decision with its scores) here")
+    abtest.add_pairs_argument(parser)
     args = parser.parse_args()
-    figures = {policy: run(args.bin, args.model, policy, args.log_dir) for policy in ("kv", "round-robin")}
-    kv, rr = figures["kv"], figures["round-robin"]
+    figure = lambda policy: dict(zip(("ttft", "computed", "total"), run(args.bin, args.model, policy, args.log_dir)))
+    rounds = abtest.alternate({"kv": lambda: figure("kv"), "round-robin": lambda: figure("round-robin")}, args.pairs)
     print(f"\n4. end to end: 3 workers (1 thread each), {len(workload())} one-token requests over {len(TOPICS)} shared prefixes, 3 in flight")
-    for policy, (ttft, computed, total) in figures.items():
-        print(f"   {policy:12s} mean TTFT {ttft * 1000:7.1f} ms, prompt tokens computed {computed:6d} of {total}")
-    print(f"   KV-aware / round-robin: TTFT {kv[0] / rr[0]:.2f}x (target <= 0.5), prompt tokens computed {kv[1] / rr[1]:.2f}x")
+    rounds.print_rounds(lambda f: f"mean TTFT {f['ttft'] * 1000:7.1f} ms, prompt tokens computed {f['computed']:6d} of {f['total']}")
+    print(f"   KV-aware / round-robin TTFT: {rounds.ratio('kv', 'round-robin', 'ttft')} (target <= 0.5)")
+    print(f"   KV-aware / round-robin prompt tokens computed: {rounds.ratio('kv', 'round-robin', 'computed')}")
 
 
 if __name__ == "__main__":

@@ -8,9 +8,11 @@ Prints, from one run:
  4. 16 adapters requested round-robin, 8 requests in flight, with --max-loras 8 vs all 16
     resident: median time to first token (target ratio <= 2; SGLang measured 156x);
  5. the mixed-adapter load of 2. on llama.cpp (llama-cpp-python, one adapter per context, since
-    it cannot batch different adapters): throughput ratio.
-Adapters are random PEFT-format rank-8 q/v adapters written here (distinct contents, so distinct
-cache namespaces). Run by `make bench-serving`; never part of `make test`.
+    it cannot batch different adapters) vs on Patchwork: throughput ratio.
+Every comparison warms up once untimed, then alternates its runs for --pairs rounds and prints
+each round and the median ratio (abtest.py). Adapters are random PEFT-format rank-8 q/v adapters
+written here (distinct contents, so distinct cache namespaces). Run by `make bench-serving`;
+never part of `make test`.
 """
 import argparse
 import json
@@ -27,6 +29,8 @@ import msgpack
 import numpy as np
 import zmq
 from safetensors.numpy import save_file
+
+import abtest
 
 HIDDEN, KV, LAYERS = 576, 192, 30
 
@@ -163,74 +167,90 @@ def main():
     p.add_argument("--model", required=True)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--tokens", type=int, default=64, help="generated per request")
+    abtest.add_pairs_argument(p)
     args = p.parse_args()
     rng = random.Random(0)
     prompt = lambda n: [rng.randrange(100, 40000) for _ in range(n)]
     tmp = tempfile.mkdtemp()
     for i in range(16):
         write_adapter(os.path.join(tmp, f"a{i}"), seed=i)
+
+    def rate(worker, requests):
+        wall, tokens, _ = worker.run(requests)
+        return tokens / wall
+
+    tok_s = lambda r: f"{r:.1f} tok/s"
+    ms = lambda seconds: f"{seconds * 1000:.0f} ms"
     worker = Worker(args)
+    limited = None
     try:
         for i in range(16):
             worker.load(f"a{i}", os.path.join(tmp, f"a{i}"))
-        worker.run([(prompt(32), None, 4)])  # warm-up
 
-        print(f"\nSmolLM2-135M-Instruct Q4_1, {args.threads} threads, 32-token prompts, {args.tokens} tokens each")
+        print(f"\nSmolLM2-135M-Instruct Q4_1, {args.threads} threads, 32-token prompts, {args.tokens} tokens each; "
+              f"each comparison: one untimed warm-up round, then {args.pairs} alternated rounds")
         print("1. aggregate decode throughput, base model")
-        rates = {}
-        for n in (1, 4, 16):
-            wall, tokens, _ = worker.run([(prompt(32), None, args.tokens) for _ in range(n)])
-            rates[n] = tokens / wall
-            print(f"   {n:2} concurrent: {rates[n]:7.1f} tok/s")
-        print(f"   16 vs 1 concurrent: {rates[16] / rates[1]:.2f}x")
+        concurrency = abtest.alternate(
+            {f"{n} concurrent": (lambda n=n: rate(worker, [(prompt(32), None, args.tokens) for _ in range(n)])) for n in (1, 4, 16)},
+            args.pairs)
+        concurrency.print_rounds(tok_s)
+        print(f"   16 vs 1 concurrent: {concurrency.ratio('16 concurrent', '1 concurrent')}")
 
         print("2. 16 requests over 8 adapters vs 16 on the base model")
-        wall_base, tokens_base, _ = worker.run([(prompt(32), None, args.tokens) for _ in range(16)])
-        wall_mixed, tokens_mixed, _ = worker.run([(prompt(32), f"a{i % 8}", args.tokens) for i in range(16)])
-        base, mixed = tokens_base / wall_base, tokens_mixed / wall_mixed
-        print(f"   base {base:.1f} tok/s, mixed adapters {mixed:.1f} tok/s, ratio {mixed / base:.2f} (target >= 0.85)")
+        base_load = lambda: rate(worker, [(prompt(32), None, args.tokens) for _ in range(16)])
+        mixed_load = lambda: rate(worker, [(prompt(32), f"a{i % 8}", args.tokens) for i in range(16)])
+        mixed = abtest.alternate({"base": base_load, "mixed adapters": mixed_load}, args.pairs)
+        mixed.print_rounds(tok_s)
+        print(f"   mixed adapters / base: {mixed.ratio('mixed adapters', 'base')} (target >= 0.85)")
 
-        print("3. time to first token, 512-token prefix cached vs cold (median of 5)")
-        cold, warm = [], []
-        for _ in range(5):
-            shared = prompt(512)
-            cold.append(worker.run([(shared + prompt(8), None, 1)])[2][0])
-            warm.append(worker.run([(shared + prompt(8), None, 1)])[2][0])
-        c, w = statistics.median(cold), statistics.median(warm)
-        print(f"   cold {c * 1000:.0f} ms, cached {w * 1000:.0f} ms, ratio {w / c:.2f} (target <= 0.2)")
+        print("3. time to first token, 512-token prefix cold vs cached")
+        shared = []
+        def cold():
+            shared[:] = prompt(512)  # a prefix never seen before; the cached run reuses it
+            return worker.run([(shared + prompt(8), None, 1)])[2][0]
+        cached = lambda: worker.run([(shared + prompt(8), None, 1)])[2][0]
+        prefix = abtest.alternate({"cold": cold, "cached": cached}, args.pairs)
+        prefix.print_rounds(ms)
+        print(f"   cached / cold: {prefix.ratio('cached', 'cold')} (target <= 0.2)")
 
-        print("4. 16 adapters round-robin, 8 in flight: --max-loras 8 vs all 16 resident")
-        load = [(prompt(32), f"a{i % 16}", 16) for i in range(64)]
-        all_resident = statistics.median(worker.closed_loop(list(load), 8))
-    finally:
-        worker.stop()
-    limited = Worker(args, max_loras=8)
-    try:
+        print("4. 16 adapters round-robin, 8 in flight: --max-loras 8 vs all 16 resident (median TTFT of each run)")
+        limited = Worker(args, max_loras=8)
         for i in range(16):
             limited.load(f"a{i}", os.path.join(tmp, f"a{i}"))
-        limited.run([(prompt(32), "a0", 2)])  # warm-up
-        eight_slots = statistics.median(limited.closed_loop(list(load), 8))
-    finally:
+        load = [(prompt(32), f"a{i % 16}", 16) for i in range(64)]
+        slots = abtest.alternate({
+            "all 16 resident": lambda: statistics.median(worker.closed_loop(list(load), 8)),
+            "8 slots": lambda: statistics.median(limited.closed_loop(list(load), 8)),
+        }, args.pairs)
         limited.stop()
-    print(f"   median TTFT: all resident {all_resident * 1000:.0f} ms, 8 slots {eight_slots * 1000:.0f} ms, "
-          f"ratio {eight_slots / all_resident:.2f} (target <= 2)")
+        limited = None
+        slots.print_rounds(ms)
+        print(f"   8 slots / all resident: {slots.ratio('8 slots', 'all 16 resident')} (target <= 2)")
 
-    print("5. the mixed-adapter load of 2. on llama.cpp (one context per adapter, requests in turn)")
-    from llama_cpp import Llama
-    contexts = []
-    for i in range(8):
-        path = os.path.join(tmp, f"a{i}.gguf")
-        write_gguf_adapter(path, seed=i)
-        contexts.append(Llama(model_path=args.model, lora_path=path, n_threads=args.threads, n_threads_batch=args.threads,
-                              n_ctx=256, verbose=False))
-    start, tokens = time.perf_counter(), 0
-    for i in range(16):
-        llm = contexts[i % 8]
-        llm.reset()
-        out = llm.create_completion(prompt(32), max_tokens=args.tokens, temperature=0)
-        tokens += out["usage"]["completion_tokens"]
-    llama_rate = tokens / (time.perf_counter() - start)
-    print(f"   llama.cpp {llama_rate:.1f} tok/s, Patchwork {mixed:.1f} tok/s, ratio {mixed / llama_rate:.2f}")
+        print("5. the mixed-adapter load of 2. on llama.cpp (one context per adapter, requests in turn) vs Patchwork")
+        from llama_cpp import Llama
+        contexts = []
+        for i in range(8):
+            path = os.path.join(tmp, f"a{i}.gguf")
+            write_gguf_adapter(path, seed=i)
+            contexts.append(Llama(model_path=args.model, lora_path=path, n_threads=args.threads, n_threads_batch=args.threads,
+                                  n_ctx=256, verbose=False))
+
+        def llama_load():
+            start, tokens = time.perf_counter(), 0
+            for i in range(16):
+                llm = contexts[i % 8]
+                llm.reset()
+                out = llm.create_completion(prompt(32), max_tokens=args.tokens, temperature=0)
+                tokens += out["usage"]["completion_tokens"]
+            return tokens / (time.perf_counter() - start)
+        versus = abtest.alternate({"llama.cpp": llama_load, "Patchwork": mixed_load}, args.pairs)
+        versus.print_rounds(tok_s)
+        print(f"   Patchwork / llama.cpp: {versus.ratio('Patchwork', 'llama.cpp')}")
+    finally:
+        for w in (worker, limited):
+            if w:
+                w.stop()
 
 
 if __name__ == "__main__":

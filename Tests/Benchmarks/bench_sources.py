@@ -7,9 +7,11 @@
  3. cold and warm from hf:// (a local server speaking the Hub's protocol);
  4. from file:// for reference (no cache involved).
 
-Each figure is the median of 5 loads (unload in between; the cache entry is deleted before each
-cold load). Loopback hides network time: the cold/warm gap here is the download and checking
-work, a lower bound of what a remote store costs. Run by `make bench-sources`; never in `make test`.
+Cold and warm loads alternate (abtest.py): one untimed warm-up pair, then --pairs pairs, each a
+cold load (the cache entry deleted first) and a warm one, printed with the median of the
+per-pair ratios; the other figures are medians of --runs loads. Loads unload in between.
+Loopback hides network time: the cold/warm gap here is the download and checking work, a lower
+bound of what a remote store costs. Run by `make bench-sources`; never in `make test`.
 """
 import argparse
 import json
@@ -22,6 +24,8 @@ import sys
 import tempfile
 import time
 import urllib.request
+
+import abtest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ADAPTER = os.path.join(ROOT, "examples/adapters/uppercase")
@@ -61,7 +65,8 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--worker", required=True)
     parser.add_argument("--model", required=True)
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=5, help="loads per figure without a ratio")
+    abtest.add_pairs_argument(parser)
     args = parser.parse_args()
     python = sys.executable
     processes = []
@@ -119,20 +124,17 @@ def main():
         def median(uri, cold):
             return statistics.median(load_seconds(uri, cold) for _ in range(args.runs))
 
-        figures = {
-            "s3 cold": median("s3://adapters/uppercase", True),
-            "s3 warm": median("s3://adapters/uppercase", False),
-            "hf cold": median("hf://demo/uppercase", True),
-            "hf warm": median("hf://demo/uppercase", False),
-            "hf pinned warm": median(f"hf://demo/uppercase@{COMMIT}", False),
-            "file": median("file://" + ADAPTER, False),
-        }
+        ms = lambda seconds: f"{seconds * 1000:8.1f} ms"
         size = sum(os.path.getsize(os.path.join(ADAPTER, f)) for f in os.listdir(ADAPTER))
-        print(f"adapter: examples/adapters/uppercase, {size / 1e6:.1f} MB; median of {args.runs} loads each")
-        for name, seconds in figures.items():
-            print(f"  {name:16s} {seconds * 1000:8.1f} ms")
-        print(f"  s3 cold / warm   {figures['s3 cold'] / figures['s3 warm']:8.2f}x")
-        print(f"  hf cold / warm   {figures['hf cold'] / figures['hf warm']:8.2f}x")
+        print(f"adapter: examples/adapters/uppercase, {size / 1e6:.1f} MB")
+        for scheme, uri in (("s3", "s3://adapters/uppercase"), ("hf", "hf://demo/uppercase")):
+            rounds = abtest.alternate({"cold": lambda: load_seconds(uri, True), "warm": lambda: load_seconds(uri, False)}, args.pairs)
+            print(f"  {scheme}:")
+            rounds.print_rounds(ms, indent="    ")
+            print(f"    {scheme} cold / warm: {rounds.ratio('cold', 'warm')}")
+        print(f"  median of {args.runs} loads:")
+        for name, uri in (("hf pinned warm", f"hf://demo/uppercase@{COMMIT}"), ("file", "file://" + ADAPTER)):
+            print(f"    {name:16s} {ms(median(uri, False))}")
     finally:
         for process in reversed(processes):
             process.terminate()
