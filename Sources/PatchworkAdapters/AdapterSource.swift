@@ -80,6 +80,12 @@ public struct S3Location: Sendable, Hashable, CustomStringConvertible {
     /// The prefix as listed: with a trailing slash, so `a/b` never matches `a/bc/...`.
     public var listingPrefix: String { prefix.isEmpty ? "" : prefix + "/" }
 
+    /// A listed key's path below the prefix. S3 compares keys as bytes, so the prefix is cut in
+    /// UTF-8 bytes (counting characters would swallow a combining mark that follows the slash).
+    public func relativePath(of key: String) -> String {
+        String(decoding: key.utf8.dropFirst(listingPrefix.utf8.count), as: UTF8.self)
+    }
+
     public var description: String { prefix.isEmpty ? "s3://\(bucket)" : "s3://\(bucket)/\(prefix)" }
 }
 

@@ -13,6 +13,15 @@ struct AdapterSourceTests {
         #expect(root.prefix.isEmpty && root.listingPrefix.isEmpty)
     }
 
+    /// Keys are cut below the prefix byte for byte: a combining mark right after the slash
+    /// stays in the file name (as characters, "/" and U+0301 are one).
+    @Test func keysAreCutBelowThePrefixInBytes() throws {
+        guard case .s3(let location) = try AdapterSource(uri: "s3://my-bucket/team a+b=c/v1") else { Issue.record("not s3"); return }
+        #expect(location.relativePath(of: "team a+b=c/v1/adapter_config.json") == "adapter_config.json")
+        let combining = location.relativePath(of: "team a+b=c/v1/\u{301}notes.md")
+        #expect(Array(combining.unicodeScalars) == Array("\u{301}notes.md".unicodeScalars))
+    }
+
     @Test func parsesHub() throws {
         guard case .hf(let main) = try AdapterSource(uri: "hf://org/name") else { Issue.record("not hf"); return }
         #expect(main.repository == "org/name" && main.revision == "main" && !main.isPinned)

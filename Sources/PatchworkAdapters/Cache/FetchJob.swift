@@ -45,7 +45,7 @@ struct FetchJob: Sendable {
         }
         var files: [(path: String, object: S3Object)] = []
         for object in objects {
-            files.append((try RelativePath.checked(String(object.key.dropFirst(location.listingPrefix.count)), from: location.description), object))
+            files.append((try RelativePath.checked(location.relativePath(of: object.key), from: location.description), object))
         }
         let total = files.reduce(Int64(0)) { $0 + $1.object.size }
         try checkSize(total, source: location.description)
