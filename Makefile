@@ -8,7 +8,8 @@ PYTHON := $(VENV)/bin/python
 MODEL_DIR := models
 MODEL := $(MODEL_DIR)/SmolLM2-135M-Instruct.Q4_1.gguf
 SWIFT_FLAGS ?=
-BIN_DIR = $(shell swift build $(SWIFT_FLAGS) --show-bin-path)
+# The executables that `make run` starts and the end-to-end tests drive: the optimized build.
+RELEASE_BIN_DIR = $(shell swift build -c release --show-bin-path)
 
 # Ports for `make run`; override on the command line (make run HTTP_PORT=9000).
 ROUTER_PORT ?= 7000
@@ -59,20 +60,23 @@ fixtures: venv
 	$(PYTHON) Tests/Fixtures/make_vectors.py
 	$(PYTHON) Tests/Fixtures/make_sigv4_vectors.py
 
-## run: router, one worker and the frontend on localhost, on the bundled model.
-run: build model
-	BIN_DIR="$(BIN_DIR)" MODEL="$(MODEL)" ROUTER_PORT=$(ROUTER_PORT) EVENTS_PORT=$(EVENTS_PORT) \
+## run: router, one worker and the frontend on localhost, on the bundled model (release build).
+run: release model
+	BIN_DIR="$(RELEASE_BIN_DIR)" MODEL="$(MODEL)" ROUTER_PORT=$(ROUTER_PORT) EVENTS_PORT=$(EVENTS_PORT) \
 	  WORKER_PORT=$(WORKER_PORT) WORKER_SYSTEM_PORT=$(WORKER_SYSTEM_PORT) \
 	  ROUTER_SYSTEM_PORT=$(ROUTER_SYSTEM_PORT) HTTP_PORT=$(HTTP_PORT) deploy/local/run.sh
 
-## test: every test, unit and end to end (starts real processes on free loopback ports).
-test: deps venv model
+## test: every test, unit and end to end (starts real processes on free loopback ports). Unit
+## tests run in the debug build; the end-to-end tests drive the release executables, as deployed
+## (a debug engine is slow enough under CPU contention to turn timing checks into noise).
+test: deps venv model release
 	swift build $(SWIFT_FLAGS) --build-tests
-	PATCHWORK_TEST_BIN_DIR="$(BIN_DIR)" PATCHWORK_TEST_MODEL="$(CURDIR)/$(MODEL)" \
+	PATCHWORK_TEST_BIN_DIR="$(RELEASE_BIN_DIR)" PATCHWORK_TEST_MODEL="$(CURDIR)/$(MODEL)" \
 	  PATCHWORK_TEST_PYTHON="$(CURDIR)/$(PYTHON)" swift test $(SWIFT_FLAGS) --skip-build
 
-## release: an optimized build (what run and the benchmarks use).
+## release: an optimized build (what run, the end-to-end tests and the benchmarks use).
 release: deps
+	@echo "building the release configuration (optimized; a first build takes about 3 minutes)"
 	swift build -c release
 
 ## reference-venv, references: the dev-only Hugging Face reference (torch, transformers, peft;
@@ -87,14 +91,14 @@ references: reference-venv model
 
 ## bench-frontend: frontend + router overhead vs the worker directly; TTFT and inter-token latency.
 bench-frontend: release model bench-venv
-	.venv-bench/bin/python Tests/Benchmarks/bench_frontend.py --bin "$$(swift build -c release --show-bin-path)" \
+	.venv-bench/bin/python Tests/Benchmarks/bench_frontend.py --bin "$(RELEASE_BIN_DIR)" \
 	  --model $(MODEL) --threads $(BENCH_THREADS) --pairs $(BENCH_PAIRS)
 
 ## bench-router: prefix-index ingestion rate, decision latency (32 workers, 1 M blocks), routing
 ## quality on a replayed trace, and end-to-end TTFT with 3 workers, KV-aware vs round-robin.
 bench-router: release model
-	"$$(swift build -c release --show-bin-path)/patchwork-router" bench
-	python3 Tests/Benchmarks/bench_routing.py --bin "$$(swift build -c release --show-bin-path)" --model $(MODEL) --pairs $(BENCH_PAIRS)
+	"$(RELEASE_BIN_DIR)/patchwork-router" bench
+	python3 Tests/Benchmarks/bench_routing.py --bin "$(RELEASE_BIN_DIR)" --model $(MODEL) --pairs $(BENCH_PAIRS)
 
 ## demo-adapters: retrain examples/adapters/{uppercase,ahoy} with PEFT on CPU (dev only, minutes).
 demo-adapters: reference-venv model
@@ -120,17 +124,17 @@ BENCH_THREADS ?= 2
 # Rounds of each comparison after one untimed warm-up (Tests/Benchmarks/abtest.py).
 BENCH_PAIRS ?= 3
 bench-engine: release model bench-venv
-	.venv-bench/bin/python Tests/Benchmarks/bench_engine.py --worker "$$(swift build -c release --show-bin-path)/patchwork-worker" \
+	.venv-bench/bin/python Tests/Benchmarks/bench_engine.py --worker "$(RELEASE_BIN_DIR)/patchwork-worker" \
 	  --model $(MODEL) --adapter Tests/Fixtures/adapters/smollm2-qkvo-peft --threads $(BENCH_THREADS) --pairs $(BENCH_PAIRS)
 
 ## bench-sources: loading the demo adapter from s3:// (moto) and hf:// cold and from the cache.
 bench-sources: release model venv
-	$(PYTHON) Tests/Benchmarks/bench_sources.py --worker "$$(swift build -c release --show-bin-path)/patchwork-worker" --model $(MODEL) \
+	$(PYTHON) Tests/Benchmarks/bench_sources.py --worker "$(RELEASE_BIN_DIR)/patchwork-worker" --model $(MODEL) \
 	  --pairs $(BENCH_PAIRS)
 
 ## bench-serving: batching figures (concurrency, mixed adapters, prefix cache) on a release worker.
 bench-serving: release model bench-venv
-	.venv-bench/bin/python Tests/Benchmarks/bench_serving.py --worker "$$(swift build -c release --show-bin-path)/patchwork-worker" \
+	.venv-bench/bin/python Tests/Benchmarks/bench_serving.py --worker "$(RELEASE_BIN_DIR)/patchwork-worker" \
 	  --model $(MODEL) --threads $(BENCH_THREADS) --pairs $(BENCH_PAIRS)
 
 clean:

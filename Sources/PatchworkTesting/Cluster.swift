@@ -83,7 +83,7 @@ public final class Cluster: @unchecked Sendable {
             "patchwork-worker", name: name, arguments: args + arguments, environment: cacheEnvironment.merging(environment) { $1 }
         )
         try await waitForHTTP(port: system, process: process)
-        guard await process.waitForLog("registered with router") else { throw TestFailure("\(name) did not register:\n\(process.log)") }
+        guard await process.waitForLog("registered with router", timeout: .seconds(30)) else { throw TestFailure("\(name) did not register:\n\(process.log)") }
         return Worker(process: process, systemPort: system, id: name)
     }
 
@@ -94,12 +94,13 @@ public final class Cluster: @unchecked Sendable {
             "--http-host", "127.0.0.1", "--http-port", "\(http)",
         ] + arguments, environment: [:])
         try await waitForHTTP(port: http, process: process)
-        guard await process.waitForLog("cluster view received") else { throw TestFailure("frontend got no cluster view:\n\(process.log)") }
+        guard await process.waitForLog("cluster view received", timeout: .seconds(30)) else { throw TestFailure("frontend got no cluster view:\n\(process.log)") }
         return Frontend(process: process, httpPort: http)
     }
 
     private func waitForHTTP(port: Int, process: ManagedProcess) async throws {
-        let up = await eventually(timeout: .seconds(20)) {
+        // Generous for a loaded host; a process that exits is reported at once.
+        let up = await eventually(timeout: .seconds(60)) {
             if !process.isRunning { return true }
             return (try? await HTTPClient.get(port: port, path: "/health")) != nil
         }
