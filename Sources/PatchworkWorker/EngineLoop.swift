@@ -99,7 +99,12 @@ final class EngineLoop: @unchecked Sendable {
     private func run() {
         while true {
             condition.lock()
-            while commands.isEmpty && !scheduler.hasWork && !stopping { condition.wait() }
+            while commands.isEmpty && !scheduler.hasWork && !stopping {
+                // A load change held back by the rate limit goes out when the limit allows,
+                // even if nothing else happens (the last change of a burst must not be lost).
+                guard let due = loadPublishDue else { condition.wait(); continue }
+                if !condition.wait(until: due) { break }
+            }
             let pending = commands
             commands.removeAll()
             let stop = stopping
@@ -108,6 +113,7 @@ final class EngineLoop: @unchecked Sendable {
             for command in pending { apply(command) }
             if scheduler.hasWork { runStep() }
             updateMetrics()
+            publishLoadIfDue()
         }
         for (requestID, peer) in peers {
             reply(peer, .failure(ServingFailure(requestID: requestID, code: .shuttingDown, message: "the worker is shutting down")))
@@ -280,17 +286,24 @@ final class EngineLoop: @unchecked Sendable {
     }
 
     /// The last load published between heartbeats, and when.
-    private var publishedLoad: (metrics: LoadMetrics, at: ContinuousClock.Instant)?
+    private var publishedLoad: (metrics: LoadMetrics, at: Date)?
     /// Load reports go out at most this often between heartbeats.
-    static let loadPublishInterval = Duration.milliseconds(50)
+    static let loadPublishInterval = 0.05
+
+    /// When the current load, which differs from the last one published, may go out; nil when
+    /// there is nothing to publish.
+    private var loadPublishDue: Date? {
+        guard let last = publishedLoad else { return Date() }
+        return last.metrics == metrics ? nil : last.at.addingTimeInterval(Self.loadPublishInterval)
+    }
 
     /// Routers weigh load when they route; heartbeats come once a second, so changes are also
     /// published on the event socket, at most every 50 ms.
-    private func publishLoadIfChanged(_ metrics: LoadMetrics) {
-        let now = ContinuousClock.now
-        if let last = publishedLoad, last.metrics == metrics || now - last.at < Self.loadPublishInterval { return }
-        publishedLoad = (metrics, now)
-        publisher.publishLoad(metrics)
+    private func publishLoadIfDue() {
+        guard let due = loadPublishDue, due <= Date() else { return }
+        let current = metrics
+        publishedLoad = (current, Date())
+        publisher.publishLoad(current)
     }
 
     private func updateMetrics() {
@@ -318,6 +331,5 @@ final class EngineLoop: @unchecked Sendable {
             preemptionsSeen = scheduler.preemptions
         }
         gauges.record(adapters)
-        publishLoadIfChanged(metrics)
     }
 }
