@@ -19,7 +19,7 @@ WORKER_SYSTEM_PORT ?= 8081
 ROUTER_SYSTEM_PORT ?= 8082
 HTTP_PORT ?= 8000
 
-.PHONY: deps build release run test model venv fixtures references reference-venv bench-venv bench-engine bench-serving bench-frontend bench-router bench-sources demo-adapters clean
+.PHONY: deps build release run test check-deps model venv fixtures references reference-venv bench-venv bench-engine bench-serving bench-frontend bench-router bench-sources demo-adapters clean
 
 ## deps: install the Debian packages that are missing (apt-get; root or sudo).
 deps:
@@ -69,10 +69,15 @@ run: release model
 ## test: every test, unit and end to end (starts real processes on free loopback ports). Unit
 ## tests run in the debug build; the end-to-end tests drive the release executables, as deployed
 ## (a debug engine is slow enough under CPU contention to turn timing checks into noise).
-test: deps venv model release
+test: deps venv model check-deps release
 	swift build $(SWIFT_FLAGS) --build-tests
 	PATCHWORK_TEST_BIN_DIR="$(RELEASE_BIN_DIR)" PATCHWORK_TEST_MODEL="$(CURDIR)/$(MODEL)" \
 	  PATCHWORK_TEST_PYTHON="$(CURDIR)/$(PYTHON)" swift test $(SWIFT_FLAGS) --skip-build
+
+## check-deps: every import declared in Package.swift, and the module graph as designed
+## (docs/architecture.md, "Modules").
+check-deps:
+	python3 Tests/Tools/check_dependencies.py
 
 ## release: an optimized build (what run, the end-to-end tests and the benchmarks use).
 release: deps

@@ -7,6 +7,18 @@ let strict: [SwiftSetting] = [
     .enableUpcomingFeature("MemberImportVisibility"),
 ]
 
+/// What every process module imports to serve HTTP, log, measure and parse flags.
+let processProducts: [Target.Dependency] = [
+    .product(name: "ArgumentParser", package: "swift-argument-parser"),
+    .product(name: "HTTPTypes", package: "swift-http-types"),
+    .product(name: "Hummingbird", package: "hummingbird"),
+    .product(name: "Logging", package: "swift-log"),
+    .product(name: "Metrics", package: "swift-metrics"),
+    .product(name: "NIOCore", package: "swift-nio"),
+    .product(name: "Prometheus", package: "swift-prometheus"),
+    .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+]
+
 let package = Package(
     name: "patchwork",
     platforms: [.macOS(.v15)],
@@ -23,6 +35,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        // Already in the graph through Hummingbird; named because the process modules import them.
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     ],
     targets: [
         // C libraries from Debian, one shim header each.
@@ -33,8 +48,13 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CCurl", providers: [.apt(["libcurl4-openssl-dev"])]),
 
-        // Identities, wire messages, MessagePack, configuration, errors. No I/O.
-        .target(name: "PatchworkCore", swiftSettings: strict),
+        // Identities, wire messages, MessagePack, configuration, errors, hashing. No I/O.
+        .target(name: "PatchworkCore", dependencies: ["CCrypto"], swiftSettings: strict),
+        // Model and adapter file formats: GGUF, GGML tensor types, safetensors headers, LoRA tensor names.
+        .target(name: "PatchworkFormats", dependencies: ["PatchworkCore"], exclude: ["README.md"], swiftSettings: strict),
+        // Tokenizers, streaming detokenization, Jinja chat templates: what a frontend needs of a
+        // model. Formats, because tokenizers are read from a GGUF file's metadata.
+        .target(name: "PatchworkTokenizer", dependencies: ["PatchworkCore", "PatchworkFormats"], exclude: ["README.md"], swiftSettings: strict),
         // ZeroMQ sockets on dedicated threads, bridged to async code.
         .target(name: "PatchworkMessaging", dependencies: ["PatchworkCore", "CZeroMQ"], swiftSettings: strict),
         // Blocking HTTP transfers over libcurl with retries (adapter sources, the Kubernetes API).
@@ -43,42 +63,39 @@ let package = Package(
         // hf:// sources with their disk cache (SigV4 over libcrypto).
         .target(
             name: "PatchworkAdapters",
-            dependencies: ["PatchworkCore", "PatchworkEngine", "PatchworkHTTP", "CCrypto", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["PatchworkCore", "PatchworkFormats", "PatchworkHTTP", "CCrypto", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
-        // Model files and (from [2/6] on) the inference engine. Depends on the core only.
-        .target(name: "PatchworkEngine", dependencies: ["PatchworkCore", "COpenBLAS", "CCrypto"], exclude: ["README.md"], swiftSettings: strict),
+        // The inference engine: model loading, the forward pass, the KV cache, batching, sampling.
+        .target(
+            name: "PatchworkEngine", dependencies: ["PatchworkCore", "PatchworkFormats", "PatchworkTokenizer", "COpenBLAS"],
+            exclude: ["README.md"], swiftSettings: strict
+        ),
         // Pure routing logic: cluster membership and (from [5/6] on) the prefix index.
         .target(name: "PatchworkRouting", dependencies: ["PatchworkCore"], swiftSettings: strict),
         // What every process shares: logging, metrics, the system HTTP server, flag/env plumbing.
         .target(
             name: "PatchworkRuntime",
-            dependencies: [
-                "PatchworkCore",
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ],
+            dependencies: ["PatchworkCore"] + processProducts,
             swiftSettings: strict
         ),
 
         // Process modules: each assembles its services.
         .target(
             name: "PatchworkRouter",
-            dependencies: ["PatchworkCore", "PatchworkMessaging", "PatchworkRouting", "PatchworkRuntime", "PatchworkHTTP"],
+            dependencies: ["PatchworkCore", "PatchworkMessaging", "PatchworkRouting", "PatchworkRuntime", "PatchworkHTTP"] + processProducts,
             swiftSettings: strict
         ),
         .target(
             name: "PatchworkWorker",
-            dependencies: ["PatchworkCore", "PatchworkMessaging", "PatchworkAdapters", "PatchworkEngine", "PatchworkRuntime"],
+            dependencies: [
+                "PatchworkCore", "PatchworkMessaging", "PatchworkAdapters", "PatchworkFormats", "PatchworkTokenizer", "PatchworkEngine", "PatchworkRuntime",
+            ] + processProducts,
             swiftSettings: strict
         ),
         .target(
             name: "PatchworkFrontend",
-            dependencies: ["PatchworkCore", "PatchworkMessaging", "PatchworkEngine", "PatchworkRuntime"],
+            dependencies: ["PatchworkCore", "PatchworkMessaging", "PatchworkTokenizer", "PatchworkRuntime"] + processProducts,
             swiftSettings: strict
         ),
         .executableTarget(name: "patchwork-router", dependencies: ["PatchworkRouter", "PatchworkRuntime"], swiftSettings: strict),
@@ -93,14 +110,20 @@ let package = Package(
         .testTarget(name: "PatchworkMessagingTests", dependencies: ["PatchworkMessaging"], swiftSettings: strict),
         .testTarget(
             name: "PatchworkAdaptersTests",
-            dependencies: ["PatchworkAdapters", "PatchworkEngine", "PatchworkHTTP", "PatchworkTesting", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["PatchworkAdapters", "PatchworkCore", "PatchworkFormats", "PatchworkHTTP", "PatchworkTesting", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
-        .testTarget(name: "PatchworkEngineTests", dependencies: ["PatchworkEngine", "PatchworkAdapters", "PatchworkCore", "PatchworkTesting"], swiftSettings: strict),
+        .testTarget(name: "PatchworkFormatsTests", dependencies: ["PatchworkFormats", "PatchworkTesting"], swiftSettings: strict),
+        .testTarget(name: "PatchworkTokenizerTests", dependencies: ["PatchworkTokenizer", "PatchworkFormats", "PatchworkTesting"], swiftSettings: strict),
+        .testTarget(
+            name: "PatchworkEngineTests",
+            dependencies: ["PatchworkEngine", "PatchworkFormats", "PatchworkTokenizer", "PatchworkAdapters", "PatchworkCore", "PatchworkTesting"],
+            swiftSettings: strict
+        ),
         .testTarget(name: "PatchworkRoutingTests", dependencies: ["PatchworkRouting", "PatchworkCore", "PatchworkTesting"], swiftSettings: strict),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["PatchworkCore", "PatchworkMessaging", "PatchworkEngine", "PatchworkTesting"],
+            dependencies: ["PatchworkCore", "PatchworkMessaging", "PatchworkTokenizer", "PatchworkTesting"],
             exclude: ["openai_client_checks.py"],
             swiftSettings: strict
         ),

@@ -1,4 +1,3 @@
-import CCrypto
 import Foundation
 import PatchworkCore
 
@@ -9,9 +8,7 @@ import PatchworkCore
 /// Names and sizes are part of the input so that moving bytes between files changes the digest.
 public enum AdapterDigest {
     public static func compute(directory: String, files: [String]) throws(AdapterError) -> ContentDigest {
-        guard let context = EVP_MD_CTX_new() else { throw AdapterError(.internalFailure, "cannot allocate a SHA-256 context") }
-        defer { EVP_MD_CTX_free(context) }
-        EVP_DigestInit_ex(context, EVP_sha256(), nil)
+        var digest = StreamingDigest(.sha256)
         for file in files {
             let path = (directory as NSString).appendingPathComponent(file)
             guard let handle = FileHandle(forReadingAtPath: path) else {
@@ -23,17 +20,14 @@ public enum AdapterDigest {
                 try handle.seek(toOffset: 0)
                 var prefix = Array(file.utf8) + [0]
                 prefix += (0..<8).map { UInt8(truncatingIfNeeded: size >> (56 - 8 * UInt64($0))) }
-                EVP_DigestUpdate(context, prefix, prefix.count)
+                digest.update(prefix)
                 while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
-                    chunk.withUnsafeBytes { _ = EVP_DigestUpdate(context, $0.baseAddress, $0.count) }
+                    chunk.withUnsafeBytes { digest.update($0) }
                 }
             } catch {
                 throw AdapterError(.internalFailure, "reading \(file) failed: \(error.localizedDescription)")
             }
         }
-        var digest = [UInt8](repeating: 0, count: 32)
-        var length: UInt32 = 0
-        EVP_DigestFinal_ex(context, &digest, &length)
-        return ContentDigest(bytes: digest)
+        return ContentDigest(bytes: digest.finish())
     }
 }

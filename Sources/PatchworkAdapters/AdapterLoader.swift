@@ -1,6 +1,6 @@
 import Foundation
 import PatchworkCore
-import PatchworkEngine
+import PatchworkFormats
 
 /// A loaded, validated adapter.
 public struct AdapterRecord: Sendable, Equatable {
@@ -22,16 +22,6 @@ public struct AdapterRecord: Sendable, Equatable {
 
     /// Blocks computed under this adapter are cached under its contents, not its name.
     public var namespace: CacheNamespace { .adapter(name: name, digest: digest) }
-
-    /// The weights in compute form (f32).
-    public func makeResident(layers: Int) throws(AdapterError) -> ResidentAdapter {
-        do {
-            let weights = try LoRAWeights.load(safetensors: weightsData, layers: layers, rank: validated.rank, scale: Float(validated.scale))
-            return ResidentAdapter(name: name.rawValue, weights: weights, namespace: namespace)
-        } catch {
-            throw AdapterError(.invalidAdapter, "adapter '\(name)': \(error.message)")
-        }
-    }
 
     public var loraID: LoRAID { name.loraID }
 
@@ -62,19 +52,24 @@ public struct AdapterLoader: Sendable {
     /// cache entry otherwise). Blocking file I/O: run it on a thread that may block.
     /// - Throws: ``AdapterError``: 404 when the directory or a file is missing, 422 when invalid.
     public func load(name: AdapterName, source: AdapterSource, directory: String, now: Double) throws(AdapterError) -> AdapterRecord {
-        let (config, validated) = try inspect(directory: directory, source: source.description)
+        let (config, header, validated) = try inspect(directory: directory, source: source.description)
         let weightsPath = (directory as NSString).appendingPathComponent(Self.weightsFile)
         let digest = try AdapterDigest.compute(directory: directory, files: [Self.configFile, Self.weightsFile])
         guard let weightsData = FileManager.default.contents(atPath: weightsPath) else {
             throw AdapterError(.internalFailure, "cannot read \(Self.weightsFile) in \(directory)")
         }
-        let record = AdapterRecord(
+        // The bytes kept are the ones checked: a file replaced since its header was read is refused
+        // here, not at first use.
+        do throws(SafetensorsError) {
+            let kept = try SafetensorsHeader.parse(file: weightsData, fileName: Self.weightsFile)
+            guard kept.tensors == header.tensors else { throw SafetensorsError(.invalid, "\(Self.weightsFile) changed while it was being loaded") }
+        } catch {
+            throw AdapterError(.invalidAdapter, "adapter source \(source): \(error.message)")
+        }
+        return AdapterRecord(
             name: name, source: source, directory: directory, digest: digest, validated: validated,
             baseModelNameOrPath: config.baseModelNameOrPath, loadedAt: now, weightsData: weightsData
         )
-        // Decode once now, so a broken weight file is refused at load, not at first use.
-        _ = try record.makeResident(layers: validator.dimensions.layers)
-        return record
     }
 
     /// Checks that `directory` holds a valid adapter for this model, reading only the config and
@@ -86,7 +81,7 @@ public struct AdapterLoader: Sendable {
     /// Reads and validates the config and the weights' header. A folder with neither file is
     /// not an adapter (404); any other problem is reported together with every other one (422),
     /// so that a user fixes the folder in one round.
-    private func inspect(directory: String, source: String) throws(AdapterError) -> (PEFTConfig, AdapterValidator.Result) {
+    private func inspect(directory: String, source: String) throws(AdapterError) -> (PEFTConfig, SafetensorsHeader, AdapterValidator.Result) {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) else {
             throw AdapterError(.notFound, "adapter source \(source) does not exist")
@@ -118,7 +113,7 @@ public struct AdapterLoader: Sendable {
         } else {
             problems.append(hasPickle ? "it has only adapter_model.bin (pickle); save it with safetensors" : "it has no \(Self.weightsFile)")
         }
-        if let config, let header, problems.isEmpty { return (config, try validator.validate(config: config, header: header)) }
+        if let config, let header, problems.isEmpty { return (config, header, try validator.validate(config: config, header: header)) }
         throw AdapterError(.invalidAdapter, "adapter source \(source) is not a valid adapter: " + problems.joined(separator: "; "))
     }
 }

@@ -1,6 +1,6 @@
 import Foundation
 import PatchworkCore
-import PatchworkEngine
+import PatchworkFormats
 
 /// Checks a PEFT LoRA adapter against the base model before anything is registered, and reports
 /// every problem in one message (like vLLM's PEFT helper), so a user fixes them in one round.

@@ -1,6 +1,6 @@
 import Foundation
 import PatchworkCore
-import PatchworkEngine
+import PatchworkTokenizer
 
 /// A `/v1/chat/completions` or `/v1/completions` body, checked, in one form.
 struct CompletionRequest: Sendable {

@@ -1,6 +1,6 @@
 import Foundation
 import PatchworkCore
-import PatchworkEngine
+import PatchworkTokenizer
 
 /// OpenAI's response bodies for chat and text completions, whole and streamed, as typed values.
 /// Fields OpenAI sends as `null` (`finish_reason`, `logprobs`, a chunk's `usage`) are encoded as

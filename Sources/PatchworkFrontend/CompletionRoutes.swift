@@ -5,7 +5,7 @@ import Logging
 import Metrics
 import NIOCore
 import PatchworkCore
-import PatchworkEngine
+import PatchworkTokenizer
 
 /// `POST /v1/chat/completions` and `POST /v1/completions`: pick a worker, turn the request into
 /// token ids, stream the worker's chunks back — as server-sent events or one response.
@@ -179,13 +179,8 @@ struct CompletionRoutes: Sendable {
         switch parsed.input {
         case .chat(let messages):
             guard let template = assets.chatTemplate else { throw OpenAIError.invalidRequest("this model has no chat template; use /v1/completions", param: "messages") }
-            let tokenizer = assets.tokenizer
             do {
-                let prompt = try template.render(
-                    messages: messages, addGenerationPrompt: true,
-                    bosToken: tokenizer.bosID.map { tokenizer.vocabulary[$0] } ?? "", eosToken: tokenizer.eosID.map { tokenizer.vocabulary[$0] } ?? ""
-                )
-                return [tokenizer.encode(prompt, addBOS: false)]
+                return [try ChatPrompt(template: template, tokenizer: assets.tokenizer).encode(messages)]
             } catch {
                 throw OpenAIError.invalidRequest("the chat template refused these messages: \(error.message)", param: "messages")
             }

@@ -1,6 +1,6 @@
 import Foundation
 import PatchworkCore
-import PatchworkEngine
+import PatchworkTokenizer
 import Synchronization
 
 /// Each base model's tokenizer and chat template, fetched once from a worker that serves it.

@@ -12,6 +12,12 @@ public enum TestPaths {
 
     public static func adapter(_ name: String) -> URL { fixtures.appendingPathComponent("adapters/\(name)") }
 
+    /// A reference computed by an independent implementation (`Tests/Fixtures/references/NAME.json`,
+    /// written by the scripts beside it).
+    public static func reference<T: Decodable>(_ name: String, as type: T.Type) throws -> T {
+        try JSONDecoder().decode(T.self, from: Data(contentsOf: fixtures.appendingPathComponent("references/\(name).json")))
+    }
+
     public static func vectors(_ name: String) throws -> Data {
         try Data(contentsOf: fixtures.appendingPathComponent("vectors/\(name).json"))
     }

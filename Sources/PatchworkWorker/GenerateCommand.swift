@@ -3,6 +3,8 @@ import Foundation
 import PatchworkAdapters
 import PatchworkCore
 import PatchworkEngine
+import PatchworkFormats
+import PatchworkTokenizer
 
 /// `patchwork-worker generate`: runs one prompt through the engine, for people and for checks.
 struct GenerateCommand: ParsableCommand {
@@ -95,15 +97,9 @@ struct GenerateCommand: ParsableCommand {
             }
         } else if chat {
             guard let template = model.chatTemplate else { throw ValidationError("the model has no chat template") }
-            let rendered: String
             do {
-                rendered = try ChatTemplate(template).render(
-                    messages: [ChatMessage(role: "user", content: prompt!)], addGenerationPrompt: true,
-                    bosToken: model.tokenizer.bosID.map { model.tokenizer.vocabulary[$0] } ?? "",
-                    eosToken: model.tokenizer.eosID.map { model.tokenizer.vocabulary[$0] } ?? ""
-                )
+                ids = try ChatPrompt(template: try ChatTemplate(template), tokenizer: model.tokenizer).encode([ChatMessage(role: "user", content: prompt!)])
             } catch { throw ValidationError("chat template: \(error)") }
-            ids = model.tokenizer.encode(rendered, addBOS: false)
         } else {
             ids = model.tokenizer.encode(prompt!)
         }

@@ -7,6 +7,7 @@ import PatchworkCore
 import PatchworkEngine
 import PatchworkMessaging
 import PatchworkRuntime
+import PatchworkTokenizer
 import Prometheus
 import Synchronization
 

@@ -86,7 +86,7 @@ struct ServeCommand: AsyncParsableCommand {
     var s3ListPageSize = 1000
 
     @Option(help: "Tokens per KV-cache block (env PATCHWORK_BLOCK_SIZE).")
-    var blockSize = 16
+    var blockSize = KVBlock.defaultSize
 
     @Option(help: "Bytes of memory for the KV cache (env PATCHWORK_KV_CACHE_BYTES).")
     var kvCacheBytes = 512 << 20

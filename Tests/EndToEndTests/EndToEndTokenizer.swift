@@ -1,5 +1,5 @@
 import PatchworkCore
-import PatchworkEngine
+import PatchworkTokenizer
 
 /// Tokenizes a conversation as a frontend does, from a worker's model assets.
 enum EndToEndTokenizer {

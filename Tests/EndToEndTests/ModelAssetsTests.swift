@@ -1,8 +1,8 @@
 import Foundation
 import PatchworkCore
-import PatchworkEngine
 import PatchworkMessaging
 import PatchworkTesting
+import PatchworkTokenizer
 import Testing
 
 extension EndToEnd {
@@ -32,7 +32,7 @@ extension EndToEnd {
                 #expect(requestID == "r-1")
                 #expect(assets.servedModelName == "SmolLM2-135M-Instruct")
                 let tokenizer = try Tokenizer(data: assets.tokenizer)
-                let local = try Model.tokenizer(path: TestPaths.model.path)
+                let local = try Tokenizer(modelPath: TestPaths.model.path)
                 let prompt = try ChatTemplate(try #require(assets.chatTemplate)).render(
                     messages: [ChatMessage(role: "user", content: "What is the capital of France?")], addGenerationPrompt: true
                 )

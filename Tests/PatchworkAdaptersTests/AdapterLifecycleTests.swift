@@ -1,8 +1,8 @@
 import Foundation
 import Logging
 @testable import PatchworkAdapters
-import PatchworkEngine
 import PatchworkCore
+import PatchworkFormats
 import PatchworkTesting
 import Testing
 

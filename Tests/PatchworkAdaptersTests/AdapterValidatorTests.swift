@@ -1,6 +1,6 @@
 import Foundation
 @testable import PatchworkAdapters
-@testable import PatchworkEngine
+@testable import PatchworkFormats
 import PatchworkCore
 import Testing
 

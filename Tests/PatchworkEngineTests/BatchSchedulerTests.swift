@@ -2,6 +2,7 @@ import Foundation
 import PatchworkCore
 import PatchworkEngine
 import PatchworkTesting
+import PatchworkTokenizer
 import Testing
 
 /// Many requests and adapters in one batch, against the single-request references of transformers + PEFT.

@@ -13,9 +13,7 @@ enum EngineReferences {
         var top: [[Double]]
     }
 
-    static func json<T: Decodable>(_ name: String, as type: T.Type) throws -> T {
-        try JSONDecoder().decode(T.self, from: Data(contentsOf: TestPaths.fixtures.appendingPathComponent("references/\(name).json")))
-    }
+    static func json<T: Decodable>(_ name: String, as type: T.Type) throws -> T { try TestPaths.reference(name, as: type) }
 
     /// Loads and validates a PEFT adapter the way a worker does, then reads its weights.
     static func adapter(_ directory: URL, model: Model) throws -> LoRAWeights {

@@ -1,6 +1,7 @@
 import Foundation
 import PatchworkCore
 import PatchworkEngine
+import PatchworkFormats
 import PatchworkTesting
 import Testing
 

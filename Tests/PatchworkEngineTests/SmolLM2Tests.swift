@@ -2,6 +2,7 @@ import Foundation
 import PatchworkCore
 import PatchworkEngine
 import PatchworkTesting
+import PatchworkTokenizer
 import Testing
 
 /// The bundled SmolLM2-135M-Instruct GGUF against transformers loading the same file dequantized.

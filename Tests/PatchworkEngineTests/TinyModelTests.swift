@@ -1,6 +1,7 @@
 import Foundation
 import PatchworkEngine
 import PatchworkTesting
+import PatchworkTokenizer
 import Testing
 
 /// Tiny random llama, qwen2 and qwen3 models in Hugging Face format, with PEFT adapters, against

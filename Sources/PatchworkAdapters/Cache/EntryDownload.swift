@@ -1,6 +1,7 @@
 import Foundation
-import PatchworkHTTP
 import Logging
+import PatchworkCore
+import PatchworkHTTP
 
 /// One download into the cache: files go into a `.partial-*` folder, are checked, validated as
 /// an adapter, and the folder is renamed into place. Anything that fails removes the folder.
@@ -81,7 +82,7 @@ struct EntryDownload {
         defer { try? handle.close() }
         var digest = StreamingDigest(.md5)
         do {
-            while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty { digest.update(chunk) }
+            while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty { chunk.withUnsafeBytes { digest.update($0) } }
         } catch {
             throw AdapterError(.internalFailure, "cannot read \(file.path): \(error.localizedDescription)")
         }

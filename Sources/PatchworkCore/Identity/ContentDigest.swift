@@ -9,10 +9,7 @@ public struct ContentDigest: Hashable, Sendable, Codable, CustomStringConvertibl
     /// - Precondition: `bytes` is a 32-byte SHA-256 digest.
     public init(bytes: [UInt8]) {
         precondition(bytes.count == 32, "a SHA-256 digest has 32 bytes")
-        hex = bytes.map { byte in
-            let s = String(byte, radix: 16)
-            return byte < 16 ? "0" + s : s
-        }.joined()
+        hex = Hex.encode(bytes)
     }
 
     /// Parses 64 lowercase hex digits.

@@ -7,12 +7,7 @@ public struct LoRAID: RawRepresentable, Hashable, Sendable, Codable, Comparable,
     public let rawValue: Int
 
     public init(name: AdapterName) {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a 64 offset basis
-        for byte in name.rawValue.utf8 {
-            hash ^= UInt64(byte)
-            hash &*= 0x0000_0100_0000_01b3  // FNV-1a 64 prime
-        }
-        rawValue = 1 + Int(hash % UInt64(Int32.max))
+        rawValue = 1 + Int(FNV1a.hash(name.rawValue.utf8) % UInt64(Int32.max))
     }
 
     public init(rawValue: Int) { self.rawValue = rawValue }

@@ -1,5 +1,6 @@
 import Foundation
 import PatchworkCore
+import PatchworkTokenizer
 
 /// An adapter ready for compute: its weights and its cache namespace (from its content digest).
 public final class ResidentAdapter: Sendable {
@@ -93,7 +94,7 @@ public final class BatchScheduler {
     ///   - blockCount: KV blocks in the pool (`--num-kv-blocks`, or `--kv-cache-bytes` ÷ block bytes).
     ///   - modelIdentity: names the base model in its cache namespace.
     public init(
-        transformer: Transformer, tokenizer: Tokenizer, blockSize: Int = 16, blockCount: Int, maxBatchTokens: Int = 512,
+        transformer: Transformer, tokenizer: Tokenizer, blockSize: Int = KVBlock.defaultSize, blockCount: Int, maxBatchTokens: Int = 512,
         maxSequences: Int = 64, maxLoRARank: Int = 64, modelIdentity: String = ""
     ) {
         self.transformer = transformer

@@ -1,5 +1,6 @@
 import Foundation
 import PatchworkCore
+import PatchworkTokenizer
 
 /// Runs one request to completion: a ``BatchScheduler`` with one sequence and a KV pool just
 /// large enough for it (what `patchwork-worker generate` does).
@@ -39,7 +40,7 @@ public struct Generator {
         promptIDs: [Int], parameters: SamplingParameters, adapter: ResidentAdapter? = nil,
         onToken: (Token) -> Bool = { _ in true }
     ) throws(GenerationError) -> Result {
-        let blockSize = 16
+        let blockSize = KVBlock.defaultSize
         let total = promptIDs.count + parameters.maxTokens
         let scheduler = BatchScheduler(
             transformer: transformer, tokenizer: tokenizer, blockSize: blockSize, blockCount: max(1, (total + blockSize - 1) / blockSize),

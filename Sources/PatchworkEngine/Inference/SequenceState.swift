@@ -10,7 +10,7 @@ public final class SequenceState {
     let scratch: ForwardScratch
     let blockTable: [Int]
 
-    public init(config: ModelConfig, capacity: Int, maxChunk: Int = 256, maxLoRARank: Int = 64, blockSize: Int = 16) {
+    public init(config: ModelConfig, capacity: Int, maxChunk: Int = 256, maxLoRARank: Int = 64, blockSize: Int = KVBlock.defaultSize) {
         self.capacity = capacity
         let blocks = (capacity + blockSize - 1) / blockSize
         storage = PagedKVStorage(config: config, blockSize: blockSize, blockCount: max(blocks, 1))

@@ -1,4 +1,5 @@
 import Foundation
+import PatchworkFormats
 
 /// Reads tensors from a GGUF file, dequantizing to f32.
 ///

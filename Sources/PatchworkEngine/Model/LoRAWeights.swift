@@ -1,5 +1,6 @@
-import PatchworkCore
 import Foundation
+import PatchworkCore
+import PatchworkFormats
 
 /// A LoRA adapter's weights, f32, applied unmerged: for each targeted projection
 /// `y = W x + scale · B (A x)`, so many adapters share one copy of the base weights.
@@ -35,13 +36,8 @@ public struct LoRAWeights: Sendable {
 
     /// Decodes the bytes of an `adapter_model.safetensors` file.
     public static func load(safetensors data: Data, layers layerCount: Int, rank: Int, scale: Float) throws(ModelFileError) -> LoRAWeights {
-        guard data.count >= 8 else { throw ModelFileError("adapter weights are \(data.count) bytes") }
-        let length = data.prefix(8).reversed().reduce(0) { $0 << 8 | Int($1) }
-        guard length >= 0, length <= data.count - 8 else { throw ModelFileError("adapter weights header exceeds the file") }
         let header: SafetensorsHeader
-        do {
-            header = try SafetensorsHeader.parse(json: data.subdata(in: 8..<8 + length), dataBytes: data.count - 8 - length, fileName: "adapter_model.safetensors")
-        } catch { throw ModelFileError(error.message) }
+        do { header = try SafetensorsHeader.parse(file: data, fileName: "adapter_model.safetensors") } catch { throw ModelFileError(error.message) }
         var layers = [[Target: Pair]](repeating: [:], count: layerCount)
         let dataStart = 8 + header.headerBytes
         for tensor in header.tensors {

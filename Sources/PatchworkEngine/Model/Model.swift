@@ -1,5 +1,7 @@
 import Foundation
 import PatchworkCore
+import PatchworkFormats
+import PatchworkTokenizer
 
 /// A loaded model: configuration, weights, tokenizer and chat template, ready to run.
 public struct Model: Sendable {
@@ -38,13 +40,6 @@ public struct Model: Sendable {
             weights = try ModelWeights.load(config: config, from: source)
             tokenizer = try Tokenizer(gguf: file)
         }
-    }
-
-    /// Reads only the tokenizer of the model at `path` (GGUF metadata or `tokenizer.json`).
-    public static func tokenizer(path: String) throws(ModelFileError) -> Tokenizer {
-        var isDirectory: ObjCBool = false
-        _ = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
-        return isDirectory.boolValue ? try Tokenizer(huggingFaceDirectory: path) : try Tokenizer(gguf: GGUFFile(path: path))
     }
 
     static func architecture(_ name: String) throws(ModelFileError) -> ModelConfig.Architecture {

@@ -1,5 +1,6 @@
 import Foundation
 import PatchworkCore
+import PatchworkFormats
 
 /// What a model file says about the model: architecture, shape, context and chat template.
 /// Read from a GGUF file or a Hugging Face directory (`config.json`, `tokenizer_config.json`).

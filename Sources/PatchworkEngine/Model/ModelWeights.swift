@@ -1,5 +1,6 @@
-import PatchworkCore
 import Foundation
+import PatchworkCore
+import PatchworkFormats
 
 /// One transformer block's weights, f32, row-major `[out, in]` like PyTorch's `nn.Linear`.
 public struct LayerWeights: Sendable {

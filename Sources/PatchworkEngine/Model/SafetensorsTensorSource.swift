@@ -1,4 +1,5 @@
 import Foundation
+import PatchworkFormats
 
 /// Reads tensors from a Hugging Face directory: `model.safetensors`, or the shards listed in
 /// `model.safetensors.index.json`. F32, F16 and BF16 are converted to f32.

@@ -1,3 +1,5 @@
+import PatchworkFormats
+
 /// Where a model's tensors come from: a GGUF file or Hugging Face safetensors. Tensors are
 /// named the Hugging Face way (`model.layers.0.self_attn.q_proj.weight`) and read as f32,
 /// row-major, PyTorch's `[out, in]` order.

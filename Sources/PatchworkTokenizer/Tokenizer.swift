@@ -1,5 +1,6 @@
 import Foundation
 import PatchworkCore
+import PatchworkFormats
 
 /// A byte-level BPE tokenizer (GPT-2 style, as SmolLM2, Llama 3 and Qwen use), built from GGUF
 /// metadata (`tokenizer.ggml.*`) or from a Hugging Face `tokenizer.json`.
@@ -53,6 +54,14 @@ public struct Tokenizer: Sendable {
             addedTokens: added.sorted { $0.1 < $1.1 }.map { TokenizerData.AddedToken(text: $0.0, id: $0.1, special: special.contains($0.1)) },
             preTokenizerPatterns: patterns, bosID: bos, eosID: eos, addsBOS: addsBOS
         )
+    }
+
+    /// The tokenizer of the model at `path`: a GGUF file's metadata, or a Hugging Face
+    /// directory's `tokenizer.json`.
+    public init(modelPath path: String) throws(ModelFileError) {
+        var isDirectory: ObjCBool = false
+        _ = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
+        self = isDirectory.boolValue ? try Tokenizer(huggingFaceDirectory: path) : try Tokenizer(gguf: GGUFFile(path: path))
     }
 
     /// From GGUF metadata: `tokenizer.ggml.model` must be `gpt2` (byte-level BPE).

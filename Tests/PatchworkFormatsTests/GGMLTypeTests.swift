@@ -1,5 +1,6 @@
 import Foundation
-import PatchworkEngine
+import PatchworkFormats
+import PatchworkTesting
 import Testing
 
 /// Every supported GGML encoding against gguf-py (llama.cpp's Python package): the same bytes
@@ -8,7 +9,7 @@ struct GGMLTypeTests {
     struct Vector: Decodable { var type: String; var type_id: UInt32; var bytes: String; var values: [Float] }
 
     @Test func decodesLikeGGUFPy() throws {
-        let vectors = try EngineReferences.json("quantization", as: [Vector].self)
+        let vectors = try TestPaths.reference("quantization", as: [Vector].self)
         #expect(Set(vectors.map(\.type)) == ["F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1"])
         for vector in vectors {
             let type = try #require(GGMLType(rawValue: vector.type_id), "\(vector.type)")

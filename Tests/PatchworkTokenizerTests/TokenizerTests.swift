@@ -1,4 +1,4 @@
-import PatchworkEngine
+import PatchworkTokenizer
 import Testing
 
 struct StreamingDecoderTests {

@@ -1,4 +1,5 @@
 import Foundation
+import PatchworkFormats
 
 /// Splits text into pieces before BPE, as Hugging Face's pre-tokenizers do: a sequence of
 /// regex splits whose matches and the text between them both become pieces ("isolated").

@@ -54,6 +54,17 @@ public struct SafetensorsHeader: Sendable, Equatable {
         }
     }
 
+    /// Reads and checks the header of a whole safetensors file held in memory.
+    public static func parse(file data: Data, fileName: String) throws(SafetensorsError) -> SafetensorsHeader {
+        guard data.count >= 8 else { throw SafetensorsError(.invalid, "\(fileName): file is \(data.count) bytes, too short for a safetensors header") }
+        let length = data.prefix(8).reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        guard length <= UInt64(min(maxHeaderBytes, data.count - 8)) else {
+            throw SafetensorsError(.invalid, "\(fileName): header length \(length) exceeds the file (\(data.count) bytes) or the \(maxHeaderBytes)-byte limit")
+        }
+        let start = data.startIndex + 8
+        return try parse(json: data.subdata(in: start..<start + Int(length)), dataBytes: data.count - 8 - Int(length), fileName: fileName)
+    }
+
     /// Checks a header's JSON against a data section of `dataBytes` bytes.
     public static func parse(json: Data, dataBytes: Int, fileName: String) throws(SafetensorsError) -> SafetensorsHeader {
         guard let object = try? JSONSerialization.jsonObject(with: json), let entries = object as? [String: Any] else {

@@ -1,6 +1,6 @@
 import Foundation
-import PatchworkEngine
 import PatchworkTesting
+import PatchworkTokenizer
 import Testing
 
 /// Real chat templates (SmolLM2, Qwen3, Llama 3.3) against transformers' rendering.
@@ -14,7 +14,7 @@ struct ChatTemplateTests {
     }
 
     @Test func rendersLikeTransformers() throws {
-        let cases = try EngineReferences.json("templates", as: [Case].self)
+        let cases = try TestPaths.reference("templates", as: [Case].self)
         #expect(cases.count == 18)
         for c in cases {
             let source = try String(contentsOf: TestPaths.fixtures.appendingPathComponent("templates/\(c.template)"), encoding: .utf8)
