@@ -83,7 +83,7 @@ struct CompletionRoutes: Sendable {
                         Timer(label: "patchwork_frontend_time_to_first_token_seconds", dimensions: [("model", parsed.model)]).record(duration: ContinuousClock.now - started)
                     }
                     choices[index].tokens += chunk.tokens
-                    choices[index].text += chunk.tokens.map(\.text).joined()
+                    choices[index].text += chunk.text
                     if let reason = chunk.finishReason { choices[index].finishReason = reason }
                     if let usage = chunk.usage { choices[index].usage = usage }
                 case .failure(let failure) where failure.code == .workerLost:
@@ -363,7 +363,7 @@ struct Streamer: Sendable {
                             sentTokens = true
                             Timer(label: "patchwork_frontend_time_to_first_token_seconds", dimensions: [("model", parsed.model)]).record(duration: ContinuousClock.now - started)
                         }
-                        let text = chunk.tokens.map(\.text).joined()
+                        let text = chunk.text
                         if !chunk.tokens.isEmpty {
                             let now = ContinuousClock.now
                             if let previous = lastToken[index] { interTokenLatency.record(duration: now - previous) }

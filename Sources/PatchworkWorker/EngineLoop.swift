@@ -274,7 +274,10 @@ final class EngineLoop: @unchecked Sendable {
             let usage = output.finishReason == nil ? nil : InferenceChunk.Usage(
                 promptTokens: output.promptTokens, completionTokens: output.completionTokens, cachedPromptTokens: output.cachedPromptTokens
             )
-            reply(peer, .chunk(InferenceChunk(requestID: output.requestID, tokens: tokens, finishReason: output.finishReason?.rawValue, usage: usage)))
+            reply(peer, .chunk(InferenceChunk(
+                requestID: output.requestID, tokens: tokens, finishReason: output.finishReason?.rawValue, usage: usage,
+                trailingText: output.trailingText.isEmpty ? nil : output.trailingText
+            )))
             if output.finishReason != nil {
                 freedSlot = freedSlot || adapterOfRequest[output.requestID] != nil
                 finished(output.requestID)

@@ -13,14 +13,14 @@ final class ServingEndpoint: Service {
     let socket: MessageSocket
     /// The model's assets, encoded once.
     private let encodedAssets: MessagePackValue
-    private let engine: EngineLoop
+    private let engine: any EngineBackend
     private let adapters: AdapterRegistry
     private let logger: Logger
     /// Requests waiting for their adapter to load, and whether they were cancelled meanwhile
     /// (the engine does not know them yet, so it cannot take the cancel).
     private let awaitingAdapter = Mutex<[String: Bool]>([:])
 
-    init(socket: MessageSocket, assets: ModelAssets, engine: EngineLoop, adapters: AdapterRegistry, logger: Logger) throws {
+    init(socket: MessageSocket, assets: ModelAssets, engine: any EngineBackend, adapters: AdapterRegistry, logger: Logger) throws {
         self.socket = socket
         encodedAssets = try MessagePackEncoder().encodeValue(assets)
         self.engine = engine

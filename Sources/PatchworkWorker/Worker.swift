@@ -19,7 +19,7 @@ struct Worker {
     let adapters: AdapterRegistry
     let links: RouterLinks
     let serving: ServingEndpoint
-    let engine: EngineLoop
+    let engine: any EngineBackend
     let router: Router<BasicRequestContext>
     let logger: Logger
 

@@ -66,11 +66,18 @@ public struct InferenceChunk: Codable, Sendable, Equatable {
     public var finishReason: String?
     /// On the last chunk.
     public var usage: Usage?
+    /// On the last chunk: text that belongs to no token of its own, held back while it could
+    /// have been the start of a stop string.
+    public var trailingText: String?
 
-    public init(requestID: String, tokens: [Token], finishReason: String?, usage: Usage?) {
+    public init(requestID: String, tokens: [Token], finishReason: String?, usage: Usage?, trailingText: String? = nil) {
         self.requestID = requestID
         self.tokens = tokens
         self.finishReason = finishReason
         self.usage = usage
+        self.trailingText = trailingText
     }
+
+    /// The text this chunk adds to the completion.
+    public var text: String { tokens.map(\.text).joined() + (trailingText ?? "") }
 }
