@@ -6,6 +6,7 @@ import Metrics
 import NIOCore
 import PatchworkCore
 import PatchworkTokenizer
+import Synchronization
 
 /// `POST /v1/chat/completions` and `POST /v1/completions`: pick a worker, turn the request into
 /// token ids, stream the worker's chunks back — as server-sent events or one response.
@@ -57,57 +58,37 @@ struct CompletionRoutes: Sendable {
         let attempts = Attempts(routes: self, parsed: parsed, entry: entry, prompts: prompts, header: header)
         // One worker serves every choice; the first prompt decides which.
         let first = try await chooseWorker(for: entry, promptIDs: prompts[0], requestID: header.id, excluding: [])
-        var attempt = try attempts.start(on: first.worker, loadSource: first.loadSource)
-        let started = ContinuousClock.now
+        let attempt = try attempts.start(on: first.worker, loadSource: first.loadSource)
+        let machine = CompletionStateMachine(header: header, request: parsed, echoes: echoes, tokenizer: assets.tokenizer)
+        let meter = CompletionMeter(model: parsed.model, choices: parsed.choiceCount)
         var headers = HTTPFields()
         headers[HTTPField.Name("x-patchwork-worker")!] = attempt.worker.workerID.rawValue
         headers[HTTPField.Name("x-request-id")!] = header.id
         if parsed.stream {
             headers[.contentType] = "text/event-stream"
             headers[.cacheControl] = "no-cache"
-            let streamer = Streamer(header: header, parsed: parsed, echoes: echoes, tokenizer: assets.tokenizer, connections: connections, started: started, logger: logger)
-            let firstAttempt = attempt
+            let logger = self.logger
             return Response(status: .ok, headers: headers, body: ResponseBody { writer in
-                try await streamer.write(firstAttempt, attempts: attempts, to: &writer)
+                try await Streamer(attempts: attempts, meter: meter, logger: logger).write(machine, from: attempt, to: &writer)
             })
         }
         // Nothing reaches the client before the end, so a lost worker can always be replaced.
-        while true {
-            var choices = (0..<parsed.choiceCount).map { i in CompletionResponses.Choice(text: echoes.isEmpty ? "" : echoes[i / parsed.n]) }
-            var firstToken = true, lost = false
-            for await (index, message) in attempt.messages {
-                switch message {
-                case .chunk(let chunk):
-                    if firstToken && !chunk.tokens.isEmpty {
-                        firstToken = false
-                        Timer(label: "patchwork_frontend_time_to_first_token_seconds", dimensions: [("model", parsed.model)]).record(duration: ContinuousClock.now - started)
-                    }
-                    choices[index].tokens += chunk.tokens
-                    choices[index].text += chunk.text
-                    if let reason = chunk.finishReason { choices[index].finishReason = reason }
-                    if let usage = chunk.usage { choices[index].usage = usage }
-                case .failure(let failure) where failure.code == .workerLost:
-                    lost = true
-                case .failure(let failure):
-                    attempt.finish(cancel: true)
-                    throw Self.error(for: failure, model: parsed.model, requestID: header.id)
-                default: break
-                }
-                if lost { break }
+        var whole = machine
+        var answer: Result<CompletionResponses.Body, OpenAIError>?
+        let last = await attempts.run(&whole, from: attempt, meter: meter) { action in
+            switch action {
+            case .finish(let body?): answer = .success(body)
+            case .fail(let error): answer = .failure(error)
+            case .finish(nil), .send, .sendError, .retry: break
             }
-            if lost {
-                attempt.finish(cancel: false)
-                attempt = try await attempts.retry(after: attempt)
-                headers[HTTPField.Name("x-patchwork-worker")!] = attempt.worker.workerID.rawValue
-                continue
-            }
-            attempt.finish(cancel: false)
-            guard choices.allSatisfy({ $0.finishReason != nil }) else { throw OpenAIError.unavailable("the worker stopped before the completion finished") }
-            Counter(label: "patchwork_frontend_completion_tokens_total", dimensions: [("model", parsed.model)])
-                .increment(by: choices.reduce(0) { $0 + $1.tokens.count })
+        }
+        switch answer {
+        case .success(let body):
+            headers[HTTPField.Name("x-patchwork-worker")!] = last.worker.workerID.rawValue
             headers[.contentType] = "application/json"
-            let json = CompletionResponses.complete(header, choices: choices, perPrompt: parsed.n, chat: chat, logprobs: parsed.logprobs, tokenizer: assets.tokenizer)
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: CompletionResponses.json(json))))
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: CompletionResponses.json(body))))
+        case .failure(let error): throw error
+        case nil: throw OpenAIError.unavailable("the worker stopped before the completion finished")
         }
     }
 
@@ -284,6 +265,57 @@ struct Attempts: Sendable {
         return try start(on: next.worker, loadSource: next.loadSource, number: lost.number + 1)
     }
 
+    /// Feeds attempts' messages to `machine` until it is done, moving to another worker when it
+    /// says so, and hands every other action to `perform`. Returns the last attempt, finished
+    /// (its requests are cancelled on the worker when the completion failed).
+    func run(
+        _ machine: inout CompletionStateMachine, from first: Attempt, meter: CompletionMeter,
+        perform: (CompletionStateMachine.Action) async throws -> Void
+    ) async rethrows -> Attempt {
+        var attempt = first
+        var failed = false
+        func carry(_ actions: [CompletionStateMachine.Action]) async throws -> Bool {
+            var retry = false
+            for action in actions {
+                switch action {
+                case .retry: retry = true
+                case .fail, .sendError: failed = true
+                default: break
+                }
+                if case .retry = action { continue }
+                try await perform(action)
+            }
+            return retry
+        }
+        do {
+            while true {
+                var retry = false
+                for await (index, message) in attempt.messages {
+                    meter.observe(message, choice: index)
+                    retry = try await carry(machine.handle(message, choice: index))
+                    if retry || machine.done { break }
+                }
+                if !retry && !machine.done { retry = try await carry(machine.ended()) }
+                guard retry else {
+                    attempt.finish(cancel: failed)
+                    meter.completed(tokens: machine.choices.reduce(0) { $0 + $1.tokens.count })
+                    return attempt
+                }
+                attempt.finish(cancel: false)
+                do {
+                    attempt = try await self.retry(after: attempt)
+                } catch {
+                    _ = try await carry(machine.retryFailed(error))
+                    return attempt
+                }
+            }
+        } catch {
+            // `perform` failed (the client went away): stop the work on the worker, free its blocks.
+            attempt.finish(cancel: true)
+            throw error
+        }
+    }
+
     private func merge(_ streams: [AsyncStream<ServingMessage>], watching worker: WorkerID) -> AsyncStream<(Int, ServingMessage)> {
         let store = routes.store
         return AsyncStream { continuation in
@@ -321,106 +353,75 @@ struct Attempts: Sendable {
 }
 
 /// Writes a completion as server-sent events, as OpenAI sends them: `data: {json}` blocks,
-/// then `data: [DONE]`. A client that goes away cancels its requests on the worker; a worker
-/// lost before any token was sent is replaced, after that the stream ends with an error event.
+/// then `data: [DONE]`. A client that goes away cancels its requests on the worker.
 struct Streamer: Sendable {
-    let header: CompletionResponses.Header
-    let parsed: CompletionRequest
-    /// With `echo`: each prompt's text, sent first in its choices.
-    let echoes: [String]
-    let tokenizer: Tokenizer
-    let connections: WorkerConnections
-    let started: ContinuousClock.Instant
+    let attempts: Attempts
+    let meter: CompletionMeter
     let logger: Logger
 
-    func write(_ first: Attempt, attempts: Attempts, to writer: inout any ResponseBodyWriter) async throws {
-        let chat = parsed.isChat
-        let choices = parsed.choiceCount
-        var offsets = Array(repeating: 0, count: choices)
-        var usage = (prompt: 0, completion: 0, cached: 0)
-        var sentTokens = false
-        var attempt = first
-        var lastToken = Array(repeating: ContinuousClock.Instant?.none, count: choices)
-        let interTokenLatency = Timer(label: "patchwork_frontend_inter_token_latency_seconds", dimensions: [("model", parsed.model)])
+    func write(_ machine: CompletionStateMachine, from first: Attempt, to writer: inout any ResponseBodyWriter) async throws {
+        var machine = machine
         do {
-            if chat {
-                for i in 0..<choices {
-                    try await send(CompletionResponses.chunk(header, index: i, chat: true, role: true, text: "", tokens: [], finishReason: nil,
-                                                              logprobs: false, offset: 0, tokenizer: tokenizer, includeUsage: parsed.includeUsage), &writer)
-                }
-            }
-            for i in 0..<choices where !echoes.isEmpty {
-                let echo = echoes[i / parsed.n]
-                try await send(CompletionResponses.chunk(header, index: i, chat: false, text: echo, tokens: [], finishReason: nil,
-                                                          logprobs: false, offset: 0, tokenizer: tokenizer, includeUsage: parsed.includeUsage), &writer)
-                offsets[i] = echo.utf16.count
-            }
-            attempts: while true {
-                for await (index, message) in attempt.messages {
-                    switch message {
-                    case .chunk(let chunk):
-                        if !sentTokens && !chunk.tokens.isEmpty {
-                            sentTokens = true
-                            Timer(label: "patchwork_frontend_time_to_first_token_seconds", dimensions: [("model", parsed.model)]).record(duration: ContinuousClock.now - started)
-                        }
-                        let text = chunk.text
-                        if !chunk.tokens.isEmpty {
-                            let now = ContinuousClock.now
-                            if let previous = lastToken[index] { interTokenLatency.record(duration: now - previous) }
-                            lastToken[index] = now
-                        }
-                        if !chunk.tokens.isEmpty || chunk.finishReason != nil {
-                            try await send(CompletionResponses.chunk(
-                                header, index: index, chat: chat, text: chunk.tokens.isEmpty && chat ? nil : text, tokens: chunk.tokens,
-                                finishReason: chunk.finishReason, logprobs: parsed.logprobs, offset: offsets[index], tokenizer: tokenizer,
-                                includeUsage: parsed.includeUsage
-                            ), &writer)
-                        }
-                        offsets[index] += text.utf16.count
-                        if let u = chunk.usage {
-                            // The prompt counts once for its n choices.
-                            if index % parsed.n == 0 {
-                                usage.prompt += u.promptTokens
-                                usage.cached += u.cachedPromptTokens
-                            }
-                            usage.completion += u.completionTokens
-                        }
-                    case .failure(let failure) where failure.code == .workerLost && !sentTokens:
-                        attempt.finish(cancel: false)
-                        do { attempt = try await attempts.retry(after: attempt) } catch {
-                            try await sendError(error)
-                            break attempts
-                        }
-                        continue attempts
-                    case .failure(let failure):
-                        let error = CompletionRoutes.error(for: failure, model: parsed.model, requestID: header.id)
-                        if let detail = error.detail { logger.error("request failed", metadata: ["request.id": "\(header.id)", "error": "\(detail)"]) }
-                        try await sendError(error)
-                        break attempts
-                    default: break
-                    }
-                }
-                break
-            }
-            if parsed.includeUsage {
-                try await send(CompletionResponses.usageChunk(header, chat: chat, prompt: usage.prompt, completion: usage.completion, cached: usage.cached), &writer)
-            }
+            for action in machine.start() { try await perform(action, &writer) }
+            _ = try await attempts.run(&machine, from: first, meter: meter) { action in try await perform(action, &writer) }
             try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
             try await writer.finish(nil)
-            attempt.finish(cancel: false)
         } catch {
-            // The client went away: stop the work on the worker and free its blocks.
-            logger.info("client disconnected; cancelling", metadata: ["request.id": "\(header.id)"])
-            attempt.finish(cancel: true)
+            logger.info("client disconnected; cancelled", metadata: ["request.id": "\(machine.header.id)"])
+            first.finish(cancel: true)
             throw error
         }
+    }
 
-        func sendError(_ error: OpenAIError) async throws {
+    private func perform(_ action: CompletionStateMachine.Action, _ writer: inout any ResponseBodyWriter) async throws {
+        switch action {
+        case .send(let body):
+            try await writer.write(ByteBuffer(string: "data: " + String(decoding: CompletionResponses.json(body), as: UTF8.self) + "\n\n"))
+        case .sendError(let error):
+            if let detail = error.detail { logger.error("request failed", metadata: ["error": "\(detail)"]) }
             try await writer.write(ByteBuffer(string: "data: " + String(decoding: CompletionResponses.json(error), as: UTF8.self) + "\n\n"))
+        case .finish(let usage?):
+            try await writer.write(ByteBuffer(string: "data: " + String(decoding: CompletionResponses.json(usage), as: UTF8.self) + "\n\n"))
+        case .finish(nil), .fail, .retry:
+            break
         }
     }
+}
 
-    private func send(_ object: CompletionResponses.Body, _ writer: inout any ResponseBodyWriter) async throws {
-        try await writer.write(ByteBuffer(string: "data: " + String(decoding: CompletionResponses.json(object), as: UTF8.self) + "\n\n"))
+/// The frontend's per-completion metrics, recorded as the messages pass: time to the first
+/// token, time between tokens of each choice, tokens completed.
+final class CompletionMeter: Sendable {
+    private struct State {
+        var firstToken = true
+        var lastToken: [ContinuousClock.Instant?]
     }
+
+    private let started = ContinuousClock.now
+    private let state: Mutex<State>
+    private let timeToFirstToken: Timer
+    private let interTokenLatency: Timer
+    private let completionTokens: Counter
+
+    init(model: String, choices: Int) {
+        state = Mutex(State(lastToken: Array(repeating: nil, count: choices)))
+        timeToFirstToken = Timer(label: "patchwork_frontend_time_to_first_token_seconds", dimensions: [("model", model)])
+        interTokenLatency = Timer(label: "patchwork_frontend_inter_token_latency_seconds", dimensions: [("model", model)])
+        completionTokens = Counter(label: "patchwork_frontend_completion_tokens_total", dimensions: [("model", model)])
+    }
+
+    func observe(_ message: ServingMessage, choice: Int) {
+        guard case .chunk(let chunk) = message, !chunk.tokens.isEmpty else { return }
+        let now = ContinuousClock.now
+        let (first, previous) = state.withLock { state in
+            defer {
+                state.firstToken = false
+                if choice < state.lastToken.count { state.lastToken[choice] = now }
+            }
+            return (state.firstToken, choice < state.lastToken.count ? state.lastToken[choice] : nil)
+        }
+        if first { timeToFirstToken.record(duration: now - started) }
+        if let previous { interTokenLatency.record(duration: now - previous) }
+    }
+
+    func completed(tokens: Int) { completionTokens.increment(by: tokens) }
 }
