@@ -55,7 +55,8 @@ extension EndToEnd {
                     return loadable?.isEmpty == true
                 })
                 let refused = try await complete("qv")
-                #expect(refused.status == 503 || refused.status == 404)
+                #expect(refused.status == 404, "\(refused.text)")
+                #expect((try refused.json()["error"] as? [String: Any])?["code"] as? String == "model_not_found")
                 #expect(try await HTTPClient.get(port: first.systemPort, path: "/v1/loras").json()["count"] as? Int == 0)
             }
         }

@@ -60,14 +60,24 @@ import Testing
         }
         #expect(expected.count == 15)
         let outputs = Self.run(scheduler)
+        var compared = 0, total = 0
         for (id, steps) in expected {
             let got = try #require(outputs[id], "\(id) produced nothing")
             #expect(got.count == steps.count)
+            total += steps.count
+            // Generated freely, so a sequence is comparable up to its first difference, which
+            // may only be a near-tie of the reference's top two (then the contexts part).
             for (step, token) in zip(steps, got) {
-                if step.margin > 1e-3 { #expect(token.id == step.token, "\(id)") }
-                if token.id == step.token { #expect(abs(token.logprob - step.logprob) <= 1e-3, "\(id): \(token.logprob) vs \(step.logprob)") }
+                guard token.id == step.token else {
+                    #expect(step.margin <= 1e-3, "\(id): token \(token.id) instead of \(step.token) with a margin of \(step.margin)")
+                    break
+                }
+                #expect(abs(token.logprob - step.logprob) <= 1e-3, "\(id): \(token.logprob) vs \(step.logprob)")
+                compared += 1
             }
         }
+        // Near-ties are rare: nearly every step is compared.
+        #expect(compared * 10 >= total * 9, "only \(compared) of \(total) steps compared")
         #expect(scheduler.pool.usedBlocks == 0)
     }
 
