@@ -120,6 +120,7 @@ let package = Package(
             dependencies: ["PatchworkEngine", "PatchworkFormats", "PatchworkTokenizer", "PatchworkAdapters", "PatchworkCore", "PatchworkTesting"],
             swiftSettings: strict
         ),
+        .testTarget(name: "PatchworkWorkerTests", dependencies: ["PatchworkWorker", "PatchworkAdapters", "PatchworkCore"], swiftSettings: strict),
         .testTarget(name: "PatchworkFrontendTests", dependencies: ["PatchworkFrontend", "PatchworkCore", "PatchworkTokenizer", .product(name: "HTTPTypes", package: "swift-http-types")], swiftSettings: strict),
         .testTarget(name: "PatchworkRoutingTests", dependencies: ["PatchworkRouting", "PatchworkCore", "PatchworkTesting"], swiftSettings: strict),
         .testTarget(

@@ -78,11 +78,13 @@ public struct AdapterSlots: Sendable, Equatable {
         if occupied >= maxResident {
             guard let victim = leastRecentlyUsed(in: .resident, idleAndUnpinned: true) else { return .wait }
             // The victim keeps its compact form in memory if there is room, else goes to disk.
-            if count(.host) >= maxHost, let oldest = leastRecentlyUsed(in: .host, excluding: name) {
+            // `name` leaves host memory as it becomes resident: its place there counts as free.
+            let leaving = entry.tier == .host ? 1 : 0
+            if count(.host) - leaving >= maxHost, let oldest = leastRecentlyUsed(in: .host, excluding: name) {
                 entries[oldest]!.tier = .disk
                 demotions.append(Demotion(name: oldest, to: .disk))
             }
-            let target: Tier = count(.host) < maxHost ? .host : .disk
+            let target: Tier = count(.host) - leaving < maxHost ? .host : .disk
             entries[victim]!.tier = target
             demotions.append(Demotion(name: victim, to: target))
         }

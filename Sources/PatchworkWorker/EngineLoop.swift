@@ -11,7 +11,7 @@ import Synchronization
 /// Requests, cancels and adapter changes arrive from any thread through a queue; each step's
 /// tokens go back as chunks through `reply`, and its KV events through `publish`.
 ///
-/// Adapters follow ``AdapterSlots``: a request for an adapter that is not resident is parked
+/// Adapters follow ``AdapterResidency``: a request for an adapter that is not resident is parked
 /// while a background job prepares its weights (from host memory, or from disk with its digest
 /// checked again); other requests run meanwhile.
 final class EngineLoop: @unchecked Sendable {
@@ -38,13 +38,11 @@ final class EngineLoop: @unchecked Sendable {
     private let currentMetrics = Mutex(LoadMetrics())
     private let preparation = DispatchQueue(label: "patchwork.adapter-preparation")
 
-    private var slots: AdapterSlots
+    private var residency: AdapterResidency
     private var records: [String: AdapterRecord] = [:]
     /// Compact weight bytes of resident and host adapters.
     private var hostCopies: [String: Data] = [:]
     private var resident: [String: ResidentAdapter] = [:]
-    private var parked: [(peer: [UInt8], request: InferenceRequest)] = []
-    private var adapterOfRequest: [String: String] = [:]
     private var gauges = AdapterGauges()
     private let runningGauge = Gauge(label: "patchwork_worker_running_requests")
     private let waitingGauge = Gauge(label: "patchwork_worker_waiting_requests")
@@ -59,7 +57,7 @@ final class EngineLoop: @unchecked Sendable {
     ) {
         self.scheduler = scheduler
         self.layers = layers
-        slots = AdapterSlots(maxResident: maxLoras, maxHost: maxCPULoras)
+        residency = AdapterResidency(maxResident: maxLoras, maxHost: maxCPULoras)
         self.reply = reply
         self.publisher = publisher
         self.logger = logger
@@ -125,36 +123,23 @@ final class EngineLoop: @unchecked Sendable {
     private func apply(_ command: Command) {
         switch command {
         case .submit(let peer, let request):
-            guard let name = request.adapter else { return start(request, from: peer, adapter: nil) }
-            guard records[name] != nil else {
-                return fail(request.requestID, peer: peer, .unknownAdapter, "LoRA adapter '\(name)' is not loaded on this worker")
-            }
-            parked.append((peer, request))
-            admitParked()
+            carry(residency.submit(request, from: peer))
         case .cancel(let requestID):
-            if let i = parked.firstIndex(where: { $0.request.requestID == requestID }) {
-                parked.remove(at: i)
-            } else if scheduler.cancel(requestID) {
-                finished(requestID)
-                logger.info("request cancelled", metadata: ["request.id": "\(requestID)"])
-            }
+            if scheduler.cancel(requestID) { logger.info("request cancelled", metadata: ["request.id": "\(requestID)"]) }
+            finished(requestID)
         case .register(let record):
             let name = record.name.rawValue
             var described = record
             described.weightsData = Data()
             records[name] = described
             hostCopies[name] = record.weightsData
-            apply(slots.add(name, pinned: record.pinned))
-            if slots.tier(of: name) == .disk { hostCopies[name] = nil }
+            carry(residency.loaded(name, pinned: record.pinned))
+            if residency.tier(of: name) == .disk { hostCopies[name] = nil }
         case .unregister(let name):
-            slots.remove(name)
             records[name] = nil
             hostCopies[name] = nil
             resident[name] = nil
-            for waiting in parked where waiting.request.adapter == name {
-                fail(waiting.request.requestID, peer: waiting.peer, .unknownAdapter, "LoRA adapter '\(name)' was unloaded")
-            }
-            parked.removeAll { $0.request.adapter == name }
+            carry(residency.unloaded(name))
         case .replay(let peer, let requestID, let from):
             if let batches = publisher.batches(from: from) {
                 reply(peer, .kvEvents(KVEventReplay(requestID: requestID, snapshot: false, batches: batches)))
@@ -168,44 +153,30 @@ final class EngineLoop: @unchecked Sendable {
             case .success(let (adapter, data)):
                 resident[name] = adapter
                 hostCopies[name] = data
-                slots.prepared(name, succeeded: true)
                 logger.info("adapter resident", metadata: ["adapter.name": "\(name)"])
+                carry(residency.prepared(name, failure: nil))
             case .failure(let error):
-                slots.prepared(name, succeeded: false)
                 logger.error("adapter preparation failed", metadata: ["adapter.name": "\(name)", "error": "\(error.message)"])
-                for waiting in parked where waiting.request.adapter == name {
-                    fail(waiting.request.requestID, peer: waiting.peer, .internalError, "LoRA adapter '\(name)' could not be prepared: \(error.message)")
-                }
-                parked.removeAll { $0.request.adapter == name }
+                carry(residency.prepared(name, failure: error.message))
             }
-            admitParked()
         }
     }
 
-    /// Starts parked requests whose adapter is resident, and prepares the adapters others wait for.
-    private func admitParked() {
-        var still: [(peer: [UInt8], request: InferenceRequest)] = []
-        for waiting in parked {
-            let name = waiting.request.adapter!
-            switch slots.request(name) {
-            case .ready:
-                start(waiting.request, from: waiting.peer, adapter: resident[name])
-            case .prepare(let demotions):
-                apply(demotions)
+    /// Carries out what ``AdapterResidency`` decided.
+    private func carry(_ actions: [AdapterResidency.Action]) {
+        for action in actions {
+            switch action {
+            case .start(let entry):
+                start(entry.request, from: entry.peer, adapter: entry.request.adapter.flatMap { resident[$0] })
+            case .prepare(let name):
                 prepare(name)
-                still.append(waiting)
-            case .wait:
-                still.append(waiting)
+            case .demote(let demotion):
+                resident[demotion.name] = nil
+                if demotion.to == .disk { hostCopies[demotion.name] = nil }
+                logger.debug("adapter demoted", metadata: ["adapter.name": "\(demotion.name)", "tier": "\(demotion.to.rawValue)"])
+            case .fail(let entry, let code, let message):
+                fail(entry.request.requestID, peer: entry.peer, code, message)
             }
-        }
-        parked = still
-    }
-
-    private func apply(_ demotions: [AdapterSlots.Demotion]) {
-        for demotion in demotions {
-            resident[demotion.name] = nil
-            if demotion.to == .disk { hostCopies[demotion.name] = nil }
-            logger.debug("adapter demoted", metadata: ["adapter.name": "\(demotion.name)", "tier": "\(demotion.to.rawValue)"])
         }
     }
 
@@ -238,10 +209,6 @@ final class EngineLoop: @unchecked Sendable {
         do {
             try scheduler.submit(GenerationRequest(id: request.requestID, promptIDs: request.promptIDs, parameters: request.sampling, adapter: adapter))
             peers[request.requestID] = peer
-            if let name = request.adapter {
-                slots.started(name)
-                adapterOfRequest[request.requestID] = name
-            }
             logger.debug("request queued", metadata: ["request.id": "\(request.requestID)", "prompt.tokens": "\(request.promptIDs.count)"])
         } catch {
             let code: ServingFailure.Code = switch error {
@@ -250,6 +217,8 @@ final class EngineLoop: @unchecked Sendable {
             case .invalidPrompt: .badRequest
             }
             fail(request.requestID, peer: peer, code, error.description)
+            // Refused: its adapter's slot is free again.
+            carry(residency.ended(request.requestID))
         }
     }
 
@@ -257,15 +226,15 @@ final class EngineLoop: @unchecked Sendable {
         reply(peer, .failure(ServingFailure(requestID: requestID, code: code, message: message)))
     }
 
+    /// A request ended: its adapter's slot may go to a parked request.
     private func finished(_ requestID: String) {
         peers[requestID] = nil
-        if let name = adapterOfRequest.removeValue(forKey: requestID) { slots.finished(name) }
+        carry(residency.ended(requestID))
     }
 
     // MARK: Steps
 
     private func runStep() {
-        var freedSlot = false
         for output in scheduler.step() {
             guard let peer = peers[output.requestID] else { continue }
             let tokens = output.token.map { token in
@@ -279,13 +248,11 @@ final class EngineLoop: @unchecked Sendable {
                 trailingText: output.trailingText.isEmpty ? nil : output.trailingText
             )))
             if output.finishReason != nil {
-                freedSlot = freedSlot || adapterOfRequest[output.requestID] != nil
                 finished(output.requestID)
             }
         }
         let events = scheduler.drainEvents()
         if !events.isEmpty { publisher.publish(events) }
-        if freedSlot && !parked.isEmpty { admitParked() }
     }
 
     /// The last load published between heartbeats, and when.
@@ -310,10 +277,10 @@ final class EngineLoop: @unchecked Sendable {
     }
 
     private func updateMetrics() {
-        let running = Dictionary(grouping: adapterOfRequest.values, by: { $0 }).mapValues(\.count)
+        let running = residency.running, parked = residency.parked
         let waiting = Dictionary(grouping: parked.compactMap(\.request.adapter), by: { $0 }).mapValues(\.count)
-        let adapters = slots.names.map { name in
-            AdapterLoad(name: name, tier: slots.tier(of: name)?.rawValue ?? "disk", running: running[name] ?? 0, waiting: waiting[name] ?? 0)
+        let adapters = residency.slots.names.map { name in
+            AdapterLoad(name: name, tier: residency.slots.tier(of: name)?.rawValue ?? "disk", running: running[name] ?? 0, waiting: waiting[name] ?? 0)
         }
         let metrics = currentMetrics.withLock { m in
             m.runningRequests = scheduler.runningCount
@@ -321,7 +288,7 @@ final class EngineLoop: @unchecked Sendable {
             m.kvBlocksUsed = scheduler.pool.usedBlocks
             m.queuedPrefillTokens = scheduler.queuedPrefillTokens + parked.reduce(0) { $0 + $1.request.promptIDs.count }
             m.decodeBlocks = scheduler.decodeBlocks
-            m.residentAdapters = slots.count(.resident)
+            m.residentAdapters = residency.slots.count(.resident)
             m.adapters = adapters
             return m
         }
