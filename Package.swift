@@ -120,8 +120,13 @@ let package = Package(
             dependencies: ["PatchworkEngine", "PatchworkFormats", "PatchworkTokenizer", "PatchworkAdapters", "PatchworkCore", "PatchworkTesting"],
             swiftSettings: strict
         ),
-        .testTarget(name: "PatchworkWorkerTests", dependencies: ["PatchworkWorker", "PatchworkAdapters", "PatchworkCore"], swiftSettings: strict),
-        .testTarget(name: "PatchworkFrontendTests", dependencies: ["PatchworkFrontend", "PatchworkCore", "PatchworkTokenizer", .product(name: "HTTPTypes", package: "swift-http-types")], swiftSettings: strict),
+        .testTarget(name: "PatchworkWorkerTests", dependencies: ["PatchworkWorker", "PatchworkAdapters", "PatchworkCore", "PatchworkRuntime", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strict),
+        .testTarget(
+            name: "PatchworkFrontendTests",
+            dependencies: [
+                "PatchworkFrontend", "PatchworkCore", "PatchworkRuntime", "PatchworkTokenizer",
+                .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ], swiftSettings: strict),
         .testTarget(name: "PatchworkRoutingTests", dependencies: ["PatchworkRouting", "PatchworkCore", "PatchworkTesting"], swiftSettings: strict),
         .testTarget(
             name: "EndToEndTests",

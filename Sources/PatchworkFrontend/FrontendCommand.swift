@@ -8,61 +8,54 @@ import PatchworkRuntime
 public struct FrontendCommand: EnvironmentConfigurable {
     public static let configuration = CommandConfiguration(
         commandName: "patchwork-frontend",
-        abstract: "Serves the OpenAI-compatible API and forwards requests through the routers."
+        abstract: "Serves the OpenAI-compatible API and forwards requests through the routers.",
+        discussion: EnvironmentOption.help(environment)
     )
 
-    @Option(name: .customLong("router"), help: "A router's ZeroMQ endpoint; repeat for several (env PATCHWORK_ROUTER, comma-separated).")
-    var routers: [String] = []
+    @OptionGroup var routerAddresses: RouterAddressOptions
 
-    @Option(help: "Address of the HTTP server (env PATCHWORK_HTTP_HOST).")
+    @Option(help: "Address of the HTTP server.")
     var httpHost = "0.0.0.0"
 
-    @Option(help: "Port of the HTTP server; 0 picks a free one (env PATCHWORK_HTTP_PORT).")
+    @Option(help: "Port of the HTTP server; 0 picks a free one.")
     var httpPort = 8000
 
-    @Option(help: "Seconds without a cluster view after which a router counts as unreachable (env PATCHWORK_ROUTER_TIMEOUT).")
+    @Option(help: "Seconds without a cluster view after which a router counts as unreachable.")
     var routerTimeout = 3.0
 
-    @Option(help: "Largest request body accepted, in bytes; larger ones get 413 (env PATCHWORK_MAX_REQUEST_BYTES).")
+    @Option(help: "Largest request body accepted, in bytes; larger ones get 413.")
     var maxRequestBytes = 4 << 20
 
-    @Option(help: "Times a request moves to another worker when its worker dies before it streamed anything (env PATCHWORK_MAX_RETRIES).")
+    @Option(help: "Times a request moves to another worker when its worker dies before it streamed anything.")
     var maxRetries = 2
 
-    @Option(help: "This frontend's id in router logs (env PATCHWORK_FRONTEND_ID). Default: host name and a random suffix.")
+    @Option(help: "This frontend's id in router logs. Default: host name and a random suffix.")
     var frontendID: String?
 
-    @Option(help: "trace, debug, info, notice, warning, error or critical (env PATCHWORK_LOG_LEVEL).")
-    var logLevel: Logger.Level = .info
+    @OptionGroup var logging: LoggingOptions
 
     public init() {}
 
-    public static let environment: [EnvironmentOption] = [
-        .init("router", "PATCHWORK_ROUTER", .list),
+    public static let environment: [EnvironmentOption] = RouterAddressOptions.environment + LoggingOptions.environment + [
         .init("http-host", "PATCHWORK_HTTP_HOST"),
         .init("http-port", "PATCHWORK_HTTP_PORT"),
         .init("router-timeout", "PATCHWORK_ROUTER_TIMEOUT"),
         .init("max-request-bytes", "PATCHWORK_MAX_REQUEST_BYTES"),
         .init("max-retries", "PATCHWORK_MAX_RETRIES"),
         .init("frontend-id", "PATCHWORK_FRONTEND_ID"),
-        .init("log-level", "PATCHWORK_LOG_LEVEL"),
     ]
 
 
     public func validate() throws {
-        guard !routers.isEmpty else { throw ValidationError("give at least one --router tcp://HOST:PORT (or PATCHWORK_ROUTER)") }
-        for router in routers {
-            do { _ = try Endpoint(parsing: router) } catch { throw ValidationError("--router: \(error.description)") }
-        }
         guard routerTimeout > 0 else { throw ValidationError("--router-timeout must be positive") }
         guard (0...65535).contains(httpPort) else { throw ValidationError("--http-port must be 0...65535") }
     }
 
     public func run() async throws {
-        let (registry, logger) = ProcessBootstrap.start(label: "patchwork-frontend", logLevel: logLevel)
+        let (registry, logger) = ProcessBootstrap.start(label: "patchwork-frontend", logLevel: logging.logLevel)
         let id = frontendID ?? defaultProcessID(role: "frontend")
-        let store = ClusterViewStore(routerCount: routers.count, timeout: routerTimeout)
-        let client = ClusterViewClient(frontendID: id, routers: try routers.map { try Endpoint(parsing: $0) }, store: store, logger: logger)
+        let store = ClusterViewStore(routerCount: routerAddresses.routers.count, timeout: routerTimeout)
+        let client = ClusterViewClient(frontendID: id, routers: routerAddresses.endpoints, store: store, logger: logger)
         let connections = WorkerConnections(logger: logger)
         let router = FrontendRoutes(store: store, routers: client, connections: connections, maxBodyBytes: maxRequestBytes, maxRetries: maxRetries, logger: logger).makeRouter(registry: registry)
         try await ProcessRunner.run(router: router, host: httpHost, port: httpPort, services: [client, connections], logger: logger)

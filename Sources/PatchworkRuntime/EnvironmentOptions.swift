@@ -49,6 +49,47 @@ public struct EnvironmentOption: Sendable {
     }
 }
 
+extension EnvironmentOption {
+    /// The table as a command's help shows it (its `discussion`): the one place each variable is
+    /// written is the table, and the help is made from it.
+    public static func help(_ options: [EnvironmentOption]) -> String {
+        let width = (options.map(\.variable.count).max() ?? 0) + 2
+        let lines = options.sorted { $0.variable < $1.variable }.map { option in
+            let pad = String(repeating: " ", count: max(1, width - option.variable.count))
+            let note = switch option.kind {
+            case .value: ""
+            case .list: " (comma-separated for several)"
+            case .flag: " (1, true, yes or on)"
+            }
+            return "  \(option.variable)\(pad)--\(option.option)\(note)"
+        }
+        return "Environment: each variable sets its option when the command line does not.\n" + lines.joined(separator: "\n")
+    }
+
+    /// Variables of `options` that do not reach an option of `Command`: setting one (to the
+    /// first of `samples` that the option accepts) must parse and change the parsed command.
+    /// `required` are the options (and values) the command cannot parse without; the one under
+    /// test is left out of them. Empty when all reach.
+    public static func unreachable<Command: ParsableArguments>(
+        _ options: [EnvironmentOption], in command: Command.Type, required: [(option: String, value: String)] = [],
+        samples: [String] = ["7", "64", "0.5", "debug", "tcp://127.0.0.1:9", "/tmp/patchwork-env", "file", "sample"]
+    ) -> [String] {
+        options.filter { option in
+            let base = required.filter { $0.option != option.option }.flatMap { ["--\($0.option)", $0.value] }
+            let withSample = required.contains { $0.option == option.option }
+            let candidates = option.kind == .flag ? ["1"] : samples
+            return !candidates.contains { sample in
+                let arguments = apply([option], to: base, environment: [option.variable: sample])
+                guard arguments != base, let parsed = try? Command.parse(arguments) else { return false }
+                // A required option reaches it when it parses at all; others must change the value.
+                if withSample { return true }
+                guard let baseline = try? Command.parse(base) else { return false }
+                return String(describing: parsed) != String(describing: baseline)
+            }
+        }.map(\.variable)
+    }
+}
+
 /// A command whose options fall back to `PATCHWORK_*` environment variables.
 public protocol EnvironmentConfigurable: AsyncParsableCommand {
     /// The option ↔ variable table, one entry per option that has a fallback.

@@ -29,91 +29,90 @@ public struct WorkerCommand: AsyncParsableCommand {
 
 /// `patchwork-worker serve` (the default): the long-running worker process.
 struct ServeCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "serve", abstract: "Run the worker (the default subcommand).")
+    static let configuration = CommandConfiguration(
+        commandName: "serve", abstract: "Run the worker (the default subcommand).", discussion: EnvironmentOption.help(environment)
+    )
 
-    @Option(name: .customLong("router"), help: "A router's ZeroMQ endpoint; repeat for several routers (env PATCHWORK_ROUTER, comma-separated).")
-    var routers: [String] = []
+    @OptionGroup var routerAddresses: RouterAddressOptions
 
-    @Option(help: "The base model: a GGUF file or a Hugging Face directory (env PATCHWORK_MODEL).")
+    @Option(help: "The base model: a GGUF file or a Hugging Face directory.")
     var model: String
 
-    @Option(help: "The name clients use for the base model (env PATCHWORK_SERVED_MODEL_NAME). Default: the model's own name.")
+    @Option(help: "The name clients use for the base model. Default: the model's own name.")
     var servedModelName: String?
 
-    @Option(help: "ZeroMQ endpoint for serving requests (tokenizer and chat template now, inference with the batching engine) (env PATCHWORK_WORKER_LISTEN).")
+    @Option(help: "ZeroMQ endpoint for serving requests (tokenizer and chat template now, inference with the batching engine).")
     var listen = "tcp://0.0.0.0:7100"
 
-    @Option(help: "Address of the HTTP server for /v1/loras, /health and /metrics (env PATCHWORK_SYSTEM_HOST).")
+    @Option(help: "Address of the HTTP server for /v1/loras, /health and /metrics.")
     var systemHost = "0.0.0.0"
 
-    @Option(help: "Port of that HTTP server; 0 picks a free one (env PATCHWORK_SYSTEM_PORT).")
+    @Option(help: "Port of that HTTP server; 0 picks a free one.")
     var systemPort = 8081
 
-    @Option(help: "Host name or address routers and frontends use to reach this worker (env PATCHWORK_ADVERTISE_HOST). Default: the system host, or this machine's host name when that is a wildcard.")
+    @Option(help: "Host name or address routers and frontends use to reach this worker. Default: the system host, or this machine's host name when that is a wildcard.")
     var advertiseHost: String?
 
-    @Flag(help: "Serve LoRA adapters (env PATCHWORK_ENABLE_LORA=1).")
+    @Flag(help: "Serve LoRA adapters.")
     var enableLora = false
 
-    @Option(help: "Highest adapter rank accepted (env PATCHWORK_MAX_LORA_RANK).")
+    @Option(help: "Highest adapter rank accepted.")
     var maxLoraRank = 64
 
-    @Option(help: "Adapters resident for compute at once (env PATCHWORK_MAX_LORAS).")
+    @Option(help: "Adapters resident for compute at once.")
     var maxLoras = 8
 
-    @Option(help: "Adapters kept in host memory beyond the resident ones; more go to disk (env PATCHWORK_MAX_CPU_LORAS).")
+    @Option(help: "Adapters kept in host memory beyond the resident ones; more go to disk.")
     var maxCpuLoras = 32
 
-    @Option(help: "Folder of the adapter download cache (env PATCHWORK_LORA_PATH). Default: ~/.cache/patchwork/loras.")
+    @Option(help: "Folder of the adapter download cache. Default: ~/.cache/patchwork/loras.")
     var loraPath: String?
 
-    @Option(help: "Bytes the adapter cache may hold; unused entries beyond it are evicted, least recently used first (env PATCHWORK_LORA_CACHE_MAX_BYTES).")
+    @Option(help: "Bytes the adapter cache may hold; unused entries beyond it are evicted, least recently used first.")
     var loraCacheMaxBytes: Int64 = 20 << 30
 
-    @Option(help: "Largest adapter accepted, in bytes (env PATCHWORK_MAX_ADAPTER_BYTES).")
+    @Option(help: "Largest adapter accepted, in bytes.")
     var maxAdapterBytes: Int64 = 2 << 30
 
-    @Option(help: "Adapter source schemes accepted, comma-separated (env PATCHWORK_ALLOWED_SOURCES).")
+    @Option(help: "Adapter source schemes accepted, comma-separated.")
     var allowedSources = "file,s3,hf"
 
-    @Option(help: "Folders file:// adapters must lie in, comma-separated; empty: anywhere (env PATCHWORK_ALLOWED_LOCAL_DIRS).")
+    @Option(help: "Folders file:// adapters must lie in, comma-separated; empty: anywhere.")
     var allowedLocalDirs = ""
 
-    @Option(help: "Seconds one adapter download may take, retries included (env PATCHWORK_ADAPTER_DOWNLOAD_TIMEOUT).")
+    @Option(help: "Seconds one adapter download may take, retries included.")
     var adapterDownloadTimeout = 600.0
 
-    @Option(help: "Keys per S3 listing page (S3's maximum is 1000) (env PATCHWORK_S3_LIST_PAGE_SIZE).")
+    @Option(help: "Keys per S3 listing page (S3's maximum is 1000).")
     var s3ListPageSize = 1000
 
-    @Option(help: "Tokens per KV-cache block (env PATCHWORK_BLOCK_SIZE).")
+    @Option(help: "Tokens per KV-cache block.")
     var blockSize = KVBlock.defaultSize
 
-    @Option(help: "Bytes of memory for the KV cache (env PATCHWORK_KV_CACHE_BYTES).")
+    @Option(help: "Bytes of memory for the KV cache.")
     var kvCacheBytes = 512 << 20
 
-    @Option(help: "KV-cache blocks; overrides --kv-cache-bytes (env PATCHWORK_NUM_KV_BLOCKS).")
+    @Option(help: "KV-cache blocks; overrides --kv-cache-bytes.")
     var numKvBlocks: Int?
 
-    @Option(help: "Tokens one engine step computes at most, over all sequences (env PATCHWORK_MAX_NUM_BATCHED_TOKENS).")
+    @Option(help: "Tokens one engine step computes at most, over all sequences.")
     var maxNumBatchedTokens = 512
 
-    @Option(help: "Sequences running at once at most (env PATCHWORK_MAX_NUM_SEQS).")
+    @Option(help: "Sequences running at once at most.")
     var maxNumSeqs = 64
 
-    @Option(help: "Compute threads for matrix products (env PATCHWORK_THREADS). Default: every core.")
+    @Option(help: "Compute threads for matrix products. Default: every core.")
     var threads = ProcessInfo.processInfo.activeProcessorCount
 
-    @Option(help: "Seconds between heartbeats to the routers (env PATCHWORK_HEARTBEAT_INTERVAL).")
+    @Option(help: "Seconds between heartbeats to the routers.")
     var heartbeatInterval = 1.0
 
-    @Option(help: "This worker's id in the cluster (env PATCHWORK_WORKER_ID). Default: host name and a random suffix.")
+    @Option(help: "This worker's id in the cluster. Default: host name and a random suffix.")
     var workerID: String?
 
-    @Option(help: "trace, debug, info, notice, warning, error or critical (env PATCHWORK_LOG_LEVEL).")
-    var logLevel: Logger.Level = .info
+    @OptionGroup var logging: LoggingOptions
 
-    static let environment: [EnvironmentOption] = [
-        .init("router", "PATCHWORK_ROUTER", .list),
+    static let environment: [EnvironmentOption] = RouterAddressOptions.environment + LoggingOptions.environment + [
         .init("model", "PATCHWORK_MODEL"),
         .init("served-model-name", "PATCHWORK_SERVED_MODEL_NAME"),
         .init("listen", "PATCHWORK_WORKER_LISTEN"),
@@ -139,14 +138,9 @@ struct ServeCommand: AsyncParsableCommand {
         .init("threads", "PATCHWORK_THREADS"),
         .init("heartbeat-interval", "PATCHWORK_HEARTBEAT_INTERVAL"),
         .init("worker-id", "PATCHWORK_WORKER_ID"),
-        .init("log-level", "PATCHWORK_LOG_LEVEL"),
     ]
 
     func validate() throws {
-        guard !routers.isEmpty else { throw ValidationError("give at least one --router tcp://HOST:PORT (or PATCHWORK_ROUTER)") }
-        for router in routers {
-            do { _ = try Endpoint(parsing: router) } catch { throw ValidationError("--router: \(error.description)") }
-        }
         do { _ = try Endpoint(parsing: listen) } catch { throw ValidationError("--listen: \(error.description)") }
         guard maxLoraRank >= 1 else { throw ValidationError("--max-lora-rank must be at least 1") }
         guard maxLoras >= 1 else { throw ValidationError("--max-loras must be at least 1") }
@@ -169,9 +163,9 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let (registry, logger) = ProcessBootstrap.start(label: "patchwork-worker", logLevel: logLevel)
+        let (registry, logger) = ProcessBootstrap.start(label: "patchwork-worker", logLevel: logging.logLevel)
         let settings = WorkerSettings(
-            routers: try routers.map { try Endpoint(parsing: $0) }, listen: try Endpoint(parsing: listen), modelPath: model, servedModelName: servedModelName,
+            routers: routerAddresses.endpoints, listen: try Endpoint(parsing: listen), modelPath: model, servedModelName: servedModelName,
             systemHost: systemHost, systemPort: systemPort,
             advertiseHost: advertiseHost ?? Self.defaultAdvertiseHost(systemHost: systemHost),
             lora: LoRACapabilities(enabled: enableLora, maxLoras: maxLoras, maxRank: maxLoraRank),

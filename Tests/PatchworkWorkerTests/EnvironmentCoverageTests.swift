@@ -1,0 +1,25 @@
+import ArgumentParser
+import PatchworkRuntime
+@testable import PatchworkWorker
+import Testing
+
+/// Every `PATCHWORK_*` variable the worker documents reaches its option (set alone, it parses
+/// and changes what was parsed), and the help lists every one.
+struct EnvironmentCoverageTests {
+    static let required: [(option: String, value: String)] = [("router", "tcp://127.0.0.1:1"), ("model", "/models/m.gguf")]
+
+    @Test func everyVariableReachesItsOption() {
+        #expect(EnvironmentOption.unreachable(ServeCommand.environment, in: ServeCommand.self, required: Self.required) == [])
+        #expect(ServeCommand.environment.count == 27)
+    }
+
+    @Test func theCheckFindsAVariableWithoutAnOption() {
+        let broken = ServeCommand.environment + [.init("heartbeat-intervals", "PATCHWORK_HEARTBEAT_INTERVALS")]
+        #expect(EnvironmentOption.unreachable(broken, in: ServeCommand.self, required: Self.required) == ["PATCHWORK_HEARTBEAT_INTERVALS"])
+    }
+
+    @Test func theHelpListsEveryVariable() {
+        let help = ServeCommand.helpMessage()
+        for option in ServeCommand.environment { #expect(help.contains(option.variable), "\(option.variable)") }
+    }
+}
