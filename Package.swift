@@ -120,6 +120,7 @@ let package = Package(
             dependencies: ["PatchworkEngine", "PatchworkFormats", "PatchworkTokenizer", "PatchworkAdapters", "PatchworkCore", "PatchworkTesting"],
             swiftSettings: strict
         ),
+        .testTarget(name: "PatchworkHTTPTests", dependencies: ["PatchworkHTTP", "PatchworkTesting"], swiftSettings: strict),
         .testTarget(name: "PatchworkWorkerTests", dependencies: ["PatchworkWorker", "PatchworkAdapters", "PatchworkCore", "PatchworkRuntime", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strict),
         .testTarget(
             name: "PatchworkFrontendTests",

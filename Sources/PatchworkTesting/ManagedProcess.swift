@@ -24,6 +24,10 @@ public final class ManagedProcess: @unchecked Sendable {
         try process.run()
     }
 
+    /// A process nobody stopped is stopped when the last reference goes (a test that failed
+    /// half-way leaves nothing running).
+    deinit { stop(grace: .milliseconds(500)) }
+
     public var pid: Int32 { process.processIdentifier }
     public var isRunning: Bool { process.isRunning }
     public var exitCode: Int32? { process.isRunning ? nil : process.terminationStatus }

@@ -35,31 +35,6 @@ struct RemoteProtocolTests {
         #expect(S3Client.failure(HTTPResponse(status: 503, headers: [:], body: Data(), bytesWritten: 0), what: "x").kind == .upstreamFailure)
     }
 
-    @Test func backoffDoublesUpToItsCap() {
-        let policy = RetryPolicy(maxAttempts: 6, initialDelay: 0.25, maxDelay: 1.5)
-        #expect((1...5).map { policy.delay(afterAttempt: $0, jitter: 0) } == [0.25, 0.5, 1.0, 1.5, 1.5])
-        #expect(policy.delay(afterAttempt: 2, jitter: 0.25) == 0.625)
-        #expect(RetryPolicy.isRetriable(status: 500) && RetryPolicy.isRetriable(status: 503) && RetryPolicy.isRetriable(status: 429))
-        #expect(!RetryPolicy.isRetriable(status: 403) && !RetryPolicy.isRetriable(status: 404) && !RetryPolicy.isRetriable(status: 400))
-    }
-
-    @Test func retriesServerErrorsButNotClientErrors() throws {
-        let policy = RetryPolicy(maxAttempts: 4, initialDelay: 0.001, maxDelay: 0.002)
-        var calls = 0
-        let served = try policy.run(deadline: .now + .seconds(5)) { _ throws(TransferError) in
-            calls += 1
-            if calls < 3 { throw TransferError(kind: .transport, message: "connection refused") }
-            return HTTPResponse(status: calls == 3 ? 503 : 200, headers: [:], body: Data(), bytesWritten: 0)
-        }
-        #expect(served.status == 200 && calls == 4)
-        calls = 0
-        let refused = try policy.run(deadline: .now + .seconds(5)) { _ throws(TransferError) in
-            calls += 1
-            return HTTPResponse(status: 403, headers: [:], body: Data(), bytesWritten: 0)
-        }
-        #expect(refused.status == 403 && calls == 1)
-    }
-
     @Test func configurationFromEnvironment() throws {
         let custom = try S3Configuration.fromEnvironment([
             "AWS_ACCESS_KEY_ID": "id", "AWS_SECRET_ACCESS_KEY": "secret", "AWS_ENDPOINT_URL": "http://127.0.0.1:9000", "AWS_ALLOW_HTTP": "true",
