@@ -53,3 +53,13 @@ struct IdentityTests {
         #expect(ContentDigest(bytes: Array(200..<232)).bytes == Array(200..<232))
     }
 }
+
+struct HexTests {
+    @Test func hexRoundTripsAndRefusesWhatIsNotHex() {
+        #expect(Hex.encode([0, 255, 16, 171]) == "00ff10ab")
+        #expect(Hex.decode("00ff10ab") == [0, 255, 16, 171] && Hex.decode("00FF10AB") == [0, 255, 16, 171])
+        #expect(Hex.decode("0") == nil && Hex.decode("0g") == nil && Hex.decode("") == [])
+        // SHA-256 of "abc", from FIPS 180-2.
+        #expect(Hex.encode(SHA256.hash(Array("abc".utf8))) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+    }
+}

@@ -106,17 +106,6 @@ struct MessagePackVectorTests {
     }
 }
 
-func bytes(hex: String) -> [UInt8] {
-    var out: [UInt8] = []
-    var index = hex.startIndex
-    while index < hex.endIndex {
-        let next = hex.index(index, offsetBy: 2)
-        out.append(UInt8(hex[index..<next], radix: 16)!)
-        index = next
-    }
-    return out
-}
+func bytes(hex: String) -> [UInt8] { Hex.decode(hex)! }
 
-func hex(_ bytes: [UInt8]) -> String {
-    bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
-}
+func hex(_ bytes: [UInt8]) -> String { Hex.encode(bytes) }

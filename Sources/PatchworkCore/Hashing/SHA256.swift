@@ -46,6 +46,27 @@ public struct StreamingDigest: ~Copyable {
 
 /// Lowercase hexadecimal.
 public enum Hex {
+    /// The bytes of `text`, two hex digits each (either case); nil when it is not that.
+    public static func decode(_ text: String) -> [UInt8]? {
+        let digits = Array(text.utf8)
+        guard digits.count % 2 == 0 else { return nil }
+        func value(_ d: UInt8) -> UInt8? {
+            switch d {
+            case 0x30...0x39: d - 0x30
+            case 0x61...0x66: d - 0x61 + 10
+            case 0x41...0x46: d - 0x41 + 10
+            default: nil
+            }
+        }
+        var out: [UInt8] = []
+        out.reserveCapacity(digits.count / 2)
+        for i in stride(from: 0, to: digits.count, by: 2) {
+            guard let high = value(digits[i]), let low = value(digits[i + 1]) else { return nil }
+            out.append(high << 4 | low)
+        }
+        return out
+    }
+
     public static func encode(_ bytes: [UInt8]) -> String {
         let digits = Array("0123456789abcdef".utf8)
         var out = [UInt8]()

@@ -23,17 +23,7 @@ public struct ContentDigest: Hashable, Sendable, Codable, CustomStringConvertibl
     public var description: String { "sha256:\(hex)" }
 
     /// The 32 bytes of the digest.
-    public var bytes: [UInt8] {
-        var result: [UInt8] = []
-        result.reserveCapacity(32)
-        var index = hex.startIndex
-        while index < hex.endIndex {
-            let next = hex.index(index, offsetBy: 2)
-            result.append(UInt8(hex[index..<next], radix: 16)!)
-            index = next
-        }
-        return result
-    }
+    public var bytes: [UInt8] { Hex.decode(hex)! }
 
     public init(from decoder: any Decoder) throws {
         let raw = try decoder.singleValueContainer().decode(String.self)
