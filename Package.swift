@@ -121,7 +121,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "PatchworkHTTPTests", dependencies: ["PatchworkHTTP", "PatchworkTesting"], swiftSettings: strict),
-        .testTarget(name: "PatchworkWorkerTests", dependencies: ["PatchworkWorker", "PatchworkAdapters", "PatchworkCore", "PatchworkRuntime", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strict),
+        .testTarget(name: "PatchworkWorkerTests", dependencies: ["PatchworkWorker", "PatchworkAdapters", "PatchworkCore", "PatchworkRuntime", "PatchworkTesting", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strict),
         .testTarget(
             name: "PatchworkFrontendTests",
             dependencies: [

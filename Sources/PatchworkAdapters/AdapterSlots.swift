@@ -20,7 +20,7 @@ public struct AdapterSlots: Sendable, Equatable {
 
     public let maxResident: Int
     public let maxHost: Int
-    private(set) var entries: [String: Entry] = [:]
+    private(set) var entries: [AdapterName: Entry] = [:]
     private var clock: UInt64 = 0
 
     public init(maxResident: Int, maxHost: Int) {
@@ -38,20 +38,20 @@ public struct AdapterSlots: Sendable, Equatable {
     }
 
     public struct Demotion: Sendable, Equatable {
-        public var name: String
+        public var name: AdapterName
         public var to: Tier
-        public init(name: String, to: Tier) {
+        public init(name: AdapterName, to: Tier) {
             self.name = name
             self.to = to
         }
     }
 
-    public func tier(of name: String) -> Tier? { entries[name]?.tier }
+    public func tier(of name: AdapterName) -> Tier? { entries[name]?.tier }
     public func count(_ tier: Tier) -> Int { entries.values.filter { $0.tier == tier }.count }
-    public var names: [String] { entries.keys.sorted() }
+    public var names: [AdapterName] { entries.keys.sorted() }
 
     /// A newly loaded adapter: kept in host memory (or on disk when host memory is full).
-    public mutating func add(_ name: String, pinned: Bool) -> [Demotion] {
+    public mutating func add(_ name: AdapterName, pinned: Bool) -> [Demotion] {
         clock += 1
         var demotions: [Demotion] = []
         if count(.host) >= maxHost, let oldest = leastRecentlyUsed(in: .host) {
@@ -62,10 +62,10 @@ public struct AdapterSlots: Sendable, Equatable {
         return demotions
     }
 
-    public mutating func remove(_ name: String) { entries[name] = nil }
+    public mutating func remove(_ name: AdapterName) { entries[name] = nil }
 
     /// A request for `name` wants to start.
-    public mutating func request(_ name: String) -> Decision {
+    public mutating func request(_ name: AdapterName) -> Decision {
         guard var entry = entries[name] else { return .wait }
         clock += 1
         entry.lastUse = clock
@@ -93,16 +93,16 @@ public struct AdapterSlots: Sendable, Equatable {
     }
 
     /// Preparation finished: `name` is resident (or, when it failed, stays where it was).
-    public mutating func prepared(_ name: String, succeeded: Bool) {
+    public mutating func prepared(_ name: AdapterName, succeeded: Bool) {
         guard entries[name] != nil else { return }
         entries[name]!.preparing = false
         if succeeded { entries[name]!.tier = .resident }
     }
 
-    public mutating func started(_ name: String) { entries[name]?.running += 1 }
-    public mutating func finished(_ name: String) { if let r = entries[name]?.running, r > 0 { entries[name]!.running = r - 1 } }
+    public mutating func started(_ name: AdapterName) { entries[name]?.running += 1 }
+    public mutating func finished(_ name: AdapterName) { if let r = entries[name]?.running, r > 0 { entries[name]!.running = r - 1 } }
 
-    private func leastRecentlyUsed(in tier: Tier, idleAndUnpinned: Bool = false, excluding: String? = nil) -> String? {
+    private func leastRecentlyUsed(in tier: Tier, idleAndUnpinned: Bool = false, excluding: AdapterName? = nil) -> AdapterName? {
         entries.filter { name, e in
             e.tier == tier && name != excluding && !e.preparing && (!idleAndUnpinned || (e.running == 0 && !e.pinned))
         }.min { $0.value.lastUse < $1.value.lastUse }?.key

@@ -35,7 +35,7 @@ struct Attempts: Sendable {
             if let seed = sampling.seed { sampling.seed = seed &+ UInt64(i % parsed.n) }
             let requestID = number == 0 ? "\(header.id)-\(i)" : "\(header.id)-\(i)-retry\(number)"
             let generate = InferenceRequest(
-                requestID: requestID, promptIDs: prompts[i / parsed.n], adapter: entry.parent == nil ? nil : entry.id, sampling: sampling,
+                requestID: requestID, promptIDs: prompts[i / parsed.n], adapter: entry.adapter, sampling: sampling,
                 adapterSource: loadSource
             )
             do {

@@ -7,6 +7,8 @@ struct ModelCatalog: Sendable, Equatable {
         var id: String
         /// The base model's served name; nil for a base model itself.
         var parent: String?
+        /// The adapter, typed; nil for a base model.
+        var adapter: AdapterName?
         /// Where an adapter came from; the model's name for a base model.
         var root: String
         var contextLength: Int
@@ -23,14 +25,14 @@ struct ModelCatalog: Sendable, Equatable {
         var adapters: [String: Entry] = [:]
         for worker in workers {
             let base = worker.model.servedModelName
-            bases[base, default: Entry(id: base, parent: nil, root: base, contextLength: worker.model.contextLength, workers: [])]
+            bases[base, default: Entry(id: base, parent: nil, adapter: nil, root: base, contextLength: worker.model.contextLength, workers: [])]
                 .workers.append(worker.workerID)
             for adapter in worker.adapters {
                 let name = adapter.name.rawValue
                 // An adapter name served over two different base models would be ambiguous:
                 // the first base model (in worker order) keeps it.
                 if let existing = adapters[name], existing.parent != base { continue }
-                adapters[name, default: Entry(id: name, parent: base, root: adapter.source, contextLength: worker.model.contextLength, workers: [])]
+                adapters[name, default: Entry(id: name, parent: base, adapter: adapter.name, root: adapter.source, contextLength: worker.model.contextLength, workers: [])]
                     .workers.append(worker.workerID)
             }
         }
@@ -44,6 +46,9 @@ struct ModelCatalog: Sendable, Equatable {
     /// The entry of an adapter to be loaded on demand, served by its base model's workers.
     func entry(loading adapter: LoadableAdapter) -> Entry? {
         guard let base = entry(adapter.model), base.parent == nil else { return nil }
-        return Entry(id: adapter.name.rawValue, parent: base.id, root: adapter.source, contextLength: base.contextLength, workers: base.workers, loadable: true)
+        return Entry(
+            id: adapter.name.rawValue, parent: base.id, adapter: adapter.name, root: adapter.source, contextLength: base.contextLength,
+            workers: base.workers, loadable: true
+        )
     }
 }

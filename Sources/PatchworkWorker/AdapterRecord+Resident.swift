@@ -8,7 +8,7 @@ extension AdapterRecord {
     func makeResident(layers: Int) throws(AdapterError) -> ResidentAdapter {
         do {
             let weights = try LoRAWeights.load(safetensors: weightsData, layers: layers, rank: validated.rank, scale: Float(validated.scale))
-            return ResidentAdapter(name: name.rawValue, weights: weights, namespace: namespace)
+            return ResidentAdapter(name: name, weights: weights, namespace: namespace)
         } catch {
             throw AdapterError(.invalidAdapter, "adapter '\(name)': \(error.message)")
         }

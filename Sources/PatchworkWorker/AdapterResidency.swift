@@ -21,7 +21,7 @@ struct AdapterResidency {
         /// refuses it.
         case start(Parked)
         /// Build the adapter's compute form off the engine thread, then report ``prepared(_:succeeded:)``.
-        case prepare(adapter: String)
+        case prepare(adapter: AdapterName)
         /// The adapter leaves compute memory (and host memory when it goes to disk).
         case demote(AdapterSlots.Demotion)
         case fail(Parked, ServingFailure.Code, String)
@@ -29,16 +29,16 @@ struct AdapterResidency {
 
     private(set) var slots: AdapterSlots
     private(set) var parked: [Parked] = []
-    private var loaded: Set<String> = []
+    private var loaded: Set<AdapterName> = []
     /// The adapter of each request that started with one.
-    private var adapterOfRequest: [String: String] = [:]
+    private var adapterOfRequest: [String: AdapterName] = [:]
 
     init(maxResident: Int, maxHost: Int) {
         slots = AdapterSlots(maxResident: maxResident, maxHost: maxHost)
     }
 
     /// Requests running, by adapter.
-    var running: [String: Int] { Dictionary(grouping: adapterOfRequest.values, by: { $0 }).mapValues(\.count) }
+    var running: [AdapterName: Int] { Dictionary(grouping: adapterOfRequest.values, by: { $0 }).mapValues(\.count) }
 
     /// A request arrives.
     mutating func submit(_ request: InferenceRequest, from peer: [UInt8]) -> [Action] {
@@ -61,16 +61,16 @@ struct AdapterResidency {
     }
 
     /// The registry loaded an adapter; returns demotions made to keep it in host memory.
-    mutating func loaded(_ name: String, pinned: Bool) -> [Action] {
+    mutating func loaded(_ name: AdapterName, pinned: Bool) -> [Action] {
         loaded.insert(name)
         return slots.add(name, pinned: pinned).map(Action.demote)
     }
 
     /// Where a loaded adapter's weights are.
-    func tier(of name: String) -> AdapterSlots.Tier? { slots.tier(of: name) }
+    func tier(of name: AdapterName) -> AdapterSlots.Tier? { slots.tier(of: name) }
 
     /// The registry unloaded an adapter: the requests waiting for it fail.
-    mutating func unloaded(_ name: String) -> [Action] {
+    mutating func unloaded(_ name: AdapterName) -> [Action] {
         loaded.remove(name)
         slots.remove(name)
         let waiting = parked.filter { $0.request.adapter == name }
@@ -79,7 +79,7 @@ struct AdapterResidency {
     }
 
     /// A preparation finished.
-    mutating func prepared(_ name: String, failure: String?) -> [Action] {
+    mutating func prepared(_ name: AdapterName, failure: String?) -> [Action] {
         guard loaded.contains(name) else { return [] }
         slots.prepared(name, succeeded: failure == nil)
         var actions: [Action] = []

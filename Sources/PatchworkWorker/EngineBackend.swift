@@ -17,7 +17,7 @@ protocol EngineBackend: Sendable {
     func cancel(_ requestID: String)
     /// An adapter the registry loaded (the backend makes it servable).
     func adapterLoaded(_ record: AdapterRecord)
-    func adapterUnloaded(_ name: String)
+    func adapterUnloaded(_ name: AdapterName)
     /// Resends KV-event batches from `sequence` on to `peer`, or a snapshot when they are gone.
     func replayKVEvents(from sequence: Int64, requestID: String, to peer: [UInt8])
     /// Load for heartbeats, load reports and `/metrics`.

@@ -21,8 +21,8 @@ final class EngineLoop: @unchecked Sendable {
         case submit(peer: [UInt8], InferenceRequest)
         case cancel(String)
         case register(AdapterRecord)
-        case unregister(String)
-        case prepared(String, Result<(ResidentAdapter, Data), AdapterError>)
+        case unregister(AdapterName)
+        case prepared(AdapterName, Result<(ResidentAdapter, Data), AdapterError>)
         case replay(peer: [UInt8], requestID: String, from: Int64)
     }
 
@@ -39,10 +39,10 @@ final class EngineLoop: @unchecked Sendable {
     private let preparation = DispatchQueue(label: "patchwork.adapter-preparation")
 
     private var residency: AdapterResidency
-    private var records: [String: AdapterRecord] = [:]
+    private var records: [AdapterName: AdapterRecord] = [:]
     /// Compact weight bytes of resident and host adapters.
-    private var hostCopies: [String: Data] = [:]
-    private var resident: [String: ResidentAdapter] = [:]
+    private var hostCopies: [AdapterName: Data] = [:]
+    private var resident: [AdapterName: ResidentAdapter] = [:]
     private var gauges = AdapterGauges()
     private let runningGauge = Gauge(label: "patchwork_worker_running_requests")
     private let waitingGauge = Gauge(label: "patchwork_worker_waiting_requests")
@@ -76,7 +76,7 @@ final class EngineLoop: @unchecked Sendable {
     func submit(_ request: InferenceRequest, from peer: [UInt8]) { enqueue(.submit(peer: peer, request)) }
     func cancel(_ requestID: String) { enqueue(.cancel(requestID)) }
     func adapterLoaded(_ record: AdapterRecord) { enqueue(.register(record)) }
-    func adapterUnloaded(_ name: String) { enqueue(.unregister(name)) }
+    func adapterUnloaded(_ name: AdapterName) { enqueue(.unregister(name)) }
     /// Resends KV-event batches from `sequence` on, or a snapshot when they are gone.
     func replayKVEvents(from sequence: Int64, requestID: String, to peer: [UInt8]) { enqueue(.replay(peer: peer, requestID: requestID, from: sequence)) }
 
@@ -128,7 +128,7 @@ final class EngineLoop: @unchecked Sendable {
             if scheduler.cancel(requestID) { logger.info("request cancelled", metadata: ["request.id": "\(requestID)"]) }
             finished(requestID)
         case .register(let record):
-            let name = record.name.rawValue
+            let name = record.name
             var described = record
             described.weightsData = Data()
             records[name] = described
@@ -182,7 +182,7 @@ final class EngineLoop: @unchecked Sendable {
 
     /// Builds the compute form off the engine thread; reads the file again when the adapter
     /// went to disk, and refuses it if its contents changed since it was loaded.
-    private func prepare(_ name: String) {
+    private func prepare(_ name: AdapterName) {
         guard let record = records[name] else { return }
         let copy = hostCopies[name], layers = self.layers
         preparation.async { [self] in
@@ -280,7 +280,7 @@ final class EngineLoop: @unchecked Sendable {
         let running = residency.running, parked = residency.parked
         let waiting = Dictionary(grouping: parked.compactMap(\.request.adapter), by: { $0 }).mapValues(\.count)
         let adapters = residency.slots.names.map { name in
-            AdapterLoad(name: name, tier: residency.slots.tier(of: name)?.rawValue ?? "disk", running: running[name] ?? 0, waiting: waiting[name] ?? 0)
+            AdapterLoad(name: name.rawValue, tier: residency.slots.tier(of: name)?.rawValue ?? "disk", running: running[name] ?? 0, waiting: waiting[name] ?? 0)
         }
         let metrics = currentMetrics.withLock { m in
             m.runningRequests = scheduler.runningCount

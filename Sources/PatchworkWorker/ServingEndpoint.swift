@@ -56,7 +56,7 @@ final class ServingEndpoint: Service {
         do {
             switch try ServingMessage(decoding: payload) {
             case .generate(let request):
-                logger.debug("inference request", metadata: ["request.id": "\(request.requestID)", "adapter.name": "\(request.adapter ?? "")"])
+                logger.debug("inference request", metadata: ["request.id": "\(request.requestID)", "adapter.name": "\(request.adapter?.rawValue ?? "")"])
                 if let adapter = request.adapter, let source = request.adapterSource {
                     loadThenSubmit(request, adapter: adapter, source: source, from: peer)
                 } else {
@@ -82,22 +82,24 @@ final class ServingEndpoint: Service {
                 reply = .failure(ServingFailure(requestID: nil, code: .badRequest, message: "a worker does not take '\(other.typeName)' messages"))
             }
         } catch {
-            logger.warning("refusing serving message", metadata: ["error": "\(error)"])
-            reply = .failure(ServingFailure(requestID: nil, code: .badRequest, message: error.description))
+            // Answer under the request's id when the body names one, so its client is not left waiting.
+            let requestID = (try? MessagePackValue(decoding: payload))?["body"]?["requestID"]?.stringValue
+            logger.warning("refusing serving message", metadata: ["request.id": "\(requestID ?? "-")", "error": "\(error)"])
+            reply = .failure(ServingFailure(requestID: requestID, code: .badRequest, message: error.description))
         }
         send(reply, to: peer)
     }
 
     /// The router chose this worker for an adapter no live worker holds: load it from its
     /// source (joining a load already running), then run the request.
-    private func loadThenSubmit(_ request: InferenceRequest, adapter: String, source: String, from peer: [UInt8]) {
+    private func loadThenSubmit(_ request: InferenceRequest, adapter: AdapterName, source: String, from peer: [UInt8]) {
         let adapters = self.adapters, engine = self.engine, logger = self.logger
         awaitingAdapter.withLock { $0[request.requestID] = false }
         Task {
             do {
-                if await !adapters.isLoaded(adapter) {
+                if await !adapters.isLoaded(adapter.rawValue) {
                     logger.info("loading adapter on demand", metadata: ["request.id": "\(request.requestID)", "adapter.name": "\(adapter)", "adapter.source": "\(source)"])
-                    _ = try await adapters.load(name: adapter, uri: source)
+                    _ = try await adapters.load(name: adapter.rawValue, uri: source)
                 }
                 let cancelled = self.awaitingAdapter.withLock { $0.removeValue(forKey: request.requestID) ?? false }
                 if cancelled {

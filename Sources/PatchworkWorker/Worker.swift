@@ -78,7 +78,7 @@ struct Worker {
             clock: { Date().timeIntervalSince1970 },
             onChange: { kind, record in
                 // The engine gets the weights; the routers hear of the change.
-                if kind == .loaded { engine.adapterLoaded(record) } else { engine.adapterUnloaded(record.name.rawValue) }
+                if kind == .loaded { engine.adapterLoaded(record) } else { engine.adapterUnloaded(record.name) }
                 listing.apply(kind, record.summary)
                 links.announce(kind, record.summary)
             }

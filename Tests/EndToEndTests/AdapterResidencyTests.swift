@@ -31,7 +31,7 @@ extension EndToEnd {
                 defer { client.close() }
                 func firstToken(_ adapter: String, _ id: String) async throws -> (InferenceChunk.Token?, ServingFailure?) {
                     let result = try await Inference.collect(client, send: .generate(InferenceRequest(
-                        requestID: id, promptIDs: Inference.reference.chat.ids, adapter: adapter, sampling: Inference.greedy(1)
+                        requestID: id, promptIDs: Inference.reference.chat.ids, adapter: adapterName(adapter), sampling: Inference.greedy(1)
                     )), requestID: id)
                     return (result.chunks.first?.tokens.first, result.failure)
                 }
@@ -75,7 +75,7 @@ extension EndToEnd {
                 defer { client.close() }
                 for i in 0..<8 {
                     client.send([try ServingMessage.generate(InferenceRequest(
-                        requestID: "r\(i)", promptIDs: Inference.reference.chat.ids, adapter: "a\(i % 4)", sampling: Inference.greedy(3)
+                        requestID: "r\(i)", promptIDs: Inference.reference.chat.ids, adapter: adapterName("a\(i % 4)"), sampling: Inference.greedy(3)
                     )).encoded()])
                 }
                 var finished = Set<String>(), failures: [ServingFailure] = []

@@ -159,7 +159,7 @@ extension EndToEnd {
                 var sampling = SamplingParameters()
                 sampling.maxTokens = 4
                 client.send([try ServingMessage.generate(InferenceRequest(
-                    requestID: "r1", promptIDs: [1, 2, 3, 4], adapter: "slow", sampling: sampling, adapterSource: "hf://org/slow"
+                    requestID: "r1", promptIDs: [1, 2, 3, 4], adapter: adapterName("slow"), sampling: sampling, adapterSource: "hf://org/slow"
                 )).encoded()])
                 #expect(await eventually(timeout: .seconds(10)) {
                     let details = try? await HTTPClient.get(port: worker.systemPort, path: "/v1/loras/slow").json()

@@ -26,7 +26,12 @@ extension EndToEnd {
 
         /// Sends `message` and collects replies for `requestID` until it finishes or fails.
         static func collect(_ socket: MessageSocket, send message: ServingMessage, requestID: String, afterFirst: (() -> Void)? = nil) async throws -> (chunks: [InferenceChunk], failure: ServingFailure?) {
-            socket.send([try message.encoded()])
+            try await collect(socket, raw: try message.encoded(), requestID: requestID, afterFirst: afterFirst)
+        }
+
+        /// Sends bytes as they are (also ones no encoder of ours would write) and collects the replies.
+        static func collect(_ socket: MessageSocket, raw: [UInt8], requestID: String, afterFirst: (() -> Void)? = nil) async throws -> (chunks: [InferenceChunk], failure: ServingFailure?) {
+            socket.send([raw])
             var chunks: [InferenceChunk] = []
             for await frames in socket.incoming {
                 switch try ServingMessage(decoding: frames[0]) {
@@ -68,7 +73,7 @@ extension EndToEnd {
 
                 #expect(try await EndToEnd.load(worker, name: "peft", uri: "file://" + TestPaths.adapter("smollm2-qkvo-peft").path).status == 200)
                 let tuned = try await Self.collect(client, send: .generate(InferenceRequest(
-                    requestID: "tuned", promptIDs: Self.reference.chat.ids, adapter: "peft", sampling: Self.greedy(4)
+                    requestID: "tuned", promptIDs: Self.reference.chat.ids, adapter: adapterName("peft"), sampling: Self.greedy(4)
                 )), requestID: "tuned")
                 let tokens = tuned.chunks.flatMap(\.tokens)
                 #expect(tokens.count == 4)
@@ -78,9 +83,20 @@ extension EndToEnd {
                 #expect(tokens.first?.id == Self.reference.chat.adapter[0].token)
 
                 let unknown = try await Self.collect(client, send: .generate(InferenceRequest(
-                    requestID: "nope", promptIDs: [1, 2, 3], adapter: "not-loaded", sampling: Self.greedy(4)
+                    requestID: "nope", promptIDs: [1, 2, 3], adapter: adapterName("not-loaded"), sampling: Self.greedy(4)
                 )), requestID: "nope")
                 #expect(unknown.failure?.code == .unknownAdapter)
+
+                // A malformed adapter name is refused under the request's own id.
+                let malformed = MessagePackValue.map([
+                    (.string("v"), .int(1)), (.string("type"), .string("generate")),
+                    (.string("body"), .map([
+                        (.string("requestID"), .string("bad-name")), (.string("promptIDs"), .array([.int(1), .int(2)])),
+                        (.string("adapter"), .string("../escape")), (.string("sampling"), .map([])),
+                    ])),
+                ])
+                let refused = try await Self.collect(client, raw: malformed.encoded(), requestID: "bad-name")
+                #expect(refused.failure?.code == .badRequest && refused.failure?.message.contains("..") == true, "\(String(describing: refused.failure))")
                 let tooLong = try await Self.collect(client, send: .generate(InferenceRequest(
                     requestID: "long", promptIDs: Array(repeating: 5, count: 8190), adapter: nil, sampling: Self.greedy(100)
                 )), requestID: "long")

@@ -14,7 +14,8 @@ import Testing
         let directory = TestPaths.fixtures.appendingPathComponent("models/tiny-llama-adapters/\(name)")
         let weights = try EngineReferences.adapter(directory, model: model)
         let digest = ContentDigest(bytes: distinctDigest(name))
-        return ResidentAdapter(name: name, weights: weights, namespace: .adapter(name: try AdapterName(name), digest: digest))
+        let adapterName = try AdapterName(name)
+        return ResidentAdapter(name: adapterName, weights: weights, namespace: .adapter(name: adapterName, digest: digest))
     }
 
     static func greedy(_ tokens: Int) -> SamplingParameters {

@@ -1,12 +1,13 @@
 import PatchworkAdapters
 import PatchworkCore
+import PatchworkTesting
 @testable import PatchworkWorker
 import Testing
 
 /// Which requests run, given where their adapters are: tables of events and the actions the
 /// engine loop must carry out.
 struct AdapterResidencyTests {
-    static func request(_ id: String, adapter: String?) -> InferenceRequest {
+    static func request(_ id: String, adapter: AdapterName?) -> InferenceRequest {
         InferenceRequest(requestID: id, promptIDs: [1, 2, 3], adapter: adapter, sampling: SamplingParameters())
     }
 
@@ -27,72 +28,72 @@ struct AdapterResidencyTests {
     @Test func requestsWithoutAnAdapterOrWithAnUnknownOneAreDecidedAtOnce() {
         var residency = AdapterResidency(maxResident: 2, maxHost: 2)
         #expect(Self.describe(residency.submit(Self.request("base", adapter: nil), from: Self.peer)) == ["start base"])
-        #expect(Self.describe(residency.submit(Self.request("r", adapter: "ghost"), from: Self.peer)) == ["fail r unknownAdapter"])
+        #expect(Self.describe(residency.submit(Self.request("r", adapter: adapterName("ghost")), from: Self.peer)) == ["fail r unknownAdapter"])
         #expect(residency.parked.isEmpty)
     }
 
     @Test func aRequestWaitsWhileItsAdapterIsPreparedAndOneJobServesAllWhoWait() {
         var residency = AdapterResidency(maxResident: 2, maxHost: 2)
-        #expect(residency.loaded("x", pinned: false).isEmpty)
-        #expect(residency.tier(of: "x") == .host)
-        #expect(Self.describe(residency.submit(Self.request("r1", adapter: "x"), from: Self.peer)) == ["prepare x"])
-        #expect(Self.describe(residency.submit(Self.request("r2", adapter: "x"), from: Self.peer)).isEmpty)
+        #expect(residency.loaded(adapterName("x"), pinned: false).isEmpty)
+        #expect(residency.tier(of: adapterName("x")) == .host)
+        #expect(Self.describe(residency.submit(Self.request("r1", adapter: adapterName("x")), from: Self.peer)) == ["prepare x"])
+        #expect(Self.describe(residency.submit(Self.request("r2", adapter: adapterName("x")), from: Self.peer)).isEmpty)
         #expect(residency.parked.map(\.request.requestID) == ["r1", "r2"])
-        #expect(Self.describe(residency.prepared("x", failure: nil)) == ["start r1", "start r2"])
-        #expect(residency.tier(of: "x") == .resident && residency.running == ["x": 2])
+        #expect(Self.describe(residency.prepared(adapterName("x"), failure: nil)) == ["start r1", "start r2"])
+        #expect(residency.tier(of: adapterName("x")) == .resident && residency.running == [adapterName("x"): 2])
         // Resident now: the next one starts at once.
-        #expect(Self.describe(residency.submit(Self.request("r3", adapter: "x"), from: Self.peer)) == ["start r3"])
+        #expect(Self.describe(residency.submit(Self.request("r3", adapter: adapterName("x")), from: Self.peer)) == ["start r3"])
     }
 
     @Test func makingRoomDemotesTheLeastRecentlyUsedIdleAdapterButNeverOneInUse() {
         var residency = AdapterResidency(maxResident: 1, maxHost: 1)
-        _ = residency.loaded("x", pinned: false)
-        _ = residency.submit(Self.request("rx", adapter: "x"), from: Self.peer)
-        _ = residency.prepared("x", failure: nil)
+        _ = residency.loaded(adapterName("x"), pinned: false)
+        _ = residency.submit(Self.request("rx", adapter: adapterName("x")), from: Self.peer)
+        _ = residency.prepared(adapterName("x"), failure: nil)
         // x runs rx: y must wait, no demotion.
-        _ = residency.loaded("y", pinned: false)
-        #expect(Self.describe(residency.submit(Self.request("ry", adapter: "y"), from: Self.peer)).isEmpty)
+        _ = residency.loaded(adapterName("y"), pinned: false)
+        #expect(Self.describe(residency.submit(Self.request("ry", adapter: adapterName("y")), from: Self.peer)).isEmpty)
         #expect(residency.parked.map(\.request.requestID) == ["ry"])
         // rx ends: x takes the host place y leaves as it becomes resident; y is prepared.
         #expect(Self.describe(residency.ended("rx")) == ["demote x→host", "prepare y"])
-        #expect(Self.describe(residency.prepared("y", failure: nil)) == ["start ry"])
-        #expect(residency.tier(of: "x") == .host && residency.tier(of: "y") == .resident)
+        #expect(Self.describe(residency.prepared(adapterName("y"), failure: nil)) == ["start ry"])
+        #expect(residency.tier(of: adapterName("x")) == .host && residency.tier(of: adapterName("y")) == .resident)
     }
 
     @Test func aStartThatStartedRequestKeepsItsAdapterFromBeingDemoted() {
         var residency = AdapterResidency(maxResident: 1, maxHost: 2)
-        _ = residency.loaded("x", pinned: false)
-        _ = residency.loaded("y", pinned: false)
-        _ = residency.submit(Self.request("r1", adapter: "x"), from: Self.peer)
+        _ = residency.loaded(adapterName("x"), pinned: false)
+        _ = residency.loaded(adapterName("y"), pinned: false)
+        _ = residency.submit(Self.request("r1", adapter: adapterName("x")), from: Self.peer)
         // While x is prepared, a request for y waits too (the slot is taken by x's preparation).
-        #expect(Self.describe(residency.submit(Self.request("r2", adapter: "y"), from: Self.peer)).isEmpty)
+        #expect(Self.describe(residency.submit(Self.request("r2", adapter: adapterName("y")), from: Self.peer)).isEmpty)
         // x ready: r1 starts and counts as running, so y cannot take x's slot in the same pass.
-        #expect(Self.describe(residency.prepared("x", failure: nil)) == ["start r1"])
+        #expect(Self.describe(residency.prepared(adapterName("x"), failure: nil)) == ["start r1"])
         #expect(residency.parked.map(\.request.requestID) == ["r2"])
     }
 
     @Test func aFailedPreparationFailsOnlyTheRequestsThatWaitedForIt() {
         var residency = AdapterResidency(maxResident: 2, maxHost: 2)
-        _ = residency.loaded("x", pinned: false)
-        _ = residency.loaded("y", pinned: false)
-        _ = residency.submit(Self.request("rx", adapter: "x"), from: Self.peer)
-        _ = residency.submit(Self.request("ry", adapter: "y"), from: Self.peer)
-        #expect(Self.describe(residency.prepared("x", failure: "its files changed")) == ["fail rx internalError"])
-        #expect(residency.tier(of: "x") == .host)
-        #expect(Self.describe(residency.prepared("y", failure: nil)) == ["start ry"])
+        _ = residency.loaded(adapterName("x"), pinned: false)
+        _ = residency.loaded(adapterName("y"), pinned: false)
+        _ = residency.submit(Self.request("rx", adapter: adapterName("x")), from: Self.peer)
+        _ = residency.submit(Self.request("ry", adapter: adapterName("y")), from: Self.peer)
+        #expect(Self.describe(residency.prepared(adapterName("x"), failure: "its files changed")) == ["fail rx internalError"])
+        #expect(residency.tier(of: adapterName("x")) == .host)
+        #expect(Self.describe(residency.prepared(adapterName("y"), failure: nil)) == ["start ry"])
     }
 
     @Test func unloadingAnAdapterFailsItsParkedRequestsAndACancelledOneLeavesQuietly() {
         var residency = AdapterResidency(maxResident: 2, maxHost: 2)
-        _ = residency.loaded("x", pinned: false)
-        _ = residency.submit(Self.request("r1", adapter: "x"), from: Self.peer)
-        _ = residency.submit(Self.request("r2", adapter: "x"), from: Self.peer)
+        _ = residency.loaded(adapterName("x"), pinned: false)
+        _ = residency.submit(Self.request("r1", adapter: adapterName("x")), from: Self.peer)
+        _ = residency.submit(Self.request("r2", adapter: adapterName("x")), from: Self.peer)
         #expect(residency.ended("r1").isEmpty)
         #expect(residency.parked.map(\.request.requestID) == ["r2"])
-        #expect(Self.describe(residency.unloaded("x")) == ["fail r2 unknownAdapter"])
-        #expect(residency.parked.isEmpty && residency.tier(of: "x") == nil)
+        #expect(Self.describe(residency.unloaded(adapterName("x"))) == ["fail r2 unknownAdapter"])
+        #expect(residency.parked.isEmpty && residency.tier(of: adapterName("x")) == nil)
         // A preparation that finishes after the unload changes nothing.
-        #expect(residency.prepared("x", failure: nil).isEmpty)
-        #expect(Self.describe(residency.submit(Self.request("r3", adapter: "x"), from: Self.peer)) == ["fail r3 unknownAdapter"])
+        #expect(residency.prepared(adapterName("x"), failure: nil).isEmpty)
+        #expect(Self.describe(residency.submit(Self.request("r3", adapter: adapterName("x")), from: Self.peer)) == ["fail r3 unknownAdapter"])
     }
 }

@@ -3,14 +3,14 @@ public struct InferenceRequest: Codable, Sendable, Equatable {
     /// Assigned by the frontend; every hop logs it, and chunks and cancels carry it.
     public var requestID: String
     public var promptIDs: [Int]
-    /// A loaded adapter's name; nil runs the base model.
-    public var adapter: String?
+    /// A loaded adapter's name; nil runs the base model. A malformed name fails decoding.
+    public var adapter: AdapterName?
     public var sampling: SamplingParameters
     /// When the worker may lack `adapter`: load it from this URI first (the router chose a
     /// worker without it because no live worker had it).
     public var adapterSource: String?
 
-    public init(requestID: String, promptIDs: [Int], adapter: String?, sampling: SamplingParameters, adapterSource: String? = nil) {
+    public init(requestID: String, promptIDs: [Int], adapter: AdapterName?, sampling: SamplingParameters, adapterSource: String? = nil) {
         self.requestID = requestID
         self.promptIDs = promptIDs
         self.adapter = adapter

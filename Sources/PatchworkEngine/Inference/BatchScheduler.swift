@@ -4,11 +4,11 @@ import PatchworkTokenizer
 
 /// An adapter ready for compute: its weights and its cache namespace (from its content digest).
 public final class ResidentAdapter: Sendable {
-    public let name: String
+    public let name: AdapterName
     public let weights: LoRAWeights
     public let namespace: CacheNamespace
 
-    public init(name: String, weights: LoRAWeights, namespace: CacheNamespace) {
+    public init(name: AdapterName, weights: LoRAWeights, namespace: CacheNamespace) {
         self.name = name
         self.weights = weights
         self.namespace = namespace
