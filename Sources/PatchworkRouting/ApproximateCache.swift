@@ -13,7 +13,8 @@ public struct ApproximateCache: Sendable {
     public let ttl: Double
     /// Block size when `record` is given none.
     public let blockSize: Int
-    private var expiry: [WorkerID: [KVBlockHash: Double]] = [:]
+    /// Per worker: block hash → when it expires.
+    private var expiry: [WorkerID: [UInt64: Double]] = [:]
 
     public init(ttl: Double, blockSize: Int) {
         self.ttl = ttl
@@ -25,28 +26,40 @@ public struct ApproximateCache: Sendable {
         let blockSize = max(1, blockSize ?? self.blockSize)
         let blocks = tokens.count / blockSize
         guard blocks > 0 else { return [] }
-        var hash = PrefixIndex.contentHash((adapter ?? "").utf8.map(Int.init)[...])
-        var hashes: [KVBlockHash] = []
-        for block in 0..<blocks {
-            hash = Self.mix(hash, PrefixIndex.contentHash(tokens[block * blockSize..<(block + 1) * blockSize]))
-            hashes.append(.integer(hash))
-            expiry[worker, default: [:]][.integer(hash)] = now + ttl
-        }
+        let hashes = record(keys: PrefixIndex.blockKeys(tokens, blockSize: blockSize), adapter: adapter, worker: worker, now: now)
         return [.blockStored(KVEvent.BlockStored(
             blockHashes: hashes, parentBlockHash: nil, tokenIDs: Array(tokens[..<(blocks * blockSize)]), blockSize: blockSize,
             loraID: nil, medium: nil, loraName: adapter
         ))]
     }
 
+    /// Records a prompt's blocks by their node keys (``PrefixIndex/blockKeys(_:blockSize:)``);
+    /// returns the blocks' hashes, for ``PrefixIndex/storeChain(keys:hashes:in:worker:)``.
+    public mutating func record(keys: [UInt64], adapter: String?, worker: WorkerID, now: Double) -> [KVBlockHash] {
+        guard !keys.isEmpty else { return [] }
+        var hash = PrefixIndex.contentHash((adapter ?? "").utf8.map(Int.init)[...])
+        var hashes: [KVBlockHash] = []
+        hashes.reserveCapacity(keys.count)
+        var blocks = expiry.removeValue(forKey: worker) ?? [:]
+        for key in keys {
+            hash = Self.mix(hash, key)
+            hashes.append(.integer(hash))
+            blocks[hash] = now + ttl
+        }
+        expiry[worker] = blocks
+        return hashes
+    }
+
     /// Removal events of the blocks whose time is up, per worker.
     public mutating func expire(now: Double) -> [WorkerID: [KVEvent]] {
         var removals: [WorkerID: [KVEvent]] = [:]
-        for (worker, blocks) in expiry {
+        for worker in Array(expiry.keys) {
+            // Taken out, so that removing from it does not copy it.
+            guard var blocks = expiry.removeValue(forKey: worker) else { continue }
             let expired = blocks.filter { $0.value <= now }.map(\.key)
-            guard !expired.isEmpty else { continue }
-            for hash in expired { expiry[worker]?[hash] = nil }
-            if expiry[worker]?.isEmpty == true { expiry[worker] = nil }
-            removals[worker] = [.blockRemoved(KVEvent.BlockRemoved(blockHashes: expired, medium: nil))]
+            for hash in expired { blocks[hash] = nil }
+            if !blocks.isEmpty { expiry[worker] = blocks }
+            if !expired.isEmpty { removals[worker] = [.blockRemoved(KVEvent.BlockRemoved(blockHashes: expired.map { .integer($0) }, medium: nil))] }
         }
         return removals
     }

@@ -61,3 +61,70 @@ struct PrefixIndexTests {
         #expect(!consistent)
     }
 }
+
+/// Trees per adapter name *and* weights, removal by namespace, and the block keys.
+struct PrefixIndexNamespaceTests {
+    let w1 = WorkerID("w1"), w2 = WorkerID("w2")
+
+    /// The same name with other weights is another tree: the same tokens never match across.
+    @Test func weightsUnderOneNameAreSeparateTrees() {
+        var index = PrefixIndex(blockSize: 2)
+        let event = Fixtures.stored([1, 2], tokens: [5, 5, 6, 6], blockSize: 2, lora: "a")
+        index.apply([event], from: w1, digests: ["a": Fixtures.digest(1)])
+        index.apply([event], from: w2, digests: ["a": Fixtures.digest(2)])
+        #expect(index.overlap(tokens: [5, 5, 6, 6], adapter: "a", digest: Fixtures.digest(1)) == [w1: 2])
+        #expect(index.overlap(tokens: [5, 5, 6, 6], adapter: "a", digest: Fixtures.digest(2)) == [w2: 2])
+        // A worker the caller knows no digest for: the name's tree without one.
+        #expect(index.overlap(tokens: [5, 5, 6, 6], adapter: "a").isEmpty)
+        // A child links to its parent whatever the digests given with it.
+        index.apply([Fixtures.stored([3], parent: 2, tokens: [7, 7], blockSize: 2, lora: "a")], from: w1)
+        #expect(index.overlap(tokens: [5, 5, 6, 6, 7, 7], adapter: "a", digest: Fixtures.digest(1)) == [w1: 3])
+    }
+
+    @Test func removingANamespaceLeavesTheWorkersOtherBlocks() {
+        var index = PrefixIndex(blockSize: 2)
+        let digests = ["a": Fixtures.digest(1)]
+        index.apply([Fixtures.stored([1, 2], tokens: [5, 5, 6, 6], blockSize: 2, lora: "a"), Fixtures.stored([3], tokens: [5, 5], blockSize: 2)], from: w1, digests: digests)
+        index.apply([Fixtures.stored([9], tokens: [5, 5], blockSize: 2, lora: "a")], from: w2, digests: digests)
+        index.removeBlocks(in: .init(adapter: "a", digest: Fixtures.digest(1)), of: w1)
+        #expect(index.blockCount(of: w1) == 1)
+        #expect(index.overlap(tokens: [5, 5, 6, 6], adapter: "a", digest: Fixtures.digest(1)) == [w2: 1])
+        #expect(index.overlap(tokens: [5, 5], adapter: nil) == [w1: 1])
+        // Removals of the forgotten blocks' hashes change nothing.
+        index.apply([.blockRemoved(.init(blockHashes: [.integer(1), .integer(2)], medium: nil))], from: w1)
+        #expect(index.blockCount(of: w1) == 1)
+        // An empty name is the base model, as vLLM may send it.
+        #expect(PrefixIndex.Namespace(adapter: "", digest: nil) == PrefixIndex.Namespace(adapter: nil, digest: nil))
+    }
+
+    /// A worker that names another block with a hash it used before no longer holds the first.
+    @Test func aReusedHashMovesToItsNewBlock() {
+        var index = PrefixIndex(blockSize: 2)
+        index.apply([Fixtures.stored([1], tokens: [5, 5], blockSize: 2)], from: w1)
+        index.apply([Fixtures.stored([1], tokens: [8, 8], blockSize: 2)], from: w1)
+        #expect(index.overlap(tokens: [5, 5], adapter: nil).isEmpty)
+        #expect(index.overlap(tokens: [8, 8], adapter: nil) == [w1: 1])
+        #expect(index.blockCount(of: w1) == 1)
+    }
+
+    /// Block keys four at a time equal the one-block hash, for every remainder.
+    @Test(arguments: [0, 1, 3, 4, 5, 9, 16])
+    func blockKeysAreTheContentHashOfEachBlock(blocks: Int) {
+        let tokens = (0..<(blocks * 16 + 7)).map { ($0 * 7919) % 70_000 - 3 }
+        let keys = PrefixIndex.blockKeys(tokens, blockSize: 16)
+        #expect(keys == (0..<blocks).map { PrefixIndex.contentHash(tokens[$0 * 16..<($0 + 1) * 16]) })
+        // FNV-1a 64 of the 4 bytes 01 00 00 00 (token 1), computed in Python.
+        #expect(PrefixIndex.blockKeys([1], blockSize: 1) == [0xad2a_ca77_4798_5764])
+    }
+
+    /// Slots of removed workers are reused without mixing their blocks up.
+    @Test func aWorkerAfterAnotherOnesRemovalStartsEmpty() {
+        var index = PrefixIndex(blockSize: 2)
+        index.apply([Fixtures.stored([1], tokens: [5, 5], blockSize: 2)], from: w1)
+        index.removeWorker(w1)
+        index.apply([Fixtures.stored([2], tokens: [6, 6], blockSize: 2)], from: w2)
+        #expect(index.overlap(tokens: [5, 5], adapter: nil).isEmpty)
+        #expect(index.overlap(tokens: [6, 6], adapter: nil) == [w2: 1])
+        #expect(index.workers == [w2])
+    }
+}
