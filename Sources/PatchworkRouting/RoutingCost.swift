@@ -91,6 +91,7 @@ public struct RoutingCost: Sendable, Equatable {
     /// The chosen candidate and its cost: the cheapest (ties to the lowest worker id), or a
     /// softmax draw when `temperature` > 0.
     public func choose<R: RandomNumberGenerator>(_ candidates: [Candidate], promptBlocks: Int, using random: inout R) -> (worker: WorkerID, cost: Double)? {
+        guard temperature > 0, candidates.count > 1 else { return cheapest(candidates, promptBlocks: promptBlocks) }
         let costs: [(worker: WorkerID, cost: Double, overlap: Int)] = candidates.map {
             (worker: $0.worker, cost: cost($0, promptBlocks: promptBlocks), overlap: $0.overlap)
         }
@@ -107,6 +108,24 @@ public struct RoutingCost: Sendable, Equatable {
             draw -= weight
         }
         return scored.last
+    }
+
+    /// The first of `candidates` ordered by cost, then larger overlap, then worker id: one pass,
+    /// without sorting (a decision's common case).
+    private func cheapest(_ candidates: [Candidate], promptBlocks: Int) -> (worker: WorkerID, cost: Double)? {
+        var best: (candidate: Candidate, cost: Double)?
+        for candidate in candidates {
+            let c = cost(candidate, promptBlocks: promptBlocks)
+            guard let current = best else {
+                best = (candidate, c)
+                continue
+            }
+            if c != current.cost ? c < current.cost
+                : (candidate.overlap != current.candidate.overlap ? candidate.overlap > current.candidate.overlap : candidate.worker < current.candidate.worker) {
+                best = (candidate, c)
+            }
+        }
+        return best.map { ($0.candidate.worker, $0.cost) }
     }
 
     public func choose(_ candidates: [Candidate], promptBlocks: Int) -> (worker: WorkerID, cost: Double)? {
