@@ -251,7 +251,7 @@ actor RouterState {
             }
             let cached = overlap(of: id, size: max(1, m.registration.model.kvBlockSize))
             return RoutingCost.Candidate(
-                worker: id, overlap: cached, busyBlocks: Self.reportedBusyBlocks(m.metrics, blockSize: blockSize) + pending, residency: residency,
+                worker: id, overlap: cached, busyBlocks: m.metrics.busyBlocks(blockSize: blockSize) + pending, residency: residency,
                 freeSlots: max(0, m.registration.model.lora.maxLoras - m.metrics.residentAdapters)
             )
         }
@@ -292,74 +292,18 @@ actor RouterState {
         return (member, loadSource)
     }
 
-    /// A worker's reported work, in blocks: prefill still to compute plus the blocks of
-    /// decoding requests; from workers that report neither, all KV blocks in use.
-    static func reportedBusyBlocks(_ metrics: LoadMetrics, blockSize: Int) -> Int {
-        guard let queued = metrics.queuedPrefillTokens, let decoding = metrics.decodeBlocks else { return metrics.kvBlocksUsed }
-        return (queued + blockSize - 1) / max(blockSize, 1) + decoding
-    }
-
-    /// What the adapter controller must do to make the live workers match the declarations, and
-    /// each object's status. A declaration wants `replicas` live workers of its base model to hold
-    /// the adapter from its source: missing ones are loaded on the least busy workers (not those
-    /// with a load in flight, `loading` = "worker|adapter"), holders of another source unload it
-    /// first, and a deleted declaration is unloaded everywhere. Extra holders (loaded by hand or
-    /// on demand) are left alone.
-    func reconcile(_ declarations: [AdapterDeclaration], loading: Set<String>, failures: [String: String]) -> DeclarationPlan {
-        var plan = DeclarationPlan()
+    /// What the adapter controller must do to make the live workers match the declarations
+    /// (``DeclarationReconciler``); declared adapters become known sources, and those no longer
+    /// declared are forgotten.
+    func reconcile(_ declarations: [AdapterDeclaration], loading: Set<DeclarationPlan.PendingLoad>, failures: [String: String]) -> DeclarationPlan {
+        let plan = DeclarationReconciler.plan(declarations, previous: declared, members: membership.members.values, loading: loading, failures: failures)
         let wanted = Dictionary(declarations.map { ($0.loraName, $0) }, uniquingKeysWith: { first, _ in first })
-        let members = membership.members.values.sorted { $0.registration.workerID < $1.registration.workerID }
-        for (name, _) in declared where wanted[name] == nil {
-            for m in members where m.adapters.contains(where: { $0.name == name }) {
-                plan.actions.append(.unload(worker: m.registration.workerID, http: m.registration.httpURL, name: name))
-            }
-            adapterSources[name] = nil
-        }
+        for name in declared.keys where wanted[name] == nil { adapterSources[name] = nil }
         declared = wanted
-        for declaration in wanted.values.sorted(by: { $0.objectName < $1.objectName }) {
-            let name = declaration.loraName
-            adapterSources[name] = LoadableAdapter(name: name, model: declaration.baseModel, source: declaration.source)
-            let ofModel = members.filter { $0.registration.model.servedModelName == declaration.baseModel && $0.registration.model.lora.enabled }
-            var holders: [WorkerID] = []
-            for m in ofModel {
-                guard let held = m.adapters.first(where: { $0.name == name }) else { continue }
-                if Self.sameSource(held.source, declaration.source) {
-                    holders.append(m.registration.workerID)
-                } else {
-                    plan.actions.append(.unload(worker: m.registration.workerID, http: m.registration.httpURL, name: name))
-                }
-            }
-            let inFlight = ofModel.filter { loading.contains("\($0.registration.workerID)|\(name)") }.map(\.registration.workerID)
-            var needed = declaration.replicas - holders.count - inFlight.count
-            let idle = ofModel.filter { m in !m.adapters.contains { $0.name == name } && !inFlight.contains(m.registration.workerID) }
-                .sorted { Self.reportedBusyBlocks($0.metrics, blockSize: 16) < Self.reportedBusyBlocks($1.metrics, blockSize: 16) }
-            for m in idle where needed > 0 {
-                plan.actions.append(.load(worker: m.registration.workerID, http: m.registration.httpURL, name: name, source: declaration.source, objectName: declaration.objectName))
-                needed -= 1
-            }
-            let ready = holders.count >= declaration.replicas
-            let failure = failures[declaration.objectName]
-            plan.statuses[declaration.objectName] = AdapterDeclaration.Status(
-                phase: ready ? "Ready" : (failure != nil ? "Failed" : "Pending"), loadedOn: holders.map(\.rawValue).sorted(),
-                message: ready
-                    ? "loaded on \(holders.count) of \(declaration.replicas) requested workers"
-                    : failure ?? (ofModel.isEmpty ? "no live worker serves \(declaration.baseModel) with adapters" : "loading on \(declaration.replicas - holders.count) more workers"),
-                observedGeneration: declaration.generation
-            )
+        for declaration in wanted.values {
+            adapterSources[declaration.loraName] = LoadableAdapter(name: declaration.loraName, model: declaration.baseModel, source: declaration.source)
         }
         return plan
-    }
-
-    /// Whether a worker's source (as it describes it) is the declared URI, allowing for the
-    /// forms a worker normalizes (a trailing slash, `@main`).
-    static func sameSource(_ held: String, _ declared: String) -> Bool {
-        func normal(_ uri: String) -> String {
-            var u = uri
-            while u.hasSuffix("/") && !u.hasSuffix("://") { u.removeLast() }
-            if u.hasPrefix("hf://") && u.hasSuffix("@main") { u.removeLast(5) }
-            return u
-        }
-        return normal(held) == normal(declared)
     }
 
     /// Remembers the sources of a worker's adapters.

@@ -3,11 +3,12 @@ import Logging
 import Metrics
 import PatchworkCore
 import PatchworkHTTP
+import PatchworkRouting
 import ServiceLifecycle
 import Synchronization
 
 /// Keeps the adapters declared by `PatchworkAdapter` objects loaded (`--kubernetes`): every
-/// `resync` it lists the objects, asks ``RouterState/reconcile(_:loading:failures:)`` what to
+/// `resync` it lists the objects, asks ``DeclarationReconciler`` (through the router's state) what to
 /// load and unload on which workers, does it through the workers' `/v1/loras`, and writes each
 /// object's status. Declared adapters are also placed on demand like any adapter whose source
 /// the router knows. Loads run concurrently, each on a thread of its own.
@@ -16,8 +17,8 @@ final class AdapterController: Service {
     private let state: RouterState
     private let resync: Duration
     private let logger: Logger
-    /// "worker|adapter" loads under way.
-    private let loading = Mutex<Set<String>>([])
+    /// Loads under way.
+    private let loading = Mutex<Set<DeclarationPlan.PendingLoad>>([])
     /// Object name → why its last load failed.
     private let failures = Mutex<[String: String]>([:])
     /// Object name → the status last written.
@@ -86,7 +87,7 @@ final class AdapterController: Service {
         let logger = self.logger
         switch action {
         case .load(let worker, let http, let name, let source, let objectName):
-            let key = "\(worker)|\(name)"
+            let key = DeclarationPlan.PendingLoad(worker: worker, adapter: name)
             self.loading.withLock { _ = $0.insert(key) }
             logger.info("loading declared adapter", metadata: ["worker.id": "\(worker)", "adapter.name": "\(name)", "adapter.source": "\(source)"])
             Task {

@@ -1,6 +1,7 @@
 import Foundation
 import PatchworkCore
 import PatchworkHTTP
+import PatchworkRouting
 
 /// The two Kubernetes API calls the adapter controller makes: list the `PatchworkAdapter`
 /// objects of a namespace, and patch one's status. In a pod it authenticates with the service
