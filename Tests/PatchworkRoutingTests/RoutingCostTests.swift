@@ -50,18 +50,8 @@ struct RoutingCostTests {
     /// With a temperature, draws follow exp(−Δcost / T): at T = 1, costs 0, 1 and 5 give
     /// probabilities 1 : e⁻¹ : e⁻⁵ (0.727, 0.268, 0.005); at T = 0 the cheapest always wins.
     @Test func temperatureSamplesBySoftmax() {
-        struct SplitMix: RandomNumberGenerator {
-            var state: UInt64
-            mutating func next() -> UInt64 {
-                state &+= 0x9E37_79B9_7F4A_7C15
-                var z = state
-                z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-                z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-                return z ^ (z >> 31)
-            }
-        }
         let candidates = [candidate("a", overlap: 10, busy: 0), candidate("b", overlap: 9, busy: 0), candidate("c", overlap: 5, busy: 0)]
-        var random = SplitMix(state: 7)
+        var random = SplitMix64(seed: 7)
         var counts: [String: Int] = [:]
         let soft = RoutingCost(temperature: 1)
         for _ in 0..<20_000 { counts[soft.choose(candidates, promptBlocks: 10, using: &random)!.worker.rawValue, default: 0] += 1 }
