@@ -3,18 +3,23 @@ import Foundation
 import PatchworkCore
 import PatchworkRouting
 
-/// `patchwork-router bench`: the prefix index's speed, on synthetic events.
+/// `patchwork-router bench`: the router's production ``RoutingCore`` on synthetic workers and
+/// events (registrations, KV-event batches, load reports, route requests), on one core.
 ///
-/// 1. Ingestion: `BlockStored` events (chains of `--chain` blocks, shared system prefixes) applied
-///    to the index on one core, in block events per second.
-/// 2. Decisions: p50/p99 latency of an overlap lookup plus the cost function over `--workers`
-///    workers once the index holds `--blocks` blocks.
+/// 1. Ingestion: batches of one `BlockStored` event (chains of `--chain` blocks, shared system
+///    prefixes) from `--workers` workers, through their streams into the index, in block events
+///    per second.
+/// 2. Decisions: p50/p99 latency of a whole decision (candidates, overlap lookup, costs, choice,
+///    and recording it) over `--workers` workers once the index holds `--blocks` blocks; the
+///    workers report load every 50 decisions and the clock moves 1 ms per decision.
 /// 3. Routing quality: a multi-turn chat trace (sessions over 8 adapters with shared system
-///    prompts) replayed against a simulated fleet of 8 workers with bounded LRU block caches;
-///    prefix hit rate for KV-aware routing (the real index, fed by the simulated caches'
-///    events), round-robin and random, and the best achievable (every cacheable block hit).
+///    prompts) replayed against a simulated fleet of 8 workers with bounded LRU block caches,
+///    whose events and load reports feed the core; prefix hit rate for the kv, round-robin and
+///    random policies, and the best achievable (every cacheable block hit).
 struct RouterBenchCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "bench", abstract: "Measure the prefix index: event ingestion and decision latency.")
+    static let configuration = CommandConfiguration(
+        commandName: "bench", abstract: "Measure the routing core: event ingestion, decision latency and routing quality."
+    )
 
     @Option(help: "Workers in the simulated fleet.")
     var workers = 32
@@ -27,6 +32,40 @@ struct RouterBenchCommand: ParsableCommand {
 
     @Option(help: "Decisions to time.")
     var decisions = 20_000
+
+    /// A router's core with `count` workers `w0`, `w1`, … of model `m`, each holding
+    /// `adapter-1` … `adapter-7`, whose streams await nothing (an empty snapshot came). They
+    /// announce a day's heartbeat interval: the simulated clock runs without heartbeats.
+    static func fleet(_ count: Int, policy: RoutingPolicy) -> RoutingCore {
+        var core = RoutingCore(
+            membership: ClusterMembership(routerID: "bench"), cost: RoutingCost(),
+            selector: policy.selector(cost: RoutingCost(), generator: SystemRandomNumberGenerator()), routedPrompts: .inFlight(ttl: 5)
+        )
+        let card = ModelCard(
+            servedModelName: "m", architecture: "llama", contextLength: 8192, kvBlockSize: 16,
+            dimensions: ModelDimensions(layers: 30, hidden: 576, intermediate: 1536, heads: 9, kvHeads: 3, headDim: 64, vocabulary: 49152),
+            lora: LoRACapabilities(enabled: true, maxLoras: 8, maxRank: 64), hasChatTemplate: true
+        )
+        let adapters = (1..<8).map { i in
+            let name = try! AdapterName("adapter-\(i)")
+            return AdapterSummary(
+                name: name, loraID: name.loraID, source: "file:///adapters/\(i)", digest: ContentDigest(bytes: Array(repeating: UInt8(i), count: 32)),
+                rank: 8, alpha: 16, targetModules: ["q_proj"], bytes: 1
+            )
+        }
+        for w in 0..<count {
+            let id = WorkerID("w\(w)")
+            _ = core.register(
+                WorkerRegistration(
+                    workerID: id, httpURL: "http://w\(w)", servingEndpoint: "tcp://w\(w)", model: card, adapters: adapters,
+                    metrics: LoadMetrics(), heartbeatInterval: 86_400
+                ),
+                peer: [UInt8(truncatingIfNeeded: w)], now: 0
+            )
+            _ = core.snapshotArrived(from: id, replay: KVEventReplay(requestID: "snapshot-\(id)", snapshot: true, batches: []))
+        }
+        return core
+    }
 
     func run() throws {
         let blockSize = 16
@@ -51,24 +90,32 @@ struct RouterBenchCommand: ParsableCommand {
             batches.append((ids[c % workers], [event]))
             if c % 50 == 0 { prompts.append(tokens) }
         }
-        var index = PrefixIndex(blockSize: blockSize)
+        var core = Self.fleet(workers, policy: .kv)
+        var sequences: [WorkerID: Int64] = [:]
         let start = ContinuousClock.now
-        for (worker, events) in batches { index.apply(events, from: worker) }
+        for (worker, events) in batches {
+            let sequence = sequences[worker, default: 0]
+            sequences[worker] = sequence + 1
+            _ = core.receivedKVBatch(from: worker, sequence: sequence, events: events)
+        }
         let seconds = Self.seconds(ContinuousClock.now - start)
         let stored = chains * chain
         print("1. ingestion: \(stored) block events in \(String(format: "%.2f", seconds)) s = \(String(format: "%.2f", Double(stored) / seconds / 1e6)) M block events/s on one core (target >= 1 M/s)")
 
-        let cost = RoutingCost()
         var latencies: [Double] = []
         latencies.reserveCapacity(decisions)
         for d in 0..<decisions {
-            let prompt = prompts[d % prompts.count]
-            let adapter: String? = d % 8 == 0 ? nil : "adapter-\(d % 8)"
+            let now = 1 + Double(d) / 1000
+            // Between decisions, as the router's loops do: load reports every 50 ms, expiry every 200 ms.
+            if d % 50 == 0 { for id in ids { core.loadReport(from: id, metrics: LoadMetrics(), now: now) } }
+            if d % 200 == 0 { _ = core.expire(now: now) }
+            let route = RouteRequest(
+                requestID: "r\(d)", model: "m", adapter: d % 8 == 0 ? nil : "adapter-\(d % 8)", promptIDs: prompts[d % prompts.count], excluding: []
+            )
             let t0 = ContinuousClock.now
-            let overlap = index.overlap(tokens: prompt, adapter: adapter)
-            let candidates = ids.map { RoutingCost.Candidate(worker: $0, overlap: overlap[$0] ?? 0, busyBlocks: 0, residency: .resident) }
-            _ = cost.choose(candidates, promptBlocks: prompt.count / blockSize)
+            let decision = core.route(route, now: now)
             latencies.append(Self.seconds(ContinuousClock.now - t0) * 1e6)
+            precondition(decision.worker != nil, "every bench request has candidates")
         }
         latencies.sort()
         let p50 = latencies[latencies.count / 2], p99 = latencies[latencies.count * 99 / 100]
@@ -155,25 +202,20 @@ struct RouterBenchCommand: ParsableCommand {
         var seen = Set<UInt64>(), best = 0
         for r in requests { for h in chain(r.tokens, r.adapter) { if !seen.insert(h).inserted { best += 1 } } }
 
-        func replay(_ policy: String) -> Int {
+        func replay(_ policy: RoutingPolicy) -> Int {
             var workers = Array(repeating: SimulatedWorker(capacity: capacity), count: fleet)
-            var index = PrefixIndex(blockSize: blockSize)
+            var core = Self.fleet(fleet, policy: policy)
             let ids = (0..<fleet).map { WorkerID("w\($0)") }
-            let cost = RoutingCost()
+            var sequences = Array(repeating: Int64(0), count: fleet)
             var hits = 0
             for (n, r) in requests.enumerated() {
-                let w: Int
-                switch policy {
-                case "round-robin": w = n % fleet
-                case "random": w = Int.random(in: 0..<fleet, using: &random)
-                default:
-                    let overlap = index.overlap(tokens: r.tokens, adapter: r.adapter)
-                    // Load: blocks this worker took recently, so cache affinity is weighed against balance.
-                    let candidates = ids.enumerated().map { i, id in
-                        RoutingCost.Candidate(worker: id, overlap: overlap[id] ?? 0, busyBlocks: workers[i].active / 8, residency: .resident)
-                    }
-                    w = Int(cost.choose(candidates, promptBlocks: r.tokens.count / blockSize)!.worker.rawValue.dropFirst())!
-                }
+                // One request a second: every load report shows the decisions before it.
+                let now = 1 + Double(n)
+                // Load: blocks each worker took recently, so cache affinity is weighed against balance.
+                for (i, id) in ids.enumerated() { core.loadReport(from: id, metrics: LoadMetrics(kvBlocksUsed: workers[i].active / 8), now: now) }
+                _ = core.expire(now: now)
+                let decision = core.route(RouteRequest(requestID: "r\(n)", model: "m", adapter: r.adapter, promptIDs: r.tokens, excluding: []), now: now)
+                let w = Int(decision.worker!.registration.workerID.rawValue.dropFirst())!
                 let hashes = chain(r.tokens, r.adapter)
                 let (h, stored, evicted) = workers[w].serve(hashes)
                 hits += h
@@ -187,11 +229,12 @@ struct RouterBenchCommand: ParsableCommand {
                         tokenIDs: Array(r.tokens[i * blockSize..<(i + 1) * blockSize]), blockSize: blockSize, loraID: nil, medium: nil, loraName: r.adapter
                     )))
                 }
-                index.apply(events, from: ids[w])
+                _ = core.receivedKVBatch(from: ids[w], sequence: sequences[w], events: events)
+                sequences[w] += 1
             }
             return hits
         }
-        let aware = replay("kv-aware"), robin = replay("round-robin"), chance = replay("random")
+        let aware = replay(.kv), robin = replay(.roundRobin), chance = replay(.random)
         print("   hit blocks: KV-aware \(aware), round-robin \(robin), random \(chance), best \(best), of \(totalBlocks)")
         func rate(_ h: Int) -> String { String(format: "%.1f%%", 100 * Double(h) / Double(totalBlocks)) }
         print("\(number). routing quality, \(trace.name): \(requests.count) requests of 240 sessions, 8 adapters, \(fleet) workers × \(capacity) blocks:")

@@ -150,7 +150,7 @@ public struct RouterCommand: EnvironmentConfigurable {
                     absentPenalty: absentPenalty, evictionPenalty: evictionPenalty, temperature: routingTemperature
                 ),
                 policy: RoutingPolicy(rawValue: routingPolicy) ?? .kv,
-                approximate: noKvEvents ? ApproximateCache(ttl: approximateTtl, blockSize: 16) : nil,
+                approximateTTL: noKvEvents ? approximateTtl : nil,
                 logger: logger
             )
         } catch {

@@ -22,12 +22,12 @@ final class RouterService: Service {
 
     init(
         routerID: String, listen: Endpoint, eventsListen: Endpoint, missedHeartbeatsAllowed: Int, cost: RoutingCost,
-        policy: RoutingPolicy = .kv, approximate: ApproximateCache? = nil, logger: Logger
+        policy: RoutingPolicy = .kv, approximateTTL: Double? = nil, logger: Logger
     ) throws {
         control = try MessageSocket(.router, bind: [listen.bindString])
         events = try MessageSocket(.subscriber, bind: [eventsListen.bindString])
         let eventsPort = events.boundEndpoints.first.flatMap { try? Endpoint(parsing: $0).port } ?? eventsListen.port
-        state = RouterState(routerID: routerID, missedHeartbeatsAllowed: missedHeartbeatsAllowed, eventsPort: eventsPort, cost: cost, policy: policy, approximate: approximate, logger: logger)
+        state = RouterState(routerID: routerID, missedHeartbeatsAllowed: missedHeartbeatsAllowed, eventsPort: eventsPort, cost: cost, policy: policy, approximateTTL: approximateTTL, logger: logger)
         self.logger = logger
         logger.info("router listening", metadata: [
             "router.id": "\(routerID)", "control": "\(control.boundEndpoints.joined(separator: ","))",
@@ -64,14 +64,9 @@ final class RouterService: Service {
                 logger.warning("dropping control message with \(frames.count) frames")
                 continue
             }
-            let replies = await state.receive(frames[1], from: frames[0], now: Date().timeIntervalSince1970)
-            send(replies)
-            // A registration is answered with `registered`: learn that worker's cache.
-            for reply in replies {
-                if case .registered(let ack) = reply.message, let request = await state.snapshotRequest(for: ack.workerID) {
-                    requestSnapshot(request)
-                }
-            }
+            let output = await state.receive(frames[1], from: frames[0], now: Date().timeIntervalSince1970)
+            send(output.replies)
+            for request in output.snapshots { requestSnapshot(request) }
         }
     }
 
@@ -99,7 +94,7 @@ final class RouterService: Service {
         }
     }
 
-    private func requestSnapshot(_ request: RouterState.SnapshotRequest) {
+    private func requestSnapshot(_ request: RoutingCore.SnapshotRequest) {
         let socket: MessageSocket? = snapshotSockets.withLock { sockets in
             if let socket = sockets[request.endpoint] { return socket }
             guard let socket = try? MessageSocket(.dealer, connect: [request.endpoint]) else { return nil }
