@@ -117,19 +117,6 @@ public struct ClusterMembership: Sendable {
         return member
     }
 
-    /// The worker for a request: among live workers serving `model` (and `adapter`, when given),
-    /// not excluded, the one with the fewest running and waiting requests; ties go to the lowest
-    /// worker id, so decisions are deterministic. (The KV-aware cost replaces this in [5/6].)
-    public func choose(model: String, adapter: String?, excluding: Set<WorkerID>) -> Member? {
-        members.values.filter { m in
-            m.registration.model.servedModelName == model && !excluding.contains(m.registration.workerID)
-                && (adapter == nil || m.adapters.contains { $0.name.rawValue == adapter })
-        }.min { a, b in
-            let (la, lb) = (a.metrics.runningRequests + a.metrics.waitingRequests, b.metrics.runningRequests + b.metrics.waitingRequests)
-            return la < lb || (la == lb && a.registration.workerID < b.registration.workerID)
-        }
-    }
-
     public var view: ClusterView {
         ClusterView(
             routerID: routerID, version: version,

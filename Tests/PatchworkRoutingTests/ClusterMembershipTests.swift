@@ -79,23 +79,6 @@ struct ClusterMembershipTests {
     }
 }
 
-extension ClusterMembershipTests {
-    @Test func choosesTheLeastLoadedWorkerWithTheAdapterDeterministically() {
-        var membership = ClusterMembership(routerID: "r")
-        for (id, running, adapters) in [("w1", 3, ["a"]), ("w2", 1, ["a"]), ("w3", 0, [String]()), ("w4", 1, ["a"])] {
-            var registration = Self.registration(id, adapters: adapters.map(Self.adapter))
-            registration.metrics = LoadMetrics(runningRequests: running)
-            membership.register(registration, peer: [1], now: 0)
-        }
-        #expect(membership.choose(model: "m", adapter: nil, excluding: [])?.registration.workerID == WorkerID("w3"))
-        // w2 and w4 tie at load 1: the lower id wins.
-        #expect(membership.choose(model: "m", adapter: "a", excluding: [])?.registration.workerID == WorkerID("w2"))
-        #expect(membership.choose(model: "m", adapter: "a", excluding: [WorkerID("w2")])?.registration.workerID == WorkerID("w4"))
-        #expect(membership.choose(model: "m", adapter: "missing", excluding: []) == nil)
-        #expect(membership.choose(model: "other-model", adapter: nil, excluding: []) == nil)
-    }
-}
-
 /// Silence is judged by time the router watched and by when messages arrived, so that a stalled
 /// or busy router does not declare live workers dead.
 struct SilenceTests {
