@@ -130,6 +130,11 @@ let package = Package(
             ], swiftSettings: strict),
         .testTarget(name: "PatchworkRoutingTests", dependencies: ["PatchworkRouting", "PatchworkCore", "PatchworkTesting"], swiftSettings: strict),
         .testTarget(
+            name: "PatchworkRouterTests",
+            dependencies: ["PatchworkRouter", "PatchworkRouting", "PatchworkCore", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "EndToEndTests",
             dependencies: ["PatchworkCore", "PatchworkMessaging", "PatchworkTokenizer", "PatchworkTesting"],
             exclude: ["openai_client_checks.py"],
