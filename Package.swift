@@ -131,7 +131,10 @@ let package = Package(
         .testTarget(name: "PatchworkRoutingTests", dependencies: ["PatchworkRouting", "PatchworkCore", "PatchworkTesting"], swiftSettings: strict),
         .testTarget(
             name: "PatchworkRouterTests",
-            dependencies: ["PatchworkRouter", "PatchworkRouting", "PatchworkCore", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "PatchworkRouter", "PatchworkRouting", "PatchworkCore", "PatchworkRuntime", .product(name: "Logging", package: "swift-log"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(

@@ -12,81 +12,81 @@ public struct RouterCommand: EnvironmentConfigurable {
     public static let configuration = CommandConfiguration(
         commandName: "patchwork-router",
         abstract: "Tracks live workers and their adapters, and serves the cluster view to frontends.",
+        discussion: EnvironmentOption.help(environment),
         subcommands: [RouterBenchCommand.self]
     )
 
-    @Option(help: "ZeroMQ endpoint for workers and frontends (env PATCHWORK_ROUTER_LISTEN). Port 0 picks a free one.")
+    @Option(help: "ZeroMQ endpoint for workers and frontends. Port 0 picks a free one.")
     var listen = "tcp://0.0.0.0:7000"
 
-    @Option(help: "ZeroMQ endpoint where workers publish KV-cache events (env PATCHWORK_EVENTS_LISTEN).")
+    @Option(help: "ZeroMQ endpoint where workers publish KV-cache events.")
     var eventsListen = "tcp://0.0.0.0:7001"
 
-    @Option(help: "Address of the HTTP server for /health, /metrics and /cluster (env PATCHWORK_SYSTEM_HOST).")
+    @Option(help: "Address of the HTTP server for /health, /metrics and /cluster.")
     var systemHost = "0.0.0.0"
 
-    @Option(help: "Port of that HTTP server; 0 picks a free one (env PATCHWORK_SYSTEM_PORT).")
+    @Option(help: "Port of that HTTP server; 0 picks a free one.")
     var systemPort = 8082
 
-    @Option(help: "Heartbeat intervals a worker may miss before it is declared dead (env PATCHWORK_HEARTBEAT_MISSES).")
+    @Option(help: "Heartbeat intervals a worker may miss before it is declared dead.")
     var heartbeatMisses = 3
 
-    @Option(help: "Cost weight of each prompt block a worker would have to compute (env PATCHWORK_PREFILL_WEIGHT).")
+    @Option(help: "Cost weight of each prompt block a worker would have to compute.")
     var prefillWeight = 1.0
 
-    @Option(help: "Cost weight of each KV block a worker has in use (env PATCHWORK_LOAD_WEIGHT).")
+    @Option(help: "Cost weight of each KV block a worker has in use.")
     var loadWeight = 1.0
 
-    @Option(help: "Cost of an adapter held in host memory rather than resident, in blocks (env PATCHWORK_HOST_PENALTY).")
+    @Option(help: "Cost of an adapter held in host memory rather than resident, in blocks.")
     var hostPenalty = 2.0
 
-    @Option(help: "Cost of an adapter on disk rather than resident, in blocks (env PATCHWORK_DISK_PENALTY).")
+    @Option(help: "Cost of an adapter on disk rather than resident, in blocks.")
     var diskPenalty = 8.0
 
-    @Option(help: "Cost of a worker that must load the adapter first (none holds it), in blocks (env PATCHWORK_ABSENT_PENALTY).")
+    @Option(help: "Cost of a worker that must load the adapter first (none holds it), in blocks.")
     var absentPenalty = 16.0
 
-    @Option(help: "Cost of evicting a resident adapter to make room (the adapter is not resident and no slot is free), in blocks (env PATCHWORK_EVICTION_PENALTY).")
+    @Option(help: "Cost of evicting a resident adapter to make room (the adapter is not resident and no slot is free), in blocks.")
     var evictionPenalty = 4.0
 
-    @Option(help: "Softmax temperature of the choice; 0 always takes the cheapest worker (env PATCHWORK_ROUTING_TEMPERATURE).")
+    @Option(help: "Softmax temperature of the choice; 0 always takes the cheapest worker.")
     var routingTemperature = 0.0
 
-    @Option(help: "kv (lowest cost), round-robin or random (env PATCHWORK_ROUTING_POLICY).")
+    @Option(help: "kv (lowest cost), round-robin or random.")
     var routingPolicy = "kv"
 
-    @Flag(help: "Approximate mode for engines that publish no KV events: index the router's own decisions instead (env PATCHWORK_NO_KV_EVENTS=1).")
+    @Flag(help: "Approximate mode for engines that publish no KV events: index the router's own decisions instead.")
     var noKvEvents = false
 
-    @Option(help: "In approximate mode, seconds a routed prompt counts as cached on its worker (env PATCHWORK_APPROXIMATE_TTL).")
+    @Option(help: "In approximate mode, seconds a routed prompt counts as cached on its worker.")
     var approximateTtl = 120.0
 
-    @Flag(help: "Keep the adapters declared by PatchworkAdapter objects loaded, and write their status (in a Kubernetes pod) (env PATCHWORK_KUBERNETES=1).")
+    @Flag(help: "Keep the adapters declared by PatchworkAdapter objects loaded, and write their status (in a Kubernetes pod).")
     var kubernetes = false
 
-    @Option(help: "The Kubernetes API server (env PATCHWORK_KUBERNETES_API). Default: in-cluster, from KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT.")
+    @Option(help: "The Kubernetes API server. Default: in-cluster, from KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT.")
     var kubernetesApi: String?
 
-    @Option(help: "Namespace of the PatchworkAdapter objects (env PATCHWORK_KUBERNETES_NAMESPACE). Default: the pod's own.")
+    @Option(help: "Namespace of the PatchworkAdapter objects. Default: the pod's own.")
     var kubernetesNamespace: String?
 
-    @Option(help: "Bearer token file for the API (env PATCHWORK_KUBERNETES_TOKEN_FILE). Default: the pod's service account token.")
+    @Option(help: "Bearer token file for the API. Default: the pod's service account token.")
     var kubernetesTokenFile = KubernetesAPI.serviceAccount + "/token"
 
-    @Option(help: "Certificate authorities to trust for the API (env PATCHWORK_KUBERNETES_CA_FILE). Default: the cluster's, in the pod.")
+    @Option(help: "Certificate authorities to trust for the API. Default: the cluster's, in the pod.")
     var kubernetesCaFile = KubernetesAPI.serviceAccount + "/ca.crt"
 
-    @Option(help: "Seconds between reconciliations of declared adapters (env PATCHWORK_KUBERNETES_RESYNC).")
+    @Option(help: "Seconds between reconciliations of declared adapters.")
     var kubernetesResync = 5.0
 
-    @Option(help: "This router's name in logs and cluster views (env PATCHWORK_ROUTER_ID). Default: host name and a random suffix.")
+    @Option(help: "This router's name in logs and cluster views. Default: host name and a random suffix.")
     var routerID: String?
 
-    @Option(help: "trace, debug, info, notice, warning, error or critical (env PATCHWORK_LOG_LEVEL).")
-    var logLevel: Logger.Level = .info
+    @OptionGroup var logging: LoggingOptions
 
     public init() {}
 
-    public static let environment: [EnvironmentOption] = [
+    public static let environment: [EnvironmentOption] = LoggingOptions.environment + [
         .init("listen", "PATCHWORK_ROUTER_LISTEN"),
         .init("events-listen", "PATCHWORK_EVENTS_LISTEN"),
         .init("system-host", "PATCHWORK_SYSTEM_HOST"),
@@ -109,7 +109,6 @@ public struct RouterCommand: EnvironmentConfigurable {
         .init("kubernetes-ca-file", "PATCHWORK_KUBERNETES_CA_FILE"),
         .init("kubernetes-resync", "PATCHWORK_KUBERNETES_RESYNC"),
         .init("router-id", "PATCHWORK_ROUTER_ID"),
-        .init("log-level", "PATCHWORK_LOG_LEVEL"),
     ]
 
     public func validate() throws {
@@ -138,7 +137,7 @@ public struct RouterCommand: EnvironmentConfigurable {
     }
 
     public func run() async throws {
-        let (registry, logger) = ProcessBootstrap.start(label: "patchwork-router", logLevel: logLevel)
+        let (registry, logger) = ProcessBootstrap.start(label: "patchwork-router", logLevel: logging.logLevel)
         let id = routerID ?? defaultProcessID(role: "router")
         let service: RouterService
         do {
