@@ -71,10 +71,7 @@ public struct ApproximateCache: Sendable {
 
     private static func mix(_ parent: UInt64, _ child: UInt64) -> UInt64 {
         var hash = parent ^ 0x9E37_79B9_7F4A_7C15
-        for shift in stride(from: 0, to: 64, by: 8) {
-            hash ^= (child >> UInt64(shift)) & 0xff
-            hash &*= 0x0000_0100_0000_01b3
-        }
+        for shift in stride(from: 0, to: 64, by: 8) { hash = FNV1a.step(hash, UInt8(truncatingIfNeeded: child >> UInt64(shift))) }
         return hash
     }
 }

@@ -95,16 +95,9 @@ public struct PrefixIndex: Sendable {
 
     /// FNV-1a 64 over the token ids (4 bytes little-endian each): the key of a block's node.
     public static func contentHash(_ tokens: ArraySlice<Int>) -> UInt64 {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for token in tokens {
-            var t = UInt32(truncatingIfNeeded: token)
-            for _ in 0..<4 {
-                hash ^= UInt64(t & 0xff)
-                hash &*= 0x0000_0100_0000_01b3
-                t >>= 8
-            }
-        }
-        return hash
+        var hash = FNV1a()
+        for token in tokens { hash.add(uint32: UInt32(truncatingIfNeeded: token)) }
+        return hash.value
     }
 
     /// The node keys of `tokens`' full blocks of `blockSize` tokens, for ``overlap(keys:in:)``
@@ -121,15 +114,15 @@ public struct PrefixIndex: Sendable {
             var block = 0
             while block + 4 <= blocks {
                 let start = block * blockSize
-                var h0: UInt64 = 0xcbf2_9ce4_8422_2325, h1 = h0, h2 = h0, h3 = h0
+                var h0 = FNV1a.offsetBasis, h1 = h0, h2 = h0, h3 = h0
                 for j in start..<start + blockSize {
                     var t0 = UInt32(truncatingIfNeeded: t[j]), t1 = UInt32(truncatingIfNeeded: t[j + blockSize])
                     var t2 = UInt32(truncatingIfNeeded: t[j + 2 * blockSize]), t3 = UInt32(truncatingIfNeeded: t[j + 3 * blockSize])
                     for _ in 0..<4 {
-                        h0 = (h0 ^ UInt64(t0 & 0xff)) &* 0x0000_0100_0000_01b3
-                        h1 = (h1 ^ UInt64(t1 & 0xff)) &* 0x0000_0100_0000_01b3
-                        h2 = (h2 ^ UInt64(t2 & 0xff)) &* 0x0000_0100_0000_01b3
-                        h3 = (h3 ^ UInt64(t3 & 0xff)) &* 0x0000_0100_0000_01b3
+                        h0 = FNV1a.step(h0, UInt8(truncatingIfNeeded: t0))
+                        h1 = FNV1a.step(h1, UInt8(truncatingIfNeeded: t1))
+                        h2 = FNV1a.step(h2, UInt8(truncatingIfNeeded: t2))
+                        h3 = FNV1a.step(h3, UInt8(truncatingIfNeeded: t3))
                         t0 >>= 8
                         t1 >>= 8
                         t2 >>= 8

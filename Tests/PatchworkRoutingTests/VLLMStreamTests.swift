@@ -16,23 +16,12 @@ struct VLLMStreamTests {
         var queries: [Query]
     }
 
-    static func bytes(hex: String) -> [UInt8] {
-        var out: [UInt8] = []
-        var index = hex.startIndex
-        while index < hex.endIndex {
-            let next = hex.index(index, offsetBy: 2)
-            out.append(UInt8(hex[index..<next], radix: 16)!)
-            index = next
-        }
-        return out
-    }
-
     @Test func aVLLMStreamFeedsTheIndex() throws {
         let stream = try JSONDecoder().decode(Stream.self, from: TestPaths.vectors("vllm_stream"))
         var index = PrefixIndex(blockSize: stream.block_size)
         let engine = WorkerID("vllm-0")
         for (expected, hexFrames) in stream.frames.enumerated() {
-            let frame = try KVEventFrame(frames: hexFrames.map(Self.bytes(hex:)))
+            let frame = try KVEventFrame(frames: hexFrames.map { try #require(Hex.decode($0)) })
             #expect(String(decoding: frame.topic, as: UTF8.self) == "kv-events")
             #expect(frame.sequence == Int64(expected))
             let batch = try KVEventBatch(decoding: frame.payload)
