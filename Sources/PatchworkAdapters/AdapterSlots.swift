@@ -8,7 +8,7 @@ import PatchworkCore
 /// to disk); pinned adapters and adapters with running requests never move. When no resident
 /// slot can be freed the request waits, without holding others back.
 public struct AdapterSlots: Sendable, Equatable {
-    public enum Tier: String, Sendable, Equatable, Codable { case resident, host, disk }
+    public typealias Tier = AdapterTier
 
     struct Entry: Sendable, Equatable {
         var tier: Tier

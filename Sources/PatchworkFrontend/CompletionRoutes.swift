@@ -122,7 +122,7 @@ struct CompletionRoutes: Sendable {
         for entry: ModelCatalog.Entry, promptIDs: [Int], requestID: String, excluding: Set<WorkerID>
     ) async throws(OpenAIError) -> (worker: WorkerView, loadSource: String?) {
         let request = RouteRequest(
-            requestID: requestID, model: entry.parent ?? entry.id, adapter: entry.parent == nil ? nil : entry.id, promptIDs: promptIDs,
+            requestID: requestID, model: entry.parent ?? entry.id, adapter: entry.adapter, promptIDs: promptIDs,
             excluding: Array(excluding)
         )
         if let decision = await routers.route(request) {

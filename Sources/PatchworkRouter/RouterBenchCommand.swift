@@ -68,7 +68,7 @@ struct RouterBenchCommand: ParsableCommand {
     }
 
     func run() throws {
-        let blockSize = 16
+        let blockSize = KVBlock.defaultSize
         var random = SystemRandomNumberGenerator()
         let ids = (0..<workers).map { WorkerID("w\($0)") }
         // Chains share one of 64 system prefixes of 8 blocks, then diverge.
@@ -110,7 +110,7 @@ struct RouterBenchCommand: ParsableCommand {
             if d % 50 == 0 { for id in ids { core.loadReport(from: id, metrics: LoadMetrics(), now: now) } }
             if d % 200 == 0 { _ = core.expire(now: now) }
             let route = RouteRequest(
-                requestID: "r\(d)", model: "m", adapter: d % 8 == 0 ? nil : "adapter-\(d % 8)", promptIDs: prompts[d % prompts.count], excluding: []
+                requestID: "r\(d)", model: "m", adapter: d % 8 == 0 ? nil : try! AdapterName("adapter-\(d % 8)"), promptIDs: prompts[d % prompts.count], excluding: []
             )
             let t0 = ContinuousClock.now
             let decision = core.route(route, now: now)
@@ -214,7 +214,7 @@ struct RouterBenchCommand: ParsableCommand {
                 // Load: blocks each worker took recently, so cache affinity is weighed against balance.
                 for (i, id) in ids.enumerated() { core.loadReport(from: id, metrics: LoadMetrics(kvBlocksUsed: workers[i].active / 8), now: now) }
                 _ = core.expire(now: now)
-                let decision = core.route(RouteRequest(requestID: "r\(n)", model: "m", adapter: r.adapter, promptIDs: r.tokens, excluding: []), now: now)
+                let decision = core.route(RouteRequest(requestID: "r\(n)", model: "m", adapter: r.adapter.map { try! AdapterName($0) }, promptIDs: r.tokens, excluding: []), now: now)
                 let w = Int(decision.worker!.registration.workerID.rawValue.dropFirst())!
                 let hashes = chain(r.tokens, r.adapter)
                 let (h, stored, evicted) = workers[w].serve(hashes)

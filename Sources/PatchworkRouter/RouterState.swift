@@ -191,7 +191,7 @@ actor RouterState {
     private func log(_ decision: RoutingDecision, for route: RouteRequest) {
         let cost = core.cost
         logger.debug("route decision", metadata: [
-            "request.id": "\(route.requestID)", "model": "\(route.model)", "adapter.name": "\(route.adapter ?? "")",
+            "request.id": "\(route.requestID)", "model": "\(route.model)", "adapter.name": "\(route.adapter?.rawValue ?? "")",
             "worker.id": "\(decision.worker?.registration.workerID.rawValue ?? "none")", "prompt.blocks": "\(decision.promptBlocks)",
             "load.source": "\(decision.loadSource ?? "")",
             "scores": "\(decision.candidates.map { "\($0.worker)=\(cost.cost($0, promptBlocks: decision.promptBlocks)) (overlap \($0.overlap), busy \($0.busyBlocks))" }.joined(separator: "; "))",

@@ -28,11 +28,11 @@ public struct CandidateFilter: Sendable {
             (loadSource, served, none) = (nil, true, false)
             return
         }
-        if members.contains(where: { m in m.adapters.contains { $0.name.rawValue == adapter } }) {
+        if members.contains(where: { m in m.adapters.contains { $0.name == adapter } }) {
             (loadSource, served, none) = (nil, true, false)
             return
         }
-        let known = (try? AdapterName(adapter)).flatMap { sources.source(of: $0) }
+        let known = sources.source(of: adapter)
         if let known, known.model == route.model {
             (loadSource, served, none) = (known.source, true, false)
         } else {
@@ -49,7 +49,7 @@ public struct CandidateFilter: Sendable {
         }
         guard let adapter = route.adapter else { return (true, nil) }
         if loadSource != nil { return (member.registration.model.lora.enabled, nil) }
-        guard let held = member.adapters.first(where: { $0.name.rawValue == adapter }) else { return (false, nil) }
+        guard let held = member.adapters.first(where: { $0.name == adapter }) else { return (false, nil) }
         return (true, held.digest)
     }
 

@@ -47,9 +47,9 @@ public enum DeclarationReconciler {
             }
             let inFlight = ofModel.map(\.registration.workerID).filter { loading.contains(.init(worker: $0, adapter: name)) }
             var needed = declaration.replicas - holders.count - inFlight.count
-            // Reported work counted in blocks of 16 tokens: only the order matters here.
+            // Reported work counted in blocks of the default size: only the order matters here.
             let idle = ofModel.filter { m in !m.adapters.contains { $0.name == name } && !inFlight.contains(m.registration.workerID) }
-                .sorted { $0.metrics.busyBlocks(blockSize: 16) < $1.metrics.busyBlocks(blockSize: 16) }
+                .sorted { $0.metrics.busyBlocks(blockSize: KVBlock.defaultSize) < $1.metrics.busyBlocks(blockSize: KVBlock.defaultSize) }
             for m in idle where needed > 0 {
                 plan.actions.append(.load(
                     worker: m.registration.workerID, http: m.registration.httpURL, name: name, source: declaration.source, objectName: declaration.objectName

@@ -22,7 +22,7 @@ public struct RoutedPromptIndex: Sendable {
     public init(mode: Mode) {
         self.mode = mode
         switch mode {
-        case .inFlight(let ttl), .approximate(let ttl): cache = ApproximateCache(ttl: ttl, blockSize: 16)
+        case .inFlight(let ttl), .approximate(let ttl): cache = ApproximateCache(ttl: ttl, blockSize: KVBlock.defaultSize)
         }
     }
 

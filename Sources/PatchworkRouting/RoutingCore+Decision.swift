@@ -17,7 +17,7 @@ public struct RoutingDecision: Sendable, Equatable {
     public func message(for route: RouteRequest) -> RouteDecision {
         RouteDecision(
             requestID: route.requestID, workerID: worker?.registration.workerID, servingEndpoint: worker?.registration.servingEndpoint,
-            reason: worker == nil ? "no live worker serves \(route.adapter ?? route.model)" : nil, refusal: refusal, loadSource: loadSource
+            reason: worker == nil ? "no live worker serves \(route.adapter?.rawValue ?? route.model)" : nil, refusal: refusal, loadSource: loadSource
         )
     }
 }
@@ -50,7 +50,7 @@ extension RoutingCore {
             if blockSize == 0 { blockSize = size }
             let overlap = lookups.overlap(of: id, blockSize: size, digest: digest, index: index, routed: routed)
             let residency: RoutingCost.Residency? = route.adapter.map { name in
-                filter.loadSource != nil ? .absent : RoutingCost.Residency(rawValue: m.metrics.adapters.first { $0.name == name }?.tier ?? "resident") ?? .resident
+                filter.loadSource != nil ? .absent : RoutingCost.Residency(m.metrics.adapters.first { $0.name == name }?.tier ?? .resident)
             }
             candidates.append(RoutingCost.Candidate(
                 worker: id, overlap: overlap * size / blockSize,
@@ -58,7 +58,7 @@ extension RoutingCore {
                 freeSlots: max(0, m.registration.model.lora.maxLoras - m.metrics.residentAdapters)
             ))
         }
-        let promptBlocks = route.promptIDs.count / (blockSize > 0 ? blockSize : Self.defaultBlockSize)
+        let promptBlocks = route.promptIDs.count / (blockSize > 0 ? blockSize : KVBlock.defaultSize)
         guard let chosen = selector.select(from: candidates, promptBlocks: promptBlocks), let member = members[chosen] else {
             return RoutingDecision(
                 worker: nil, loadSource: nil, refusal: filter.served ? .noWorkerAvailable : .modelNotFound, promptBlocks: promptBlocks, candidates: candidates
@@ -67,8 +67,8 @@ extension RoutingCore {
         let chosenOverlap = candidates.first { $0.worker == chosen }?.overlap ?? 0
         unreported.routed(max(0, promptBlocks - chosenOverlap) + 1, to: chosen, now: now)
         let size = max(1, member.registration.model.kvBlockSize)
-        let digest = route.adapter.flatMap { name in member.adapters.first { $0.name.rawValue == name }?.digest }
-        routed.record(keys: lookups.keys(blockSize: size), adapter: route.adapter, digest: digest, worker: chosen, now: now, into: &index)
+        let digest = route.adapter.flatMap { name in member.adapters.first { $0.name == name }?.digest }
+        routed.record(keys: lookups.keys(blockSize: size), adapter: route.adapter?.rawValue, digest: digest, worker: chosen, now: now, into: &index)
         return RoutingDecision(worker: member, loadSource: filter.loadSource, refusal: nil, promptBlocks: promptBlocks, candidates: candidates)
     }
 }
@@ -95,7 +95,7 @@ private struct OverlapLookups {
         if let found = lookups.first(where: { $0.blockSize == blockSize && $0.digest == digest }) {
             return found.overlaps.isEmpty ? 0 : found.overlaps[worker] ?? 0
         }
-        let byIndexID = index.overlap(keys: keys(blockSize: blockSize), in: PrefixIndex.Namespace(adapter: route.adapter, digest: digest))
+        let byIndexID = index.overlap(keys: keys(blockSize: blockSize), in: PrefixIndex.Namespace(adapter: route.adapter?.rawValue, digest: digest))
         var overlaps: [WorkerID: Int] = [:]
         for (id, blocks) in byIndexID {
             let owner = routed.worker(ofIndexID: id) ?? id

@@ -15,9 +15,6 @@ import PatchworkCore
 /// - ``AdapterSourceBook``: what can be placed on demand, and the declarations;
 /// - the decision (``route(_:now:)``): ``CandidateFilter``, ``RoutingCost``, a ``WorkerSelector``.
 public struct RoutingCore: Sendable {
-    /// The block size of a worker that states none, and of the index's own keys.
-    public static let defaultBlockSize = 16
-
     /// A worker whose cache the router must learn again from a snapshot.
     public struct SnapshotRequest: Sendable, Equatable {
         public enum Reason: Sendable, Equatable {
@@ -42,7 +39,7 @@ public struct RoutingCore: Sendable {
     public private(set) var membership: ClusterMembership
     public let cost: RoutingCost
     var selector: any WorkerSelector
-    var index = PrefixIndex(blockSize: RoutingCore.defaultBlockSize)
+    var index = PrefixIndex(blockSize: KVBlock.defaultSize)
     private var streams: [WorkerID: KVStreamTracker] = [:]
     var routed: RoutedPromptIndex
     var unreported: UnreportedWork

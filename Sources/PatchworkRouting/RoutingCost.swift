@@ -56,6 +56,15 @@ public struct RoutingCost: Sendable, Equatable {
         case resident, host, disk
         /// Not loaded: the worker would load it first.
         case absent
+
+        /// Where a loaded adapter is.
+        public init(_ tier: AdapterTier) {
+            switch tier {
+            case .resident: self = .resident
+            case .host: self = .host
+            case .disk: self = .disk
+            }
+        }
     }
 
     /// One worker's inputs.

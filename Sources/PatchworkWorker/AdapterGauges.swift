@@ -6,20 +6,22 @@ import PatchworkCore
 /// 2 resident), each labelled `adapter`. Recorded when they change; an unloaded adapter's
 /// gauges drop to 0.
 struct AdapterGauges {
-    private var last: [String: AdapterLoad] = [:]
+    private var last: [AdapterName: AdapterLoad] = [:]
 
     mutating func record(_ loads: [AdapterLoad]) {
-        var current: [String: AdapterLoad] = [:]
+        var current: [AdapterName: AdapterLoad] = [:]
         for load in loads { current[load.name] = load }
         for (name, _) in last where current[name] == nil {
-            current[name] = AdapterLoad(name: name, tier: "disk", running: 0, waiting: 0)
+            current[name] = AdapterLoad(name: name, tier: .disk, running: 0, waiting: 0)
         }
         for (name, load) in current where last[name] != load {
-            let dimensions = [("adapter", name)]
+            let dimensions = [("adapter", name.rawValue)]
             Gauge(label: "patchwork_worker_adapter_running", dimensions: dimensions).record(load.running)
             Gauge(label: "patchwork_worker_adapter_waiting", dimensions: dimensions).record(load.waiting)
-            Gauge(label: "patchwork_worker_adapter_tier", dimensions: dimensions).record(["disk": 0, "host": 1, "resident": 2][load.tier] ?? 0)
+            Gauge(label: "patchwork_worker_adapter_tier", dimensions: dimensions).record(Self.level[load.tier] ?? 0)
         }
         last = Dictionary(uniqueKeysWithValues: loads.map { ($0.name, $0) })
     }
+
+    private static let level: [AdapterTier: Int] = [.disk: 0, .host: 1, .resident: 2]
 }

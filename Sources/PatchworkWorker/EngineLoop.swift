@@ -280,7 +280,7 @@ final class EngineLoop: @unchecked Sendable {
         let running = residency.running, parked = residency.parked
         let waiting = Dictionary(grouping: parked.compactMap(\.request.adapter), by: { $0 }).mapValues(\.count)
         let adapters = residency.slots.names.map { name in
-            AdapterLoad(name: name.rawValue, tier: residency.slots.tier(of: name)?.rawValue ?? "disk", running: running[name] ?? 0, waiting: waiting[name] ?? 0)
+            AdapterLoad(name: name, tier: residency.slots.tier(of: name) ?? .disk, running: running[name] ?? 0, waiting: waiting[name] ?? 0)
         }
         let metrics = currentMetrics.withLock { m in
             m.runningRequests = scheduler.runningCount

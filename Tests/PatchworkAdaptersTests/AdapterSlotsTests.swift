@@ -1,4 +1,5 @@
 import PatchworkAdapters
+import PatchworkCore
 import PatchworkTesting
 import Testing
 

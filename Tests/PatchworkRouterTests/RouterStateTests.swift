@@ -70,12 +70,12 @@ struct RouterStateTests {
         #expect(answer.replies.first?.message == .routeDecision(RouteDecision(
             requestID: "req-1", workerID: WorkerID("w2"), servingEndpoint: "tcp://w2:7100", reason: nil
         )))
-        let adapter = RouteRequest(requestID: "req-2", model: "m", adapter: "a", promptIDs: Array(0..<12), excluding: [])
+        let adapter = RouteRequest(requestID: "req-2", model: "m", adapter: try AdapterName("a"), promptIDs: Array(0..<12), excluding: [])
         let held = try await Self.send(.routeRequest(adapter), from: [5], to: state)
         #expect(held.replies.first?.message == .routeDecision(RouteDecision(
             requestID: "req-2", workerID: WorkerID("w1"), servingEndpoint: "tcp://w1:7100", reason: nil
         )))
-        let unknown = RouteRequest(requestID: "req-3", model: "m", adapter: "nobody-has-it", promptIDs: [1], excluding: [])
+        let unknown = RouteRequest(requestID: "req-3", model: "m", adapter: try AdapterName("nobody-has-it"), promptIDs: [1], excluding: [])
         let refused = try await Self.send(.routeRequest(unknown), from: [5], to: state)
         #expect(refused.replies.first?.message == .routeDecision(RouteDecision(
             requestID: "req-3", workerID: nil, servingEndpoint: nil, reason: "no live worker serves nobody-has-it", refusal: .modelNotFound

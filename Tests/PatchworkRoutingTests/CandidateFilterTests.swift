@@ -44,7 +44,6 @@ struct CandidateFilterTests {
         ("m", "d", [], [], nil, true),
         // Never seen, or unloaded on purpose (no source): not served.
         ("m", "e", [], [], nil, false),
-        ("m", "not/../valid", [], [], nil, false),
     ] as [(String, String?, [String], [String], String?, Bool)])
     func candidates(model: String, adapter: String?, excluded: [String], expected: [String], loadSource: String?, served: Bool) {
         let filter = CandidateFilter(route: Fixtures.route([1, 2, 3, 4], model: model, adapter: adapter, excluding: excluded), members: Self.members, sources: Self.sources)

@@ -49,6 +49,6 @@ enum Fixtures {
     }
 
     static func route(_ tokens: [Int], model: String = "m", adapter: String? = nil, excluding: [String] = [], id: String = "r") -> RouteRequest {
-        RouteRequest(requestID: id, model: model, adapter: adapter, promptIDs: tokens, excluding: excluding.map { WorkerID($0) })
+        RouteRequest(requestID: id, model: model, adapter: adapter.map { try! AdapterName($0) }, promptIDs: tokens, excluding: excluding.map { WorkerID($0) })
     }
 }

@@ -23,16 +23,21 @@ public struct LoadMetrics: Codable, Sendable, Equatable {
     }
 }
 
+/// Where a loaded adapter's weights are on a worker: ready for compute, in host memory in the
+/// file's compact form, or on disk only.
+public enum AdapterTier: String, Codable, Sendable, Equatable, CaseIterable {
+    case resident, host, disk
+}
+
 /// One adapter's residency and requests on a worker.
 public struct AdapterLoad: Codable, Sendable, Equatable {
-    public var name: String
-    /// `resident`, `host` or `disk`.
-    public var tier: String
+    public var name: AdapterName
+    public var tier: AdapterTier
     public var running: Int
     /// Requests waiting for the adapter to become resident.
     public var waiting: Int
 
-    public init(name: String, tier: String, running: Int, waiting: Int) {
+    public init(name: AdapterName, tier: AdapterTier, running: Int, waiting: Int) {
         self.name = name
         self.tier = tier
         self.running = running

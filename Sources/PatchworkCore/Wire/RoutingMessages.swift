@@ -4,13 +4,13 @@ public struct RouteRequest: Codable, Sendable, Equatable {
     /// The base model's served name.
     public var model: String
     /// The adapter, or nil for the base model.
-    public var adapter: String?
+    public var adapter: AdapterName?
     /// The prompt's token ids (the KV-aware router matches them against its prefix index).
     public var promptIDs: [Int]
     /// Workers not to choose (they failed this request already).
     public var excluding: [WorkerID]
 
-    public init(requestID: String, model: String, adapter: String?, promptIDs: [Int], excluding: [WorkerID]) {
+    public init(requestID: String, model: String, adapter: AdapterName?, promptIDs: [Int], excluding: [WorkerID]) {
         self.requestID = requestID
         self.model = model
         self.adapter = adapter
