@@ -66,9 +66,14 @@ let package = Package(
             dependencies: ["PatchworkCore", "PatchworkFormats", "PatchworkHTTP", "CCrypto", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
+        // The engine's inner loops in C: packed weights, int8 activations, products with run-time
+        // ISA dispatch (AVX-512 VNNI, AVX-VNNI, AVX2, scalar), a persistent thread pool. -O3 in
+        // every configuration (the tests run debug builds); no -march: each SIMD function names
+        // its instruction sets in a target attribute and runs only where the CPU has them.
+        .target(name: "CPatchworkKernels", exclude: ["avx2_q.inc"], cSettings: [.unsafeFlags(["-O3"])]),
         // The inference engine: model loading, the forward pass, the KV cache, batching, sampling.
         .target(
-            name: "PatchworkEngine", dependencies: ["PatchworkCore", "PatchworkFormats", "PatchworkTokenizer", "COpenBLAS"],
+            name: "PatchworkEngine", dependencies: ["PatchworkCore", "PatchworkFormats", "PatchworkTokenizer", "COpenBLAS", "CPatchworkKernels"],
             exclude: ["README.md"], swiftSettings: strict
         ),
         // Pure routing logic: cluster membership and (from [5/6] on) the prefix index.

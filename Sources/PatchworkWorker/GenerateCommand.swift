@@ -51,10 +51,10 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Report this many alternatives with each token's log-probability.")
     var topLogprobs: Int?
 
-    @Option(help: "Compute threads (OpenBLAS).")
-    var threads = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "Compute threads. Default: the CPUs the process may run on.")
+    var threads = Engine.availableCPUs
 
-    @Option(help: "Matrix products on 'openblas' or 'simd' (portable Swift SIMD, one thread).")
+    @Option(help: "Products of f32 weights on 'openblas' or 'simd' (portable Swift SIMD, one thread); others run on the packed kernels.")
     var compute = "openblas"
 
 
@@ -127,7 +127,7 @@ struct GenerateCommand: ParsableCommand {
             }
         } catch { throw ValidationError(error.description) }
         if json {
-            print(Self.report(result, loadSeconds: loadSeconds, tokenizer: model.tokenizer))
+            print(Self.report(result, loadSeconds: loadSeconds, tokenizer: model.tokenizer, weights: model.weights, threads: threads))
         } else {
             print()
         }
@@ -145,7 +145,7 @@ struct GenerateCommand: ParsableCommand {
         }
     }
 
-    static func report(_ result: Generator.Result, loadSeconds: Double, tokenizer: Tokenizer) -> String {
+    static func report(_ result: Generator.Result, loadSeconds: Double, tokenizer: Tokenizer, weights: ModelWeights, threads: Int) -> String {
         struct Token: Encodable { var id: Int; var text: String; var logprob: Float; var top: [[Double]] }
         struct Report: Encodable {
             var prompt_ids: [Int]
@@ -154,6 +154,10 @@ struct GenerateCommand: ParsableCommand {
             var finish_reason: String
             var timings: [String: Double]
             var peak_rss_mb: Double
+            /// Resident bytes of the weights by encoding ("Q4_1", "Q8_0", "F32").
+            var weights_bytes: [String: Int]
+            var kernels: String
+            var threads: Int
         }
         let prefill = Double(result.promptIDs.count) / max(result.prefillSeconds, 1e-9)
         let decode = result.tokens.count > 1 ? Double(result.tokens.count - 1) / max(result.decodeSeconds, 1e-9) : 0
@@ -165,7 +169,7 @@ struct GenerateCommand: ParsableCommand {
             text: result.text, finish_reason: result.finishReason.rawValue,
             timings: ["load_seconds": loadSeconds, "prefill_tokens_per_second": prefill, "decode_tokens_per_second": decode,
                       "prefill_seconds": result.prefillSeconds, "decode_seconds": result.decodeSeconds],
-            peak_rss_mb: Engine.peakResidentMegabytes
+            peak_rss_mb: Engine.peakResidentMegabytes, weights_bytes: weights.residentBytes, kernels: Engine.kernelPath, threads: threads
         )
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]

@@ -43,6 +43,8 @@ struct Worker {
         logger.info("model loaded", metadata: [
             "model": "\(card.servedModelName)", "model.path": "\(settings.modelPath)", "architecture": "\(card.architecture)",
             "layers": "\(card.dimensions.layers)", "context": "\(card.contextLength)", "weights.mb": "\(model.weights.bytes >> 20)",
+            "weights.bytes": "\(model.weights.residentBytes.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))",
+            "kernels": "\(Engine.kernelPath)", "threads": "\(settings.threads)",
             "kv.blocks": "\(blockCount)", "kv.mb": "\((blockCount * blockBytes) >> 20)", "load.seconds": "\((ContinuousClock.now - loadStart).seconds)",
         ])
 

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import PatchworkAdapters
 import PatchworkCore
+import PatchworkEngine
 import PatchworkRuntime
 
 /// `patchwork-worker`: serves a base model and its LoRA adapters, and reports to routers.
@@ -101,8 +102,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Sequences running at once at most.")
     var maxNumSeqs = 64
 
-    @Option(help: "Compute threads for matrix products. Default: every core.")
-    var threads = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "Compute threads. Default: the CPUs the process may run on.")
+    var threads = Engine.availableCPUs
 
     @Option(help: "Seconds between heartbeats to the routers.")
     var heartbeatInterval = 1.0

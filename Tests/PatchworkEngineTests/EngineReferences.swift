@@ -31,8 +31,11 @@ enum EngineReferences {
     static func compare(
         model: Model, promptIDs: [Int], steps: [Step], adapter: LoRAWeights?, backend: ComputeBackend = .openBLAS
     ) -> (worst: Float, mismatches: [Int]) {
-        let transformer = Transformer(config: model.config, weights: model.weights, backend: backend)
-        let state = SequenceState(config: model.config, capacity: promptIDs.count + steps.count, maxLoRARank: max(adapter?.rank ?? 1, 1))
+        compare(transformer: Transformer(config: model.config, weights: model.weights, backend: backend), promptIDs: promptIDs, steps: steps, adapter: adapter)
+    }
+
+    static func compare(transformer: Transformer, promptIDs: [Int], steps: [Step], adapter: LoRAWeights?) -> (worst: Float, mismatches: [Int]) {
+        let state = SequenceState(config: transformer.config, capacity: promptIDs.count + steps.count, maxLoRARank: max(adapter?.rank ?? 1, 1))
         var logits = transformer.forward(promptIDs, state: state, adapter: adapter)
         var worst: Float = 0, mismatches: [Int] = []
         for (i, step) in steps.enumerated() {

@@ -1,15 +1,44 @@
-/// Where the forward pass's matrix products run.
+import COpenBLAS
+import CPatchworkKernels
+
+/// Where the products of f32 weights run. Packed weights (quantized, f16, bf16) always run on
+/// the C kernels.
 public enum ComputeBackend: String, Sendable, CaseIterable {
-    /// OpenBLAS, multi-threaded (the default).
+    /// OpenBLAS, one thread per slice of output rows on the compute pool (the default).
     case openBLAS = "openblas"
     /// Swift SIMD loops on one thread: portable, for checks and machines without OpenBLAS.
     case simd
 }
 
-/// The matrix products of the forward pass, dispatched to a backend. Arguments as in ``BLAS``.
+/// The matrix products of the forward pass, dispatched to a backend and the compute pool.
+/// Arguments as in ``BLAS``.
 struct Compute: Sendable {
     let backend: ComputeBackend
+    let pool: ComputePool
 
+    /// `y[rows, out] (+)= x[rows, in] · wᵀ` for a weight matrix in any encoding. Packed weights
+    /// quantize `x` once into `activations` (int8 per 32 values) when their encoding needs it.
+    func linear(
+        _ x: UnsafePointer<Float>, _ w: WeightMatrix, _ y: UnsafeMutablePointer<Float>, rows: Int, xStride: Int? = nil, yStride: Int? = nil,
+        accumulate: Bool = false, activations: UnsafeMutablePointer<pw_qact>
+    ) {
+        let (inFeatures, outFeatures) = (w.columns, w.rows)
+        if let floats = w.floats {
+            floats.withUnsafeBufferPointer { weights in
+                linear(x, weights.baseAddress!, y, rows: rows, in: inFeatures, out: outFeatures, xStride: xStride, yStride: yStride, accumulate: accumulate)
+            }
+            return
+        }
+        precondition(rows * inFeatures <= Int(activations.pointee.capacity), "\(rows) rows of \(inFeatures) exceed the activation buffer")
+        w.segments.withUnsafeBufferPointer { segments in
+            pw_linear(pool.raw, segments.baseAddress!, Int32(segments.count), x, Int32(xStride ?? inFeatures), Int32(rows), activations, y,
+                      Int32(yStride ?? outFeatures), accumulate ? 1 : 0)
+        }
+    }
+
+    /// `y[rows, out] (+)= scale · x[rows, in] · w[out, in]ᵀ` for f32 weights. OpenBLAS runs one
+    /// slice of output rows per pool thread (it is itself single-threaded: one pool of threads
+    /// in the process); small products (LoRA's thin ones) run on the calling thread.
     func linear(
         _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
         rows: Int, in inFeatures: Int, out outFeatures: Int, xStride: Int? = nil, yStride: Int? = nil,
@@ -17,7 +46,20 @@ struct Compute: Sendable {
     ) {
         switch backend {
         case .openBLAS:
-            BLAS.linear(x, w, y, rows: rows, in: inFeatures, out: outFeatures, xStride: xStride, yStride: yStride, scale: scale, accumulate: accumulate)
+            let slices = rows * inFeatures * outFeatures >= 1 << 18 ? min(pool.threads, max(outFeatures / 16, 1)) : 1
+            guard slices > 1 else {
+                BLAS.linear(x, w, y, rows: rows, in: inFeatures, out: outFeatures, xStride: xStride, yStride: yStride, scale: scale, accumulate: accumulate)
+                return
+            }
+            let pointers = LinearPointers(x: x, w: w, y: y)
+            let (xs, ys) = (xStride ?? inFeatures, yStride ?? outFeatures)
+            let size = (outFeatures + slices - 1) / slices
+            pool.parallelFor(slices) { slice in
+                let first = slice * size, count = min(size, outFeatures - first)
+                guard count > 0 else { return }
+                BLAS.linear(pointers.x, pointers.w + first * inFeatures, pointers.y + first, rows: rows, in: inFeatures, out: count,
+                            xStride: xs, yStride: ys, scale: scale, accumulate: accumulate)
+            }
         case .simd:
             let (xs, ys) = (xStride ?? inFeatures, yStride ?? outFeatures)
             for r in 0..<rows {
@@ -54,22 +96,15 @@ struct Compute: Sendable {
             }
         }
     }
+}
 
-    func gemv(_ a: UnsafePointer<Float>, rows: Int, columns: Int, lda: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, alpha: Float = 1) {
-        switch backend {
-        case .openBLAS: BLAS.gemv(a, rows: rows, columns: columns, lda: lda, x: x, y: y, alpha: alpha)
-        case .simd: for r in 0..<rows { y[r] = alpha * SIMDKernels.dot(a + r * lda, x, count: columns) }
-        }
-    }
-
-    func gemvTransposed(_ a: UnsafePointer<Float>, rows: Int, columns: Int, lda: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
-        switch backend {
-        case .openBLAS: BLAS.gemvTransposed(a, rows: rows, columns: columns, lda: lda, x: x, y: y)
-        case .simd:
-            y.initialize(repeating: 0, count: columns)
-            for r in 0..<rows { SIMDKernels.axpy(x[r], a + r * lda, y, count: columns) }
-        }
-    }
+/// The operands of a sliced f32 product.
+///
+/// `@unchecked Sendable`: every slice reads `x` and `w` and writes only its own output columns.
+private struct LinearPointers: @unchecked Sendable {
+    let x: UnsafePointer<Float>
+    let w: UnsafePointer<Float>
+    let y: UnsafeMutablePointer<Float>
 }
 
 /// Dot products and `y += a·x` over Swift's SIMD types, which lower to the CPU's vector units.

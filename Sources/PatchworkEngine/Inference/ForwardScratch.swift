@@ -1,3 +1,4 @@
+import CPatchworkKernels
 import PatchworkCore
 
 /// Buffers for one forward step of up to `maxTokens` rows, over sequences of up to `maxContext`
@@ -23,6 +24,9 @@ public final class ForwardScratch {
     let lora: UnsafeMutablePointer<Float>
     /// [maxLogitRows, vocabulary]
     let logits: UnsafeMutablePointer<Float>
+    /// A product's input quantized to int8 for the packed kernels: up to
+    /// [max(maxTokens, maxLogitRows), max(hidden, qDim, intermediate)].
+    let activations: UnsafeMutablePointer<pw_qact>
 
     private let all: [UnsafeMutablePointer<Float>]
 
@@ -48,9 +52,13 @@ public final class ForwardScratch {
         lora = buffer(maxTokens * maxLoRARank)
         logits = buffer(self.maxLogitRows * d.vocabulary)
         all = [x, xb, qkv, attention, gateUp, scores, gatheredKeys, gatheredValues, lora, logits]
+        activations = pw_qact_create(Int32(max(maxTokens, self.maxLogitRows) * max(d.hidden, config.qDim, d.intermediate)))
     }
 
-    deinit { for p in all { p.deallocate() } }
+    deinit {
+        for p in all { p.deallocate() }
+        pw_qact_destroy(activations)
+    }
 }
 
 /// One sequence's part of a forward step.

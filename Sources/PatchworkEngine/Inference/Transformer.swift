@@ -4,8 +4,9 @@ import Foundation
 /// The forward pass of llama-family decoders (llama, qwen2, qwen3) on CPU.
 ///
 /// Not an actor: one task owns a `Transformer` with the sequences it runs. Each call runs a
-/// chunk of tokens of one sequence through every layer with one matrix product per weight, on
-/// OpenBLAS or (``ComputeBackend/simd``) portable SIMD loops.
+/// chunk of tokens of one sequence through every layer with one matrix product per weight:
+/// packed weights (quantized, f16, bf16) on the C kernels, f32 weights on OpenBLAS or
+/// (``ComputeBackend/simd``) portable SIMD loops, split across the compute pool's threads.
 public struct Transformer: Sendable {
     public let config: ModelConfig
     public let weights: ModelWeights
@@ -13,10 +14,10 @@ public struct Transformer: Sendable {
     let inverseFrequencies: [Float]
     let compute: Compute
 
-    public init(config: ModelConfig, weights: ModelWeights, backend: ComputeBackend = .openBLAS) {
+    public init(config: ModelConfig, weights: ModelWeights, backend: ComputeBackend = .openBLAS, pool: ComputePool = .shared) {
         self.config = config
         self.weights = weights
-        compute = Compute(backend: backend)
+        compute = Compute(backend: backend, pool: pool)
         let d = config.dimensions.headDim
         inverseFrequencies = (0..<d / 2).map { 1 / pow(config.ropeTheta, Float(2 * $0) / Float(d)) }
     }
@@ -84,13 +85,9 @@ public struct Transformer: Sendable {
             }
         }
 
-        // 1. Token embeddings → x[n, hidden].
-        weights.embedding.withUnsafeBufferPointer { embedding in
-            for (i, entry) in batch.enumerated() {
-                for (j, token) in entry.tokens.enumerated() {
-                    (s.x + (offsets[i] + j) * hidden).update(from: embedding.baseAddress! + token * hidden, count: hidden)
-                }
-            }
+        // 1. Token embeddings → x[n, hidden], one row dequantized per token.
+        for (i, entry) in batch.enumerated() {
+            for (j, token) in entry.tokens.enumerated() { weights.embedding.row(token, into: s.x + (offsets[i] + j) * hidden) }
         }
 
         for (l, layer) in weights.layers.enumerated() {
@@ -99,9 +96,7 @@ public struct Transformer: Sendable {
                 for row in 0..<n { Kernels.rmsNorm(s.x + row * hidden, weight: w.baseAddress!, out: s.xb + row * hidden, count: hidden, epsilon: eps) }
             }
             // 3. q, k and v in one product (+ bias for qwen2), then each run's LoRA deltas.
-            layer.wqkv.withUnsafeBufferPointer { w in
-                compute.linear(s.xb, w.baseAddress!, s.qkv, rows: n, in: hidden, out: qkvDim)
-            }
+            compute.linear(s.xb, layer.wqkv, s.qkv, rows: n, activations: s.activations)
             if let bias = layer.bqkv {
                 for row in 0..<n { for i in 0..<qkvDim { s.qkv[row * qkvDim + i] += bias[i] } }
             }
@@ -139,9 +134,7 @@ public struct Transformer: Sendable {
             attention(batch, offsets: offsets, layer: l, storage: storage, scratch: s)
 
             // 6. Output projection, added to the residual stream: x += Wo · attention.
-            layer.wo.withUnsafeBufferPointer { w in
-                compute.linear(s.attention, w.baseAddress!, s.x, rows: n, in: qDim, out: hidden, accumulate: true)
-            }
+            compute.linear(s.attention, layer.wo, s.x, rows: n, accumulate: true, activations: s.activations)
             for run in loraRuns {
                 let lora = adapters[run.adapter]
                 addLoRA(lora.layers[l][.o], scale: lora.scale, input: s.attention + run.row * qDim, rows: run.rows, in: qDim,
@@ -152,9 +145,7 @@ public struct Transformer: Sendable {
             layer.ffnNorm.withUnsafeBufferPointer { w in
                 for row in 0..<n { Kernels.rmsNorm(s.x + row * hidden, weight: w.baseAddress!, out: s.xb + row * hidden, count: hidden, epsilon: eps) }
             }
-            layer.wGateUp.withUnsafeBufferPointer { w in
-                compute.linear(s.xb, w.baseAddress!, s.gateUp, rows: n, in: hidden, out: 2 * inter)
-            }
+            compute.linear(s.xb, layer.wGateUp, s.gateUp, rows: n, activations: s.activations)
             for run in loraRuns {
                 let lora = adapters[run.adapter]
                 let input = s.xb + run.row * hidden, out = s.gateUp + run.row * 2 * inter
@@ -162,9 +153,7 @@ public struct Transformer: Sendable {
                 addLoRA(lora.layers[l][.up], scale: lora.scale, input: input, rows: run.rows, in: hidden, out: out + inter, outColumns: inter, outStride: 2 * inter, scratch: s)
             }
             for row in 0..<n { Kernels.swiGLU(s.gateUp + row * 2 * inter, s.gateUp + row * 2 * inter + inter, count: inter) }
-            layer.wDown.withUnsafeBufferPointer { w in
-                compute.linear(s.gateUp, w.baseAddress!, s.x, rows: n, in: inter, out: hidden, xStride: 2 * inter, accumulate: true)
-            }
+            compute.linear(s.gateUp, layer.wDown, s.x, rows: n, xStride: 2 * inter, accumulate: true, activations: s.activations)
             for run in loraRuns {
                 let lora = adapters[run.adapter]
                 addLoRA(lora.layers[l][.down], scale: lora.scale, input: s.gateUp + run.row * 2 * inter, inStride: 2 * inter, rows: run.rows,
@@ -184,9 +173,7 @@ public struct Transformer: Sendable {
         }
         guard logitRow > 0 else { return }
         precondition(logitRow <= s.maxLogitRows, "\(logitRow) logit rows exceed the scratch's \(s.maxLogitRows)")
-        (weights.output ?? weights.embedding).withUnsafeBufferPointer { output in
-            compute.linear(s.xb, output.baseAddress!, s.logits, rows: logitRow, in: hidden, out: d.vocabulary)
-        }
+        compute.linear(s.xb, weights.output ?? weights.embedding, s.logits, rows: logitRow, activations: s.activations)
     }
 
     /// Attention of every entry's new tokens over its cached positions (GQA: several query
@@ -234,9 +221,9 @@ public struct Transformer: Sendable {
                     }
                 }
             }
-            // Dispatching to other threads costs more than small work (a short sequence).
+            // Handing work to other threads costs more than small work (a short sequence).
             if lengths.reduce(0, +) * d.heads >= 16_384 {
-                DispatchQueue.concurrentPerform(iterations: work, execute: attend)
+                compute.pool.parallelFor(work, attend)
             } else {
                 for item in 0..<work { attend(item) }
             }
@@ -253,19 +240,31 @@ public struct Transformer: Sendable {
                 (s.gatheredValues + p * kvDim).update(from: storage.values + row * kvDim, count: count * kvDim)
                 p += count
             }
-            let q = s.qkv + offsets[i] * qkvDim, out = s.attention + offsets[i] * qDim
+            // Per head, chunks of query rows on the pool threads: each chunk multiplies only
+            // the positions its last row may see, and writes only its own rows of scores.
+            let pointers = PrefillPointers(
+                q: s.qkv + offsets[i] * qkvDim, keys: s.gatheredKeys, values: s.gatheredValues, scores: s.scores,
+                out: s.attention + offsets[i] * qDim
+            )
+            let chunks = n * positions >= 16_384 ? min(n, 4 * compute.pool.threads) : 1
+            let size = (n + chunks - 1) / chunks, start = entry.start, compute = compute
             for h in 0..<d.heads {
                 let kv = h / group
-                compute.matmulTransposed(q + h * headDim, lda: qkvDim, s.gatheredKeys + kv * headDim, ldb: kvDim, s.scores, ldc: positions,
-                                         m: n, n: positions, k: headDim, alpha: scale)
-                for row in 0..<n {
-                    let scores = s.scores + row * positions
-                    let visible = entry.start + row + 1
-                    Kernels.softmax(scores, count: visible)
-                    for j in visible..<positions { scores[j] = 0 }  // causal mask
+                compute.pool.parallelFor(chunks) { c in
+                    let (r0, r1) = (c * size, min(n, (c + 1) * size))
+                    guard r0 < r1 else { return }
+                    let visible = start + r1
+                    let scores = pointers.scores + r0 * positions
+                    compute.matmulTransposed(pointers.q + r0 * qkvDim + h * headDim, lda: qkvDim, pointers.keys + kv * headDim, ldb: kvDim,
+                                             scores, ldc: positions, m: r1 - r0, n: visible, k: headDim, alpha: scale)
+                    for row in r0..<r1 {
+                        let rowScores = pointers.scores + row * positions, seen = start + row + 1
+                        Kernels.softmax(rowScores, count: seen)
+                        for j in seen..<visible { rowScores[j] = 0 }  // causal mask
+                    }
+                    compute.matmul(scores, lda: positions, pointers.values + kv * headDim, ldb: kvDim, pointers.out + r0 * qDim + h * headDim,
+                                   ldc: qDim, m: r1 - r0, n: headDim, k: visible)
                 }
-                compute.matmul(s.scores, lda: positions, s.gatheredValues + kv * headDim, ldb: kvDim, out + h * headDim, ldc: qDim,
-                               m: n, n: headDim, k: positions)
             }
         }
     }
@@ -285,6 +284,18 @@ public struct Transformer: Sendable {
             compute.linear(scratch.lora, b.baseAddress!, out, rows: rows, in: pair.rank, out: outColumns, yStride: outStride, scale: scale, accumulate: true)
         }
     }
+}
+
+/// The buffers of one prefilling sequence's attention, shared by the chunks of query rows.
+///
+/// `@unchecked Sendable`: every chunk reads q, the gathered keys and values, and writes only its
+/// own rows of `scores` and `out`.
+private struct PrefillPointers: @unchecked Sendable {
+    let q: UnsafeMutablePointer<Float>
+    let keys: UnsafeMutablePointer<Float>
+    let values: UnsafeMutablePointer<Float>
+    let scores: UnsafeMutablePointer<Float>
+    let out: UnsafeMutablePointer<Float>
 }
 
 /// Raw buffers shared by the parallel attention workers.

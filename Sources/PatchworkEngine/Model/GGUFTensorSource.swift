@@ -1,14 +1,15 @@
 import Foundation
 import PatchworkFormats
 
-/// Reads tensors from a GGUF file, dequantizing to f32.
+/// Reads tensors from a GGUF file in their encoding.
 ///
 /// llama.cpp's converter permutes the rows of `q_proj` and `k_proj` of llama models so that its
-/// RoPE can rotate adjacent pairs; this source undoes that permutation, so the engine runs one
-/// rotate-half RoPE for every model and LoRA deltas apply in Hugging Face's row order.
+/// RoPE can rotate adjacent pairs; this source undoes that permutation (whole rows, so it holds
+/// for every encoding), so the engine runs one rotate-half RoPE for every model and LoRA
+/// deltas apply in Hugging Face's row order.
 struct GGUFTensorSource: TensorSource {
     let file: GGUFFile
-    let data: Data
+    let reader: FileReader
     let architecture: String
     let heads: Int
     let kvHeads: Int
@@ -16,9 +17,7 @@ struct GGUFTensorSource: TensorSource {
     private let byName: [String: GGUFFile.TensorInfo]
 
     init(path: String, file: GGUFFile, heads: Int, kvHeads: Int, headDim: Int) throws(ModelFileError) {
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) } catch {
-            throw ModelFileError("cannot map \(path): \(error.localizedDescription)")
-        }
+        reader = try FileReader(path: path)
         self.file = file
         architecture = file.metadata["general.architecture"]?.stringValue ?? ""
         self.heads = heads
@@ -51,47 +50,61 @@ struct GGUFTensorSource: TensorSource {
     func has(_ name: String) -> Bool { byName[Self.ggufName(name)] != nil }
 
     func floats(_ name: String, count: Int) throws(ModelFileError) -> [Float] {
-        let ggufName = Self.ggufName(name)
-        guard let info = byName[ggufName] else { throw ModelFileError("tensor \(ggufName) (\(name)) is missing") }
-        let elements = info.dimensions.reduce(1, *)
-        guard elements == count else { throw ModelFileError("tensor \(ggufName) has \(elements) elements, expected \(count)") }
-        guard let type = GGMLType(rawValue: info.typeID) else {
-            throw ModelFileError("tensor \(ggufName) has ggml type \(info.typeID); supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1")
-        }
-        guard elements % type.blockSize == 0 else { throw ModelFileError("tensor \(ggufName) is not a whole number of blocks") }
-        let start = file.dataOffset + info.offset, length = type.bytes(count: elements)
-        guard start >= 0, start + length <= data.count else { throw ModelFileError("tensor \(ggufName) lies outside the file") }
-        var values = [Float](repeating: 0, count: elements)
-        data.withUnsafeBytes { raw in
-            values.withUnsafeMutableBufferPointer { out in type.dequantize(raw.baseAddress! + start, count: elements, into: out.baseAddress!) }
-        }
-        if architecture == "llama" {
-            if name.hasSuffix("q_proj.weight") { values = Self.unpermute(values, heads: heads, headDim: headDim) }
-            if name.hasSuffix("k_proj.weight") { values = Self.unpermute(values, heads: kvHeads, headDim: headDim) }
-        }
-        return values
+        let info = try lookup(name, elements: count)
+        let tensor = try encoded(name, info: info, rows: count / max(info.dimensions.first ?? 1, 1), columns: info.dimensions.first ?? count)
+        return try tensor.floats()
     }
 
-    /// Inverts llama.cpp's `permute`: within each head, row `2i + p` goes back to `p·(d/2) + i`.
-    /// - Parameter weights: `[heads · headDim, columns]`, row-major.
-    static func unpermute(_ weights: [Float], heads: Int, headDim: Int) -> [Float] {
-        let rows = heads * headDim, half = headDim / 2
-        guard rows > 0, weights.count % rows == 0 else { return weights }
-        let columns = weights.count / rows
-        var out = [Float](repeating: 0, count: weights.count)
-        weights.withUnsafeBufferPointer { src in
-            out.withUnsafeMutableBufferPointer { dst in
-                for h in 0..<heads {
-                    for i in 0..<half {
-                        for p in 0..<2 {
-                            let from = (h * headDim + 2 * i + p) * columns
-                            let to = (h * headDim + p * half + i) * columns
-                            (dst.baseAddress! + to).update(from: src.baseAddress! + from, count: columns)
-                        }
-                    }
-                }
+    func tensor(_ name: String, rows: Int, columns: Int) throws(ModelFileError) -> EncodedTensor {
+        let info = try lookup(name, elements: rows * columns)
+        guard info.dimensions.first == columns else {
+            throw ModelFileError("tensor \(Self.ggufName(name)) has rows of \(info.dimensions.first ?? 0) values, expected \(columns)")
+        }
+        return try encoded(name, info: info, rows: rows, columns: columns)
+    }
+
+    private func lookup(_ name: String, elements: Int) throws(ModelFileError) -> GGUFFile.TensorInfo {
+        let ggufName = Self.ggufName(name)
+        guard let info = byName[ggufName] else { throw ModelFileError("tensor \(ggufName) (\(name)) is missing") }
+        let count = info.dimensions.reduce(1, *)
+        guard count == elements else { throw ModelFileError("tensor \(ggufName) has \(count) elements, expected \(elements)") }
+        return info
+    }
+
+    private func encoded(_ name: String, info: GGUFFile.TensorInfo, rows: Int, columns: Int) throws(ModelFileError) -> EncodedTensor {
+        let ggufName = info.name
+        guard let type = GGMLType(rawValue: info.typeID) else {
+            throw ModelFileError(
+                "tensor \(ggufName) is \(GGMLType.name(typeID: info.typeID)), which the engine does not support "
+                    + "(supported: \(GGMLType.allCases.map(\.name).joined(separator: ", ")))"
+            )
+        }
+        guard columns % type.blockSize == 0 else {
+            throw ModelFileError("tensor \(ggufName) (\(type.name)) has rows of \(columns) values, not whole blocks of \(type.blockSize)")
+        }
+        let start = file.dataOffset + info.offset, rowBytes = type.bytes(count: columns)
+        guard start >= 0, start + rows * rowBytes <= reader.size else { throw ModelFileError("tensor \(ggufName) lies outside the file") }
+        let reader = reader
+        var permutedHeads = 0
+        if architecture == "llama" {
+            if name.hasSuffix("q_proj.weight") { permutedHeads = heads }
+            if name.hasSuffix("k_proj.weight") { permutedHeads = kvHeads }
+        }
+        let (headDim, half) = (headDim, headDim / 2)
+        guard permutedHeads == 0 || permutedHeads * headDim == rows else {
+            throw ModelFileError("tensor \(ggufName) has \(rows) rows, expected \(permutedHeads) heads of \(headDim)")
+        }
+        return EncodedTensor(name: ggufName, type: type, rows: rows, columns: columns) { (range, buffer) throws(ModelFileError) in
+            guard permutedHeads > 0 else {
+                try reader.read(offset: start + range.lowerBound * rowBytes, count: range.count * rowBytes, into: buffer)
+                return
+            }
+            // Inverts llama.cpp's `permute`: within each head, file row 2i + p is row p·(d/2) + i.
+            for (k, row) in range.enumerated() {
+                let (h, t) = (row / headDim, row % headDim)
+                let fileRow = h * headDim + 2 * (t % half) + t / half
+                try reader.read(offset: start + fileRow * rowBytes, count: rowBytes, into: buffer + k * rowBytes)
             }
         }
-        return out
     }
 }

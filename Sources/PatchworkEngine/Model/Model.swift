@@ -12,7 +12,12 @@ public struct Model: Sendable {
     public let description: ModelDescription
 
     /// Loads a GGUF file or a Hugging Face directory.
-    public init(path: String) throws(ModelFileError) {
+    /// - Parameter quantize: Q8_0 or Q4_0 to quantize f32/f16/bf16 weight matrices at load
+    ///   (`--quantize`); quantized tensors of a GGUF file are kept as they are.
+    public init(path: String, quantize: GGMLType? = nil) throws(ModelFileError) {
+        if let quantize, !GGMLQuantizer.targets.contains(quantize) {
+            throw ModelFileError("cannot quantize to \(quantize.name) (supported: \(GGMLQuantizer.targets.map(\.name).joined(separator: ", ")))")
+        }
         let description = try ModelDescription(path: path)
         self.description = description
         chatTemplate = description.chatTemplate
@@ -22,7 +27,7 @@ public struct Model: Sendable {
         if isDirectory.boolValue {
             let source = try SafetensorsTensorSource(directory: path)
             config = try Self.config(description: description, huggingFaceDirectory: path, source: source)
-            weights = try ModelWeights.load(config: config, from: source)
+            weights = try ModelWeights.load(config: config, from: source, quantize: quantize)
             tokenizer = try Tokenizer(huggingFaceDirectory: path)
         } else {
             let file = try GGUFFile(path: path)
@@ -37,7 +42,7 @@ public struct Model: Sendable {
                 attentionBias: source.has("model.layers.0.self_attn.q_proj.bias"),
                 queryKeyNorm: source.has("model.layers.0.self_attn.q_norm.weight")
             )
-            weights = try ModelWeights.load(config: config, from: source)
+            weights = try ModelWeights.load(config: config, from: source, quantize: quantize)
             tokenizer = try Tokenizer(gguf: file)
         }
     }

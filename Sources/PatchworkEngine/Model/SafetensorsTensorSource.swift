@@ -2,14 +2,14 @@ import Foundation
 import PatchworkFormats
 
 /// Reads tensors from a Hugging Face directory: `model.safetensors`, or the shards listed in
-/// `model.safetensors.index.json`. F32, F16 and BF16 are converted to f32.
+/// `model.safetensors.index.json`, in their encoding (F32, F16, BF16).
 struct SafetensorsTensorSource: TensorSource {
     private struct Location {
         var file: Int
         var tensor: SafetensorsHeader.Tensor
     }
 
-    private let files: [(data: Data, dataStart: Int)]
+    private let files: [(reader: FileReader, dataStart: Int)]
     private let locations: [String: Location]
 
     init(directory: String) throws(ModelFileError) {
@@ -22,17 +22,13 @@ struct SafetensorsTensorSource: TensorSource {
                 throw ModelFileError("\(indexPath): \(error)")
             }
         }
-        var files: [(Data, Int)] = []
+        var files: [(FileReader, Int)] = []
         var locations: [String: Location] = [:]
         for (number, name) in shardNames.enumerated() {
             let path = (directory as NSString).appendingPathComponent(name)
             let header: SafetensorsHeader
             do { header = try SafetensorsHeader.read(path: path) } catch { throw ModelFileError("\(path): \(error.message)") }
-            let data: Data
-            do { data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) } catch {
-                throw ModelFileError("cannot map \(path): \(error.localizedDescription)")
-            }
-            files.append((data, 8 + header.headerBytes))
+            files.append((try FileReader(path: path), 8 + header.headerBytes))
             for tensor in header.tensors { locations[tensor.name] = Location(file: number, tensor: tensor) }
         }
         self.files = files
@@ -42,22 +38,31 @@ struct SafetensorsTensorSource: TensorSource {
     func has(_ name: String) -> Bool { locations[name] != nil }
 
     func floats(_ name: String, count: Int) throws(ModelFileError) -> [Float] {
+        let tensor = try self.tensor(name, rows: 1, columns: count, checkShape: false)
+        return try tensor.floats()
+    }
+
+    func tensor(_ name: String, rows: Int, columns: Int) throws(ModelFileError) -> EncodedTensor {
+        try tensor(name, rows: rows, columns: columns, checkShape: true)
+    }
+
+    private func tensor(_ name: String, rows: Int, columns: Int, checkShape: Bool) throws(ModelFileError) -> EncodedTensor {
         guard let location = locations[name] else { throw ModelFileError("tensor \(name) is missing") }
         let tensor = location.tensor
         let elements = tensor.shape.reduce(1, *)
-        guard elements == count else { throw ModelFileError("tensor \(name) has \(elements) elements, expected \(count)") }
-        let (data, dataStart) = files[location.file]
+        guard elements == rows * columns else { throw ModelFileError("tensor \(name) has \(elements) elements, expected \(rows * columns)") }
+        if checkShape && tensor.shape.count == 2 && tensor.shape[1] != columns {
+            throw ModelFileError("tensor \(name) has shape \(tensor.shape), expected [\(rows), \(columns)]")
+        }
+        let (reader, dataStart) = files[location.file]
         let type: GGMLType = switch tensor.dtype {
         case .f32: .f32
         case .f16: .f16
         case .bf16: .bf16
         }
-        var values = [Float](repeating: 0, count: elements)
-        data.withUnsafeBytes { raw in
-            values.withUnsafeMutableBufferPointer { out in
-                type.dequantize(raw.baseAddress! + dataStart + tensor.dataRange.lowerBound, count: elements, into: out.baseAddress!)
-            }
+        let start = dataStart + tensor.dataRange.lowerBound, rowBytes = type.bytes(count: columns)
+        return EncodedTensor(name: name, type: type, rows: rows, columns: columns) { (range, buffer) throws(ModelFileError) in
+            try reader.read(offset: start + range.lowerBound * rowBytes, count: range.count * rowBytes, into: buffer)
         }
-        return values
     }
 }
