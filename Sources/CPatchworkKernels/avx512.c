@@ -76,8 +76,13 @@ INLINE T512 void group_rows(const pw_kind kind, const int MC, const pw_matrix *w
                 acc[r] = _mm512_fmadd_ps(_mm512_mul_ps(dw, da), flo, acc[r]);
                 acc[r] = _mm512_fmadd_ps(_mm512_mul_ps(dw2, da), fhi, acc[r]);
             } else {
-                __m512i sum = _mm512_setzero_si512();
-                for (int j = 0; j < 8; j++) sum = _mm512_dpbusd_epi32(sum, wv[j], broadcast4(aq + 4 * j));
+                // Two chains of dot products: one would wait on vpdpbusd's latency each step.
+                __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
+                for (int j = 0; j < 8; j += 2) {
+                    s0 = _mm512_dpbusd_epi32(s0, wv[j], broadcast4(aq + 4 * j));
+                    s1 = _mm512_dpbusd_epi32(s1, wv[j + 1], broadcast4(aq + 4 * j + 4));
+                }
+                __m512i sum = _mm512_add_epi32(s0, s1);
                 if (l.has_min) {
                     acc[r] = _mm512_fmadd_ps(dw, _mm512_mul_ps(_mm512_cvtepi32_ps(sum), da), acc[r]);
                     acc[r] = _mm512_fmadd_ps(mw, _mm512_mul_ps(da, _mm512_set1_ps((float)(as[0] + as[1]))), acc[r]);

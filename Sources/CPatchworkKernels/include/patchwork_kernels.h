@@ -155,6 +155,21 @@ typedef struct {
 void pw_linear(pw_pool *pool, const pw_segment *segments, int segment_count, const float *x, int ldx, int rows,
                pw_qact *act, float *y, int ldy, int accumulate);
 
+// MARK: - Attention
+
+/// `x[0..<n]` replaced by its softmax (the maximum subtracted first).
+void pw_softmax(float *x, int n);
+
+/// Attention of one new token: `heads` query heads sharing one key/value head (GQA), over
+/// `positions` cached positions held in blocks of `block_size` rows. Position p's key is at
+/// `keys + (blocks[p / block_size] · block_size + p % block_size) · kv_stride` (the caller points
+/// `keys` and `values` at its layer and head), likewise its value. Query h is at
+/// `q + h · q_stride`, its output at `out + h · out_stride`; `scores` has room for
+/// heads × positions floats.
+void pw_attend_one(const float *q, int q_stride, int heads, const float *keys, const float *values, int kv_stride,
+                   const intptr_t *blocks, int block_size, int positions, int head_dim, float scale, float *scores, float *out,
+                   int out_stride);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,3 +1,4 @@
+import CPatchworkKernels
 import PatchworkCore
 import Foundation
 
@@ -190,39 +191,31 @@ public struct Transformer: Sendable {
         let decoding = batch.indices.filter { batch[$0].tokens.count == 1 }
         if !decoding.isEmpty {
             let pointers = AttentionPointers(qkv: s.qkv, attention: s.attention, keys: storage.keys, values: storage.values)
-            let work = decoding.count * d.heads
             let tables = decoding.map { batch[$0].blockTable }, lengths = decoding.map { batch[$0].start + 1 }, rows = decoding.map { offsets[$0] }
-            let (blockSize, blockCount) = (storage.blockSize, storage.blockCount)
+            let (blockSize, layerBase) = (storage.blockSize, l * storage.blockCount * storage.blockSize)
+            // One item per (sequence, key/value head) reads each key and value once for the
+            // query heads sharing it; a few sequences split by query head instead, so that both
+            // threads have work.
+            let threads = compute.pool.threads
+            let heads = decoding.count * d.kvHeads >= 2 * threads ? group : 1
+            let perSequence = d.heads / heads
             let attend: @Sendable (Int) -> Void = { item in
-                let e = item / d.heads, h = item % d.heads, kv = h / group
-                let positions = lengths[e], table = tables[e]
-                let query = pointers.qkv + rows[e] * qkvDim + h * headDim
-                let out = pointers.attention + rows[e] * qDim + h * headDim
-                withUnsafeTemporaryAllocation(of: Float.self, capacity: positions) { scores in
-                    // Walk the sequence block by block: rows inside a block are contiguous.
-                    let layerBase = l * blockCount * blockSize
-                    var p = 0
-                    for block in table where p < positions {
-                        let base = (layerBase + block * blockSize) * kvDim + kv * headDim
-                        for slot in 0..<min(blockSize, positions - p) {
-                            scores[p + slot] = scale * SIMDKernels.dot(query, pointers.keys + base + slot * kvDim, count: headDim)
-                        }
-                        p += blockSize
-                    }
-                    Kernels.softmax(scores.baseAddress!, count: positions)
-                    out.initialize(repeating: 0, count: headDim)
-                    p = 0
-                    for block in table where p < positions {
-                        let base = (layerBase + block * blockSize) * kvDim + kv * headDim
-                        for slot in 0..<min(blockSize, positions - p) {
-                            SIMDKernels.axpy(scores[p + slot], pointers.values + base + slot * kvDim, out, count: headDim)
-                        }
-                        p += blockSize
+                let e = item / perSequence, h = (item % perSequence) * heads, kv = h / group
+                let positions = lengths[e]
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: heads * positions) { scores in
+                    tables[e].withUnsafeBufferPointer { table in
+                        pw_attend_one(
+                            pointers.qkv + rows[e] * qkvDim + h * headDim, Int32(headDim), Int32(heads),
+                            pointers.keys + layerBase * kvDim + kv * headDim, pointers.values + layerBase * kvDim + kv * headDim, Int32(kvDim),
+                            table.baseAddress!, Int32(blockSize), Int32(positions), Int32(headDim), scale, scores.baseAddress!,
+                            pointers.attention + rows[e] * qDim + h * headDim, Int32(headDim)
+                        )
                     }
                 }
             }
-            // Handing work to other threads costs more than small work (a short sequence).
-            if lengths.reduce(0, +) * d.heads >= 16_384 {
+            // A hand-off to the pool costs a few microseconds: worth it past a few thousand scores.
+            let work = decoding.count * perSequence
+            if lengths.reduce(0, +) * d.heads >= 2_048 {
                 compute.pool.parallelFor(work, attend)
             } else {
                 for item in 0..<work { attend(item) }
@@ -259,7 +252,7 @@ public struct Transformer: Sendable {
                                              scores, ldc: positions, m: r1 - r0, n: visible, k: headDim, alpha: scale)
                     for row in r0..<r1 {
                         let rowScores = pointers.scores + row * positions, seen = start + row + 1
-                        Kernels.softmax(rowScores, count: seen)
+                        pw_softmax(rowScores, Int32(seen))
                         for j in seen..<visible { rowScores[j] = 0 }  // causal mask
                     }
                     compute.matmul(scores, lda: positions, pointers.values + kv * headDim, ldb: kvDim, pointers.out + r0 * qDim + h * headDim,

@@ -1,0 +1,158 @@
+// Attention of one new token over its cached keys and values (decode), and the softmax it
+// needs: the step that grows with the context, so it gets vector loops of its own. The keys and
+// values stay where the paged cache holds them; each block of positions is contiguous.
+#include <math.h>
+#include <immintrin.h>
+
+#include "internal.h"
+
+// MARK: - Scalar
+
+static void softmax_scalar(float *x, int n) {
+    float max = -INFINITY, sum = 0;
+    for (int i = 0; i < n; i++) max = x[i] > max ? x[i] : max;
+    for (int i = 0; i < n; i++) {
+        x[i] = expf(x[i] - max);
+        sum += x[i];
+    }
+    float inverse = 1.0f / sum;
+    for (int i = 0; i < n; i++) x[i] *= inverse;
+}
+
+static void attend_scalar(const float *q, int q_stride, int heads, const float *keys, const float *values, int kv_stride,
+                          const intptr_t *blocks, int block_size, int positions, int head_dim, float scale, float *scores,
+                          float *out, int out_stride) {
+    for (int h = 0; h < heads; h++) {
+        const float *qh = q + (size_t)h * q_stride;
+        float *s = scores + (size_t)h * positions;
+        for (int p = 0; p < positions; p++) {
+            const float *k = keys + ((size_t)blocks[p / block_size] * block_size + p % block_size) * kv_stride;
+            float dot = 0;
+            for (int d = 0; d < head_dim; d++) dot += qh[d] * k[d];
+            s[p] = scale * dot;
+        }
+        softmax_scalar(s, positions);
+        float *o = out + (size_t)h * out_stride;
+        for (int d = 0; d < head_dim; d++) o[d] = 0;
+        for (int p = 0; p < positions; p++) {
+            const float *v = values + ((size_t)blocks[p / block_size] * block_size + p % block_size) * kv_stride;
+            for (int d = 0; d < head_dim; d++) o[d] += s[p] * v[d];
+        }
+    }
+}
+
+// MARK: - AVX2 and AVX-512: one template (attention_simd.inc), two vector widths
+
+#define T2 __attribute__((target("avx2,fma,f16c")))
+
+static inline T2 float hmax8(__m256 v) {
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
+    return _mm_cvtss_f32(m);
+}
+
+static inline T2 float hadd8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+    return _mm_cvtss_f32(s);
+}
+
+#define TARGET T2
+#define NAME(x) x##_avx2
+#define W 8
+#define V __m256
+#define VI __m256i
+#define LOAD _mm256_loadu_ps
+#define STORE _mm256_storeu_ps
+#define SET1 _mm256_set1_ps
+#define ZERO _mm256_setzero_ps
+#define ADD _mm256_add_ps
+#define SUB _mm256_sub_ps
+#define MUL _mm256_mul_ps
+#define MAX _mm256_max_ps
+#define FMADD _mm256_fmadd_ps
+#define FNMADD _mm256_fnmadd_ps
+#define ROUND(v) _mm256_round_ps((v), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#define TO_INT _mm256_cvtps_epi32
+#define ADD_INT _mm256_add_epi32
+#define SET1_INT _mm256_set1_epi32
+#define SHIFT_INT _mm256_slli_epi32
+#define AS_FLOAT _mm256_castsi256_ps
+#define HMAX hmax8
+#define HADD hadd8
+#include "attention_simd.inc"
+#undef TARGET
+#undef NAME
+#undef W
+#undef V
+#undef VI
+#undef LOAD
+#undef STORE
+#undef SET1
+#undef ZERO
+#undef ADD
+#undef SUB
+#undef MUL
+#undef MAX
+#undef FMADD
+#undef FNMADD
+#undef ROUND
+#undef TO_INT
+#undef ADD_INT
+#undef SET1_INT
+#undef SHIFT_INT
+#undef AS_FLOAT
+#undef HMAX
+#undef HADD
+
+#define TARGET __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq")))
+#define NAME(x) x##_avx512
+#define W 16
+#define V __m512
+#define VI __m512i
+#define LOAD _mm512_loadu_ps
+#define STORE _mm512_storeu_ps
+#define SET1 _mm512_set1_ps
+#define ZERO _mm512_setzero_ps
+#define ADD _mm512_add_ps
+#define SUB _mm512_sub_ps
+#define MUL _mm512_mul_ps
+#define MAX _mm512_max_ps
+#define FMADD _mm512_fmadd_ps
+#define FNMADD _mm512_fnmadd_ps
+#define ROUND(v) _mm512_roundscale_ps((v), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#define TO_INT _mm512_cvtps_epi32
+#define ADD_INT _mm512_add_epi32
+#define SET1_INT _mm512_set1_epi32
+#define SHIFT_INT _mm512_slli_epi32
+#define AS_FLOAT _mm512_castsi512_ps
+#define HMAX _mm512_reduce_max_ps
+#define HADD _mm512_reduce_add_ps
+#include "attention_simd.inc"
+
+// MARK: - Dispatch
+
+void pw_softmax(float *x, int n) {
+    if (n <= 0) return;
+    switch (pw_isa_active()) {
+    case PW_ISA_AVX512VNNI: softmax_avx512(x, n); break;
+    case PW_ISA_AVX2: case PW_ISA_AVXVNNI: softmax_avx2(x, n); break;
+    default: softmax_scalar(x, n); break;
+    }
+}
+
+void pw_attend_one(const float *q, int q_stride, int heads, const float *keys, const float *values, int kv_stride,
+                   const intptr_t *blocks, int block_size, int positions, int head_dim, float scale, float *scores, float *out,
+                   int out_stride) {
+    if (positions <= 0 || heads <= 0) return;
+    pw_isa isa = pw_isa_active();
+    if (isa == PW_ISA_AVX512VNNI && head_dim % 16 == 0) {
+        attend_avx512(q, q_stride, heads, keys, values, kv_stride, blocks, block_size, positions, head_dim, scale, scores, out, out_stride);
+    } else if (isa != PW_ISA_SCALAR && head_dim % 8 == 0) {
+        attend_avx2(q, q_stride, heads, keys, values, kv_stride, blocks, block_size, positions, head_dim, scale, scores, out, out_stride);
+    } else {
+        attend_scalar(q, q_stride, heads, keys, values, kv_stride, blocks, block_size, positions, head_dim, scale, scores, out, out_stride);
+    }
+}
