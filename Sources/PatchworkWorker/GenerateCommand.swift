@@ -57,6 +57,12 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Products of f32 weights on 'openblas' or 'simd' (portable Swift SIMD, one thread); others run on the packed kernels.")
     var compute = "openblas"
 
+    @Option(help: "Quantize the model's f32/f16/bf16 weight matrices at load: q8_0 or q4_0.")
+    var quantize: String?
+
+    @Flag(help: "Decode every weight to f32 at load and multiply f32 activations: the file's exact function, for checks (4 bytes per weight, slower).")
+    var dequantize = false
+
 
     @Flag(help: "Keep generating past end-of-sequence tokens (for benchmarks).")
     var ignoreEOS = false
@@ -75,7 +81,7 @@ struct GenerateCommand: ParsableCommand {
         Engine.setThreads(threads)
         let loadStart = ContinuousClock.now
         let model: Model
-        do { model = try Model(path: self.model) } catch { throw ValidationError(error.message) }
+        do { model = try Model(path: self.model, quantize: try ServeCommand.quantizationTarget(quantize)) } catch let error as ModelFileError { throw ValidationError(error.message) }
         var adapters: [String: ResidentAdapter] = [:]
         for spec in loras {
             guard let equals = spec.firstIndex(of: "=") else { throw ValidationError("--lora takes NAME=DIRECTORY, got '\(spec)'") }
@@ -114,7 +120,9 @@ struct GenerateCommand: ParsableCommand {
         parameters.topLogprobs = topLogprobs
         parameters.ignoreEOS = ignoreEOS
         let generator = Generator(
-            transformer: Transformer(config: model.config, weights: model.weights, backend: ComputeBackend(rawValue: compute)!),
+            transformer: Transformer(
+                config: model.config, weights: dequantize ? model.weights.dequantized() : model.weights, backend: ComputeBackend(rawValue: compute)!
+            ),
             tokenizer: model.tokenizer
         )
         let result: Generator.Result
@@ -157,6 +165,8 @@ struct GenerateCommand: ParsableCommand {
             /// Resident bytes of the weights by encoding ("Q4_1", "Q8_0", "F32").
             var weights_bytes: [String: Int]
             var kernels: String
+            /// OpenBLAS's kernel family (f32 weights, prefill attention).
+            var openblas_core: String
             var threads: Int
         }
         let prefill = Double(result.promptIDs.count) / max(result.prefillSeconds, 1e-9)
@@ -169,7 +179,7 @@ struct GenerateCommand: ParsableCommand {
             text: result.text, finish_reason: result.finishReason.rawValue,
             timings: ["load_seconds": loadSeconds, "prefill_tokens_per_second": prefill, "decode_tokens_per_second": decode,
                       "prefill_seconds": result.prefillSeconds, "decode_seconds": result.decodeSeconds],
-            peak_rss_mb: Engine.peakResidentMegabytes, weights_bytes: weights.residentBytes, kernels: Engine.kernelPath, threads: threads
+            peak_rss_mb: Engine.peakResidentMegabytes, weights_bytes: weights.residentBytes, kernels: Engine.kernelPath, openblas_core: OpenBLASCore.description, threads: threads
         )
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]

@@ -26,7 +26,7 @@ struct Worker {
     init(settings: WorkerSettings, registry: PrometheusCollectorRegistry, logger: Logger) throws {
         Engine.setThreads(settings.threads)
         let loadStart = ContinuousClock.now
-        let model = try Model(path: settings.modelPath)
+        let model = try Model(path: settings.modelPath, quantize: settings.quantize)
         let description = model.description
         let card = ModelCard(
             servedModelName: settings.servedModelName ?? Self.defaultName(description: description, path: settings.modelPath),
@@ -44,7 +44,7 @@ struct Worker {
             "model": "\(card.servedModelName)", "model.path": "\(settings.modelPath)", "architecture": "\(card.architecture)",
             "layers": "\(card.dimensions.layers)", "context": "\(card.contextLength)", "weights.mb": "\(model.weights.bytes >> 20)",
             "weights.bytes": "\(model.weights.residentBytes.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))",
-            "kernels": "\(Engine.kernelPath)", "threads": "\(settings.threads)",
+            "kernels": "\(Engine.kernelPath)", "openblas.core": "\(OpenBLASCore.description)", "threads": "\(settings.threads)",
             "kv.blocks": "\(blockCount)", "kv.mb": "\((blockCount * blockBytes) >> 20)", "load.seconds": "\((ContinuousClock.now - loadStart).seconds)",
         ])
 

@@ -4,6 +4,7 @@ import Logging
 import PatchworkAdapters
 import PatchworkCore
 import PatchworkEngine
+import PatchworkFormats
 import PatchworkRuntime
 
 /// `patchwork-worker`: serves a base model and its LoRA adapters, and reports to routers.
@@ -41,6 +42,9 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(help: "The name clients use for the base model. Default: the model's own name.")
     var servedModelName: String?
+
+    @Option(help: "Quantize the model's f32/f16/bf16 weight matrices at load: q8_0 or q4_0 (quantized GGUF tensors stay as they are).")
+    var quantize: String?
 
     @Option(help: "ZeroMQ endpoint for serving requests (tokenizer and chat template now, inference with the batching engine).")
     var listen = "tcp://0.0.0.0:7100"
@@ -116,6 +120,7 @@ struct ServeCommand: AsyncParsableCommand {
     static let environment: [EnvironmentOption] = RouterAddressOptions.environment + LoggingOptions.environment + [
         .init("model", "PATCHWORK_MODEL"),
         .init("served-model-name", "PATCHWORK_SERVED_MODEL_NAME"),
+        .init("quantize", "PATCHWORK_QUANTIZE"),
         .init("listen", "PATCHWORK_WORKER_LISTEN"),
         .init("system-host", "PATCHWORK_SYSTEM_HOST"),
         .init("system-port", "PATCHWORK_SYSTEM_PORT"),
@@ -143,6 +148,7 @@ struct ServeCommand: AsyncParsableCommand {
 
     func validate() throws {
         do { _ = try Endpoint(parsing: listen) } catch { throw ValidationError("--listen: \(error.description)") }
+        _ = try Self.quantizationTarget(quantize)
         guard maxLoraRank >= 1 else { throw ValidationError("--max-lora-rank must be at least 1") }
         guard maxLoras >= 1 else { throw ValidationError("--max-loras must be at least 1") }
         guard maxCpuLoras >= 0 else { throw ValidationError("--max-cpu-loras must be at least 0") }
@@ -167,7 +173,7 @@ struct ServeCommand: AsyncParsableCommand {
         let (registry, logger) = ProcessBootstrap.start(label: "patchwork-worker", logLevel: logging.logLevel)
         let settings = WorkerSettings(
             routers: routerAddresses.endpoints, listen: try Endpoint(parsing: listen), modelPath: model, servedModelName: servedModelName,
-            systemHost: systemHost, systemPort: systemPort,
+            quantize: try Self.quantizationTarget(quantize), systemHost: systemHost, systemPort: systemPort,
             advertiseHost: advertiseHost ?? Self.defaultAdvertiseHost(systemHost: systemHost),
             lora: LoRACapabilities(enabled: enableLora, maxLoras: maxLoras, maxRank: maxLoraRank),
             sourcePolicy: SourcePolicy(allowedSchemes: Set(Self.list(allowedSources)), allowedLocalDirectories: Self.list(allowedLocalDirs), maxAdapterBytes: maxAdapterBytes),
@@ -189,6 +195,15 @@ struct ServeCommand: AsyncParsableCommand {
         try await worker.run()
     }
 
+    /// The type `--quantize` names (q8_0, q4_0; any case).
+    static func quantizationTarget(_ text: String?) throws -> GGMLType? {
+        guard let text else { return nil }
+        guard let type = GGMLQuantizer.targets.first(where: { $0.name.lowercased() == text.lowercased() }) else {
+            throw ValidationError("--quantize takes \(GGMLQuantizer.targets.map { $0.name.lowercased() }.joined(separator: " or ")), not '\(text)'")
+        }
+        return type
+    }
+
     static func list(_ text: String) -> [String] {
         text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
     }
@@ -204,6 +219,8 @@ struct WorkerSettings: Sendable {
     var listen: Endpoint
     var modelPath: String
     var servedModelName: String?
+    /// Set: f32/f16/bf16 weight matrices are quantized to it at load.
+    var quantize: GGMLType?
     var systemHost: String
     var systemPort: Int
     var advertiseHost: String

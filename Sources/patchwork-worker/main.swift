@@ -1,4 +1,6 @@
+import PatchworkEngine
 import PatchworkWorker
 import PatchworkRuntime
 
+OpenBLASCore.ensureFastKernels()
 await WorkerCommand.mainWithEnvironment()

@@ -7,15 +7,17 @@ import Testing
 /// and changes what was parsed), and the help lists every one.
 struct EnvironmentCoverageTests {
     static let required: [(option: String, value: String)] = [("router", "tcp://127.0.0.1:1"), ("model", "/models/m.gguf")]
+    /// Values options may take (`--quantize` takes a type's name).
+    static let samples = ["7", "64", "0.5", "debug", "tcp://127.0.0.1:9", "/tmp/patchwork-env", "file", "q8_0", "sample"]
 
     @Test func everyVariableReachesItsOption() {
-        #expect(EnvironmentOption.unreachable(ServeCommand.environment, in: ServeCommand.self, required: Self.required) == [])
-        #expect(ServeCommand.environment.count == 27)
+        #expect(EnvironmentOption.unreachable(ServeCommand.environment, in: ServeCommand.self, required: Self.required, samples: Self.samples) == [])
+        #expect(ServeCommand.environment.count == 28)
     }
 
     @Test func theCheckFindsAVariableWithoutAnOption() {
         let broken = ServeCommand.environment + [.init("heartbeat-intervals", "PATCHWORK_HEARTBEAT_INTERVALS")]
-        #expect(EnvironmentOption.unreachable(broken, in: ServeCommand.self, required: Self.required) == ["PATCHWORK_HEARTBEAT_INTERVALS"])
+        #expect(EnvironmentOption.unreachable(broken, in: ServeCommand.self, required: Self.required, samples: Self.samples) == ["PATCHWORK_HEARTBEAT_INTERVALS"])
     }
 
     @Test func theHelpListsEveryVariable() {

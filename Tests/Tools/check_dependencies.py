@@ -33,7 +33,7 @@ ALLOWED = {
     "PatchworkFrontend": {"PatchworkCore", "PatchworkMessaging", "PatchworkTokenizer", "PatchworkRuntime"},
     "PatchworkTesting": {"PatchworkCore"},
     "patchwork-router": {"PatchworkRouter", "PatchworkRuntime"},
-    "patchwork-worker": {"PatchworkWorker", "PatchworkRuntime"},
+    "patchwork-worker": {"PatchworkWorker", "PatchworkEngine", "PatchworkRuntime"},
     "patchwork-frontend": {"PatchworkFrontend", "PatchworkRuntime"},
 }
 # Modules of the toolchain and the system: nothing to declare.

@@ -56,7 +56,7 @@ public struct ModelWeights: Sendable {
 
     /// The same weights decoded to f32: the forward pass of the file's exact values, for checks
     /// against f32 references (transformers loading a GGUF dequantized).
-    func dequantized() -> ModelWeights {
+    public func dequantized() -> ModelWeights {
         var copy = self
         copy.embedding = embedding.dequantized()
         copy.output = output?.dequantized()
