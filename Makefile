@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := build
 
-APT_PACKAGES := libzmq3-dev libssl-dev libcurl4-openssl-dev libopenblas-dev pkg-config unzip
+APT_PACKAGES := libzmq3-dev libssl-dev libcurl4-openssl-dev libopenblas-dev pkg-config unzip build-essential
 VENV := .venv
 PYTHON := $(VENV)/bin/python
 MODEL_DIR := models
@@ -19,7 +19,7 @@ WORKER_SYSTEM_PORT ?= 8081
 ROUTER_SYSTEM_PORT ?= 8082
 HTTP_PORT ?= 8000
 
-.PHONY: deps build release run test check-deps model venv fixtures references reference-venv bench-venv bench-engine bench-serving bench-frontend bench-router bench-sources demo-adapters clean
+.PHONY: deps build release run test check-deps model venv llama-references fixtures references reference-venv bench-venv bench-engine bench-serving bench-frontend bench-router bench-sources demo-adapters clean
 
 ## deps: install the Debian packages that are missing (apt-get; root or sudo).
 deps:
@@ -69,10 +69,11 @@ run: release model
 ## test: every test, unit and end to end (starts real processes on free loopback ports). Unit
 ## tests run in the debug build; the end-to-end tests drive the release executables, as deployed
 ## (a debug engine is slow enough under CPU contention to turn timing checks into noise).
-test: deps venv model check-deps release
+test: deps venv model check-deps llama-references release
 	swift build $(SWIFT_FLAGS) --build-tests
 	PATCHWORK_TEST_BIN_DIR="$(RELEASE_BIN_DIR)" PATCHWORK_TEST_MODEL="$(CURDIR)/$(MODEL)" \
-	  PATCHWORK_TEST_PYTHON="$(CURDIR)/$(PYTHON)" swift test $(SWIFT_FLAGS) --skip-build
+	  PATCHWORK_TEST_PYTHON="$(CURDIR)/$(PYTHON)" PATCHWORK_TEST_LLAMA_REFERENCES="$(CURDIR)/$(LLAMA_REFERENCES)" \
+	  swift test $(SWIFT_FLAGS) --skip-build
 
 ## check-deps: every import declared in Package.swift, and the module graph as designed
 ## (docs/architecture.md, "Modules").
@@ -121,16 +122,34 @@ LLAMA_CMAKE_ARGS = -DGGML_NATIVE=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DG
              AVX512_VNNI:avx512_vnni AVX512_BF16:avx512_bf16 AVX_VNNI:avx_vnni; do \
       case "$$flags" in (*" $${p#*:} "*) printf -- '-DGGML_%s=ON ' "$${p%%:*}";; (*) printf -- '-DGGML_%s=OFF ' "$${p%%:*}";; esac; \
     done)
+# The wheel is built once per set of flags and kept where the machine keeps caches (about 7
+# minutes of compiling the first time; later venvs install it in seconds).
+LLAMA_CPP_PYTHON := llama-cpp-python==0.3.36
+LLAMA_WHEELS ?= $(HOME)/.cache/patchwork/wheels/$(subst ==,-,$(LLAMA_CPP_PYTHON))-$(shell echo '$(LLAMA_CMAKE_ARGS)' | sha256sum | cut -c1-12)
 .venv-bench/.ready: Tests/Benchmarks/requirements.txt
 	python3 -m venv .venv-bench
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" .venv-bench/bin/pip install -q --no-cache-dir --disable-pip-version-check -r Tests/Benchmarks/requirements.txt
+	@if ! ls $(LLAMA_WHEELS)/llama_cpp_python-*.whl >/dev/null 2>&1; then \
+	  echo "building $(LLAMA_CPP_PYTHON) for this CPU's instruction sets (once, about 7 minutes) into $(LLAMA_WHEELS)"; \
+	  CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" .venv-bench/bin/pip wheel -q --no-deps --no-cache-dir --disable-pip-version-check \
+	    -w $(LLAMA_WHEELS).partial $(LLAMA_CPP_PYTHON) && rm -rf $(LLAMA_WHEELS) && mv $(LLAMA_WHEELS).partial $(LLAMA_WHEELS); \
+	fi
+	.venv-bench/bin/pip install -q --disable-pip-version-check --find-links $(LLAMA_WHEELS) --only-binary llama-cpp-python \
+	  -r Tests/Benchmarks/requirements.txt
 	touch $@
+
+## llama-references: llama.cpp's quantizer makes the bundled model's variants (Q8_0, Q4_0,
+## Q5_0, Q4_K_M, Q5_K_M, Q6_K) and llama.cpp's greedy answers on each (make test compares).
+LLAMA_REFERENCES := $(MODEL_DIR)/llama-cpp
+llama-references: $(LLAMA_REFERENCES)/references.json
+$(LLAMA_REFERENCES)/references.json: Tests/Fixtures/make_llama_cpp_references.py | bench-venv model
+	.venv-bench/bin/python Tests/Fixtures/make_llama_cpp_references.py --model $(MODEL) --out $(LLAMA_REFERENCES)
 BENCH_THREADS ?= 2
 # Rounds of each comparison after one untimed warm-up (Tests/Benchmarks/abtest.py).
 BENCH_PAIRS ?= 3
-bench-engine: release model bench-venv
+bench-engine: release model bench-venv llama-references
 	.venv-bench/bin/python Tests/Benchmarks/bench_engine.py --worker "$(RELEASE_BIN_DIR)/patchwork-worker" \
-	  --model $(MODEL) --adapter Tests/Fixtures/adapters/smollm2-qkvo-peft --threads $(BENCH_THREADS) --pairs $(BENCH_PAIRS)
+	  --model $(MODEL) --model $(LLAMA_REFERENCES)/Q8_0.gguf --model $(LLAMA_REFERENCES)/Q4_K_M.gguf \
+	  --adapter Tests/Fixtures/adapters/smollm2-qkvo-peft --threads $(BENCH_THREADS) --threads 1 --pairs $(BENCH_PAIRS)
 
 ## bench-sources: loading the demo adapter from s3:// (moto) and hf:// cold and from the cache.
 bench-sources: release model venv

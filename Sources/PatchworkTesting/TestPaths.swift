@@ -36,6 +36,12 @@ public enum TestPaths {
             .appendingPathComponent("models/SmolLM2-135M-Instruct.Q4_1.gguf")
     }
 
+    /// The bundled model's quantized variants and llama.cpp's greedy answers on each
+    /// (`make llama-references`; `make test` sets `PATCHWORK_TEST_LLAMA_REFERENCES`).
+    public static var llamaReferences: URL? {
+        ProcessInfo.processInfo.environment["PATCHWORK_TEST_LLAMA_REFERENCES"].map { URL(fileURLWithPath: $0) }
+    }
+
     /// The Python of the test venv (`make venv`), for the official `openai` client and the
     /// S3 and Hub servers the tests start.
     public static var python: String {

@@ -2,13 +2,15 @@
 """Engine benchmark: Patchwork vs llama.cpp on the same GGUF, threads and token ids.
 
 Prints prefill and decode tokens/s for Patchwork without and with a LoRA adapter and for
-llama.cpp (llama-cpp-python), and the ratios. One untimed warm-up round, then --pairs rounds
+llama.cpp (llama-cpp-python), and the ratios, for each --model and --threads; and Patchwork's
+peak RSS against the file's size. One untimed warm-up round, then --pairs rounds
 that run the three in turn (abtest.py); every round is printed, the ratios are the medians of
 the per-round ratios. Run by `make bench-engine`; never part of `make test`. Shared machines are
 noisy, so compare the ratios.
 """
 import argparse
 import json
+import os
 import random
 import resource
 import subprocess
@@ -54,12 +56,41 @@ def llama_cpp(args, ids):
     return measure
 
 
+def compare(args, model, threads, ids):
+    """One model and thread count: every variant in turn, then the medians and ratios."""
+    args = argparse.Namespace(**{**vars(args), "model": model, "threads": threads})
+
+    def run_patchwork(lora):
+        r = patchwork(args, ids, args.decode_tokens, lora)
+        return {"prefill": r["timings"]["prefill_tokens_per_second"], "decode": r["timings"]["decode_tokens_per_second"],
+                "rss": r["peak_rss_mb"], "weights": sum(r["weights_bytes"].values()) / 2**20}
+    variants = {"patchwork base": lambda: run_patchwork(None), "patchwork + LoRA": lambda: run_patchwork(args.adapter)}
+    if not args.skip_llama_cpp:
+        variants["llama.cpp"] = llama_cpp(args, ids)
+    rounds = abtest.alternate(variants, args.pairs)
+    file_mb = os.path.getsize(model) / 2**20
+    print(f"\n{os.path.basename(model)} ({file_mb:.0f} MB), {threads} thread(s), {args.prompt_tokens}-token prompt, "
+          f"{args.decode_tokens} decoded tokens; one untimed warm-up round, then {rounds.counted} in turn")
+    rounds.print_rounds(lambda f: f"prefill {f['prefill']:.1f} / decode {f['decode']:.1f} tok/s")
+    print(f"{'median':20} {'prefill tok/s':>14} {'decode tok/s':>13}")
+    for label in rounds.names:
+        print(f"{label:20} {rounds.median(label, 'prefill'):14.1f} {rounds.median(label, 'decode'):13.1f}")
+    rss, weights = max(rounds.values("patchwork base", "rss")), max(rounds.values("patchwork base", "weights"))
+    print(f"patchwork peak RSS {rss:.0f} MB = {rss / file_mb:.2f}x the file (weights resident {weights:.0f} MB; "
+          f"target: 1.3x the file + the KV cache)")
+    if "llama.cpp" in rounds.names:
+        print(f"ratio patchwork/llama.cpp: prefill {rounds.ratio('patchwork base', 'llama.cpp', 'prefill')} (target >= 1.5)")
+        print(f"                           decode {rounds.ratio('patchwork base', 'llama.cpp', 'decode')} (target >= 1.5)")
+    print(f"ratio with/without LoRA: prefill {rounds.ratio('patchwork + LoRA', 'patchwork base', 'prefill')}")
+    print(f"                         decode {rounds.ratio('patchwork + LoRA', 'patchwork base', 'decode')} (target >= 0.9)")
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--worker", required=True)
-    p.add_argument("--model", required=True)
+    p.add_argument("--model", required=True, action="append", help="a GGUF file; repeat for several")
     p.add_argument("--adapter", required=True, help="a PEFT adapter directory for the model")
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=[], action="append", help="repeat for several (default 2)")
     p.add_argument("--prompt-tokens", type=int, default=512)
     p.add_argument("--decode-tokens", type=int, default=128)
     p.add_argument("--skip-llama-cpp", action="store_true")
@@ -67,28 +98,9 @@ def main():
     args = p.parse_args()
     random.seed(0)
     ids = [random.randrange(100, 40000) for _ in range(args.prompt_tokens)]
-
-    def run_patchwork(lora):
-        r = patchwork(args, ids, args.decode_tokens, lora)
-        return {"prefill": r["timings"]["prefill_tokens_per_second"], "decode": r["timings"]["decode_tokens_per_second"],
-                "rss": r["peak_rss_mb"]}
-    variants = {"patchwork base": lambda: run_patchwork(None), "patchwork + LoRA": lambda: run_patchwork(args.adapter)}
-    if not args.skip_llama_cpp:
-        variants["llama.cpp"] = llama_cpp(args, ids)
-    rounds = abtest.alternate(variants, args.pairs)
-
-    print(f"\nSmolLM2-135M-Instruct Q4_1, {args.threads} threads, {args.prompt_tokens}-token prompt, "
-          f"{args.decode_tokens} decoded tokens; one untimed warm-up round, then {rounds.counted} in turn")
-    rounds.print_rounds(lambda f: f"prefill {f['prefill']:.1f} / decode {f['decode']:.1f} tok/s")
-    print(f"{'median':20} {'prefill tok/s':>14} {'decode tok/s':>13} {'peak RSS MB':>12}")
-    for label in rounds.names:
-        print(f"{label:20} {rounds.median(label, 'prefill'):14.1f} {rounds.median(label, 'decode'):13.1f} "
-              f"{max(rounds.values(label, 'rss')):12.0f}")
-    if "llama.cpp" in rounds.names:
-        print(f"\nratio patchwork/llama.cpp: prefill {rounds.ratio('patchwork base', 'llama.cpp', 'prefill')} (target >= 1.0)")
-        print(f"                           decode {rounds.ratio('patchwork base', 'llama.cpp', 'decode')} (target >= 0.5)")
-    print(f"ratio with/without LoRA: prefill {rounds.ratio('patchwork + LoRA', 'patchwork base', 'prefill')}")
-    print(f"                         decode {rounds.ratio('patchwork + LoRA', 'patchwork base', 'decode')}")
+    for threads in args.threads or [2]:
+        for model in args.model:
+            compare(args, model, threads, ids)
 
 
 if __name__ == "__main__":

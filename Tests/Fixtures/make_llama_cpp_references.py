@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""llama.cpp's own answers on quantized GGUF files, for the engine's agreement tests.
+
+From one GGUF (the bundled SmolLM2 Q4_1), llama.cpp's quantizer (llama_model_quantize, as
+`llama-quantize` runs it) writes the variants users bring: Q8_0, Q4_0, Q5_0, Q4_K_M, Q5_K_M,
+Q6_K. It requantizes from Q4_1, so every variant holds the same function at its encoding's
+precision: what matters here is that Patchwork and llama.cpp compute the same thing from the
+same file. Then llama.cpp runs each file greedily on fixed prompts and records, step by step,
+the chosen token and its log-probability (log-softmax of llama.cpp's logits).
+
+Writes OUT/<variant>.gguf and OUT/references.json; files already there are kept (a re-run only
+fills what is missing). Needs llama-cpp-python (make bench-venv), built without AMX.
+"""
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+import llama_cpp
+
+VARIANTS = {
+    "Q8_0": llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0,
+    "Q4_0": llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_0,
+    "Q5_0": llama_cpp.LLAMA_FTYPE_MOSTLY_Q5_0,
+    "Q4_K_M": llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_K_M,
+    "Q5_K_M": llama_cpp.LLAMA_FTYPE_MOSTLY_Q5_K_M,
+    "Q6_K": llama_cpp.LLAMA_FTYPE_MOSTLY_Q6_K,
+}
+
+PROMPTS = [
+    "The capital of France is",
+    "def fibonacci(n):\n    \"\"\"Return the n-th Fibonacci number.\"\"\"\n",
+    "Once upon a time, in a small village by the sea,",
+    "The three primary colors are",
+    "Q: What is 12 times 7?\nA:",
+    "<|im_start|>user\nName a planet.<|im_end|>\n<|im_start|>assistant\n",
+    "Photosynthesis is the process by which",
+    "1, 2, 3, 5, 8, 13,",
+]
+
+
+def quantize(source, target, ftype):
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = ftype
+    params.allow_requantize = True
+    params.nthread = os.cpu_count() or 1
+    partial = target + ".partial"
+    if llama_cpp.llama_model_quantize(source.encode(), partial.encode(), params) != 0:
+        sys.exit(f"llama_model_quantize failed for {target}")
+    os.replace(partial, target)
+
+
+def greedy(path, prompts, steps, threads):
+    # llama.cpp as exact as it runs: an f32 KV cache and no flash attention (its CPU flash
+    # attention rounds queries to f16 and accumulates in f16; its default cache is f16). Its
+    # products keep their int8 activations, as Patchwork's do.
+    llm = llama_cpp.Llama(
+        model_path=path, n_ctx=512, n_threads=threads, n_batch=512, verbose=False, flash_attn=False,
+        type_k=llama_cpp.GGML_TYPE_F32, type_v=llama_cpp.GGML_TYPE_F32,
+    )
+    cases = []
+    for text in prompts:
+        ids = llm.tokenize(text.encode(), add_bos=False, special=True)
+        llm.reset()
+        llm.eval(ids)
+        tokens, logprobs, top = [], [], []
+        for _ in range(steps):
+            # The last evaluated position's logits, as llama.cpp's context holds them.
+            row = llama_cpp.llama_get_logits_ith(llm._ctx.ctx, -1)
+            logits = np.ctypeslib.as_array(row, shape=(llm.n_vocab(),)).astype(np.float64)
+            shifted = logits - logits.max()
+            logsoftmax = shifted - np.log(np.exp(shifted).sum())
+            token = int(np.argmax(logits))
+            tokens.append(token)
+            logprobs.append(float(logsoftmax[token]))
+            best = np.argsort(-logsoftmax)[:5]
+            top.append([[int(t), float(logsoftmax[t])] for t in best])
+            llm.eval([token])
+        cases.append({"text": text, "prompt_ids": ids, "tokens": tokens, "logprobs": logprobs, "top": top})
+    return cases
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--model", required=True, help="the GGUF to start from (its own type is a variant too)")
+    p.add_argument("--name", default="Q4_1", help="the type of --model")
+    p.add_argument("--out", required=True)
+    p.add_argument("--steps", type=int, default=64)
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    files = {args.name: os.path.abspath(args.model)}
+    for name, ftype in VARIANTS.items():
+        target = os.path.join(args.out, f"{name}.gguf")
+        if not os.path.exists(target):
+            print(f"quantizing {name}", flush=True)
+            quantize(args.model, target, ftype)
+        files[name] = os.path.abspath(target)
+    out = os.path.join(args.out, "references.json")
+    if os.path.exists(out):
+        existing = json.load(open(out))
+        if existing.get("steps") == args.steps and set(existing.get("variants", {})) == set(files):
+            return
+    variants = {}
+    for name, path in files.items():
+        print(f"llama.cpp greedy on {name}", flush=True)
+        variants[name] = {"file": path, "cases": greedy(path, PROMPTS, args.steps, args.threads)}
+    reference = {"llama_cpp_python": llama_cpp.__version__, "steps": args.steps, "variants": variants}
+    with open(out + ".partial", "w") as f:
+        json.dump(reference, f)
+    os.replace(out + ".partial", out)
+
+
+if __name__ == "__main__":
+    main()
