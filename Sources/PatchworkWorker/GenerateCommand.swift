@@ -80,8 +80,9 @@ struct GenerateCommand: ParsableCommand {
     func run() throws {
         Engine.setThreads(threads)
         let loadStart = ContinuousClock.now
-        let model: Model
+        var model: Model
         do { model = try Model(path: self.model, quantize: try ServeCommand.quantizationTarget(quantize)) } catch let error as ModelFileError { throw ValidationError(error.message) }
+        if dequantize { model = model.dequantized() }
         var adapters: [String: ResidentAdapter] = [:]
         for spec in loras {
             guard let equals = spec.firstIndex(of: "=") else { throw ValidationError("--lora takes NAME=DIRECTORY, got '\(spec)'") }
@@ -121,7 +122,7 @@ struct GenerateCommand: ParsableCommand {
         parameters.ignoreEOS = ignoreEOS
         let generator = Generator(
             transformer: Transformer(
-                config: model.config, weights: dequantize ? model.weights.dequantized() : model.weights, backend: ComputeBackend(rawValue: compute)!
+                config: model.config, weights: model.weights, backend: ComputeBackend(rawValue: compute)!
             ),
             tokenizer: model.tokenizer
         )

@@ -26,7 +26,8 @@ struct Worker {
     init(settings: WorkerSettings, registry: PrometheusCollectorRegistry, logger: Logger) throws {
         Engine.setThreads(settings.threads)
         let loadStart = ContinuousClock.now
-        let model = try Model(path: settings.modelPath, quantize: settings.quantize)
+        let loaded = try Model(path: settings.modelPath, quantize: settings.quantize)
+        let model = settings.dequantize ? loaded.dequantized() : loaded
         let description = model.description
         let card = ModelCard(
             servedModelName: settings.servedModelName ?? Self.defaultName(description: description, path: settings.modelPath),

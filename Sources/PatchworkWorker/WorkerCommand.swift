@@ -46,6 +46,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Quantize the model's f32/f16/bf16 weight matrices at load: q8_0 or q4_0 (quantized GGUF tensors stay as they are).")
     var quantize: String?
 
+    @Flag(help: "Decode every weight matrix to f32 at load and multiply f32 activations: the file's exact function, independent of batching and caching (4 bytes per weight, slower; for checks against f32 references).")
+    var dequantize = false
+
     @Option(help: "ZeroMQ endpoint for serving requests (tokenizer and chat template now, inference with the batching engine).")
     var listen = "tcp://0.0.0.0:7100"
 
@@ -121,6 +124,7 @@ struct ServeCommand: AsyncParsableCommand {
         .init("model", "PATCHWORK_MODEL"),
         .init("served-model-name", "PATCHWORK_SERVED_MODEL_NAME"),
         .init("quantize", "PATCHWORK_QUANTIZE"),
+        .init("dequantize", "PATCHWORK_DEQUANTIZE", .flag),
         .init("listen", "PATCHWORK_WORKER_LISTEN"),
         .init("system-host", "PATCHWORK_SYSTEM_HOST"),
         .init("system-port", "PATCHWORK_SYSTEM_PORT"),
@@ -149,6 +153,7 @@ struct ServeCommand: AsyncParsableCommand {
     func validate() throws {
         do { _ = try Endpoint(parsing: listen) } catch { throw ValidationError("--listen: \(error.description)") }
         _ = try Self.quantizationTarget(quantize)
+        guard quantize == nil || !dequantize else { throw ValidationError("--quantize and --dequantize exclude each other") }
         guard maxLoraRank >= 1 else { throw ValidationError("--max-lora-rank must be at least 1") }
         guard maxLoras >= 1 else { throw ValidationError("--max-loras must be at least 1") }
         guard maxCpuLoras >= 0 else { throw ValidationError("--max-cpu-loras must be at least 0") }
@@ -173,7 +178,7 @@ struct ServeCommand: AsyncParsableCommand {
         let (registry, logger) = ProcessBootstrap.start(label: "patchwork-worker", logLevel: logging.logLevel)
         let settings = WorkerSettings(
             routers: routerAddresses.endpoints, listen: try Endpoint(parsing: listen), modelPath: model, servedModelName: servedModelName,
-            quantize: try Self.quantizationTarget(quantize), systemHost: systemHost, systemPort: systemPort,
+            quantize: try Self.quantizationTarget(quantize), dequantize: dequantize, systemHost: systemHost, systemPort: systemPort,
             advertiseHost: advertiseHost ?? Self.defaultAdvertiseHost(systemHost: systemHost),
             lora: LoRACapabilities(enabled: enableLora, maxLoras: maxLoras, maxRank: maxLoraRank),
             sourcePolicy: SourcePolicy(allowedSchemes: Set(Self.list(allowedSources)), allowedLocalDirectories: Self.list(allowedLocalDirs), maxAdapterBytes: maxAdapterBytes),
@@ -221,6 +226,8 @@ struct WorkerSettings: Sendable {
     var servedModelName: String?
     /// Set: f32/f16/bf16 weight matrices are quantized to it at load.
     var quantize: GGMLType?
+    /// Set: every weight matrix is decoded to f32 at load.
+    var dequantize: Bool
     var systemHost: String
     var systemPort: Int
     var advertiseHost: String

@@ -20,7 +20,7 @@ extension EndToEnd {
         @Test func adaptersMoveBetweenTiersAndComeBackUnchanged() async throws {
             try await withCluster { cluster in
                 let router = try await cluster.startRouter()
-                let worker = try await cluster.startWorker(routers: [router], arguments: ["--max-loras", "1", "--max-cpu-loras", "0"])
+                let worker = try await cluster.startWorker(routers: [router], arguments: ["--max-loras", "1", "--max-cpu-loras", "0", "--dequantize"])
                 let copy = try TestPaths.temporaryDirectory("peft-copy").appendingPathComponent("adapter")
                 try FileManager.default.copyItem(at: TestPaths.adapter("smollm2-qkvo-peft"), to: copy)
                 #expect(try await EndToEnd.load(worker, name: "peft", uri: "file://" + copy.path).status == 200)

@@ -11,7 +11,7 @@ extension EndToEnd {
     /// file's exact function by a few hundredths of a logprob per token; a near-tie between the
     /// two best tokens can therefore go either way. So: the tokens agree until the first
     /// divergence, a divergence happens only at a near-tie (one engine's token among the other's
-    /// five best, within 0.5 of its best), and the chosen tokens' logprobs agree on average over
+    /// five best, within 1.0 of its best), and the chosen tokens' logprobs agree on average over
     /// the steps both took alike. The weights stay in their encoding (resident bytes by type).
     @Suite(.enabled(if: TestPaths.llamaReferences != nil, "make llama-references, then set PATCHWORK_TEST_LLAMA_REFERENCES"))
     struct LlamaCppAgreement {
@@ -67,10 +67,12 @@ extension EndToEnd {
                 for i in 0..<first { matched.append(abs(generated.tokens[i].logprob - c.logprobs[i])) }
                 if first < ours.count {
                     // A near-tie in one engine's distribution: the other's token among its five
-                    // best, within 0.5 of its best.
+                    // best, within 1.0 of its best (measured: the two best swap with gaps up to
+                    // 0.8 when float order alone differs; a broken kernel picks a token neither
+                    // engine ranks near the top).
                     func nearTie(_ top: [[Double]], _ token: Int) -> Bool {
                         guard let entry = top.first(where: { Int($0[0]) == token }), let best = top.first else { return false }
-                        return best[1] - entry[1] <= 0.5
+                        return best[1] - entry[1] <= 1.0
                     }
                     let theirs = c.top[first], mine = generated.tokens[first].top
                     #expect(

@@ -56,7 +56,8 @@ extension EndToEnd {
         @Test func greedyAnswersAndAdapterLogprobsMatchTheReferences() async throws {
             try await withCluster { cluster in
                 let router = try await cluster.startRouter()
-                let worker = try await cluster.startWorker(routers: [router])
+                // The file's exact function (f32 weights and activations), what transformers computes.
+                let worker = try await cluster.startWorker(routers: [router], arguments: ["--dequantize"])
                 let client = try MessageSocket(.dealer, connect: [try await Self.servingEndpoint(router)])
                 defer { client.close() }
 

@@ -6,10 +6,17 @@ import PatchworkTokenizer
 /// A loaded model: configuration, weights, tokenizer and chat template, ready to run.
 public struct Model: Sendable {
     public let config: ModelConfig
-    public let weights: ModelWeights
+    public private(set) var weights: ModelWeights
     public let tokenizer: Tokenizer
     public let chatTemplate: String?
     public let description: ModelDescription
+
+    /// The same model with every weight matrix decoded to f32 (`--dequantize`).
+    public func dequantized() -> Model {
+        var copy = self
+        copy.weights = weights.dequantized()
+        return copy
+    }
 
     /// Loads a GGUF file or a Hugging Face directory.
     /// - Parameter quantize: Q8_0 or Q4_0 to quantize f32/f16/bf16 weight matrices at load
