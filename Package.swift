@@ -70,7 +70,7 @@ let package = Package(
         // ISA dispatch (AVX-512 VNNI, AVX-VNNI, AVX2, scalar), a persistent thread pool. -O3 in
         // every configuration (the tests run debug builds); no -march: each SIMD function names
         // its instruction sets in a target attribute and runs only where the CPU has them.
-        .target(name: "CPatchworkKernels", exclude: ["avx2_q.inc", "attention_simd.inc"], cSettings: [.unsafeFlags(["-O3"])]),
+        .target(name: "CPatchworkKernels", exclude: ["avx2_q.inc", "nonlinear_simd.inc"], cSettings: [.unsafeFlags(["-O3"])]),
         // The inference engine: model loading, the forward pass, the KV cache, batching, sampling.
         .target(
             name: "PatchworkEngine", dependencies: ["PatchworkCore", "PatchworkFormats", "PatchworkTokenizer", "COpenBLAS", "CPatchworkKernels"],

@@ -40,6 +40,14 @@ PROMPTS = [
 ]
 
 
+@llama_cpp.llama_log_callback
+def _quiet(level, text, user_data):
+    """llama.cpp logs every tensor it quantizes and every key it loads: thousands of lines."""
+
+
+llama_cpp.llama_log_set(_quiet, None)
+
+
 def quantize(source, target, ftype):
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = ftype

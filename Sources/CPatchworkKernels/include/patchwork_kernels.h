@@ -160,6 +160,9 @@ void pw_linear(pw_pool *pool, const pw_segment *segments, int segment_count, con
 /// `x[0..<n]` replaced by its softmax (the maximum subtracted first).
 void pw_softmax(float *x, int n);
 
+/// `gate[i] = silu(gate[i]) · up[i]` for i < n (SwiGLU).
+void pw_swiglu(float *gate, const float *up, int n);
+
 /// Attention of one new token: `heads` query heads sharing one key/value head (GQA), over
 /// `positions` cached positions held in blocks of `block_size` rows. Position p's key is at
 /// `keys + (blocks[p / block_size] · block_size + p % block_size) · kv_stride` (the caller points

@@ -86,6 +86,21 @@ public struct Transformer: Sendable {
             }
         }
 
+        // Each row's RoPE rotation, computed once for every layer and head: cos then sin of
+        // position · θ^(-2i/d), i < d/2 (cos and sin are a few dozen cycles each).
+        let half = headDim / 2
+        var rotations = [Float](repeating: 0, count: n * headDim)
+        for (i, entry) in batch.enumerated() {
+            for j in 0..<entry.tokens.count {
+                let position = Float(entry.start + j), base = (offsets[i] + j) * headDim
+                for f in 0..<half {
+                    let angle = position * inverseFrequencies[f]
+                    rotations[base + f] = cos(angle)
+                    rotations[base + half + f] = sin(angle)
+                }
+            }
+        }
+
         // 1. Token embeddings → x[n, hidden], one row dequantized per token.
         for (i, entry) in batch.enumerated() {
             for (j, token) in entry.tokens.enumerated() { weights.embedding.row(token, into: s.x + (offsets[i] + j) * hidden) }
@@ -111,24 +126,27 @@ public struct Transformer: Sendable {
 
             // 4. Per-head RMSNorm of q and k (qwen3), RoPE at each token's position; each
             //    token's k and v go to its sequence's block.
+            rotations.withUnsafeBufferPointer { rotations in
             for (i, entry) in batch.enumerated() {
                 for j in 0..<entry.tokens.count {
                     let position = entry.start + j
                     let q = s.qkv + (offsets[i] + j) * qkvDim, k = q + qDim, v = k + kvDim
+                    let rotation = rotations.baseAddress! + (offsets[i] + j) * headDim
                     for h in 0..<d.heads {
                         let head = q + h * headDim
                         if let norm = layer.queryNorm { norm.withUnsafeBufferPointer { Kernels.rmsNorm(head, weight: $0.baseAddress!, out: head, count: headDim, epsilon: eps) } }
-                        Kernels.rope(head, headDim: headDim, position: position, inverseFrequencies: inverseFrequencies)
+                        Kernels.rope(head, half: half, cos: rotation, sin: rotation + half)
                     }
                     for h in 0..<d.kvHeads {
                         let head = k + h * headDim
                         if let norm = layer.keyNorm { norm.withUnsafeBufferPointer { Kernels.rmsNorm(head, weight: $0.baseAddress!, out: head, count: headDim, epsilon: eps) } }
-                        Kernels.rope(head, headDim: headDim, position: position, inverseFrequencies: inverseFrequencies)
+                        Kernels.rope(head, half: half, cos: rotation, sin: rotation + half)
                     }
                     let row = storage.row(layer: l, blockTable: entry.blockTable, position: position)
                     (storage.keys + row * kvDim).update(from: k, count: kvDim)
                     (storage.values + row * kvDim).update(from: v, count: kvDim)
                 }
+            }
             }
 
             // 5. Causal attention over each sequence's cached positions.
@@ -153,7 +171,7 @@ public struct Transformer: Sendable {
                 addLoRA(lora.layers[l][.gate], scale: lora.scale, input: input, rows: run.rows, in: hidden, out: out, outColumns: inter, outStride: 2 * inter, scratch: s)
                 addLoRA(lora.layers[l][.up], scale: lora.scale, input: input, rows: run.rows, in: hidden, out: out + inter, outColumns: inter, outStride: 2 * inter, scratch: s)
             }
-            for row in 0..<n { Kernels.swiGLU(s.gateUp + row * 2 * inter, s.gateUp + row * 2 * inter + inter, count: inter) }
+            for row in 0..<n { pw_swiglu(s.gateUp + row * 2 * inter, s.gateUp + row * 2 * inter + inter, Int32(inter)) }
             compute.linear(s.gateUp, layer.wDown, s.x, rows: n, xStride: 2 * inter, accumulate: true, activations: s.activations)
             for run in loraRuns {
                 let lora = adapters[run.adapter]
@@ -193,12 +211,10 @@ public struct Transformer: Sendable {
             let pointers = AttentionPointers(qkv: s.qkv, attention: s.attention, keys: storage.keys, values: storage.values)
             let tables = decoding.map { batch[$0].blockTable }, lengths = decoding.map { batch[$0].start + 1 }, rows = decoding.map { offsets[$0] }
             let (blockSize, layerBase) = (storage.blockSize, l * storage.blockCount * storage.blockSize)
-            // One item per (sequence, key/value head) reads each key and value once for the
-            // query heads sharing it; a few sequences split by query head instead, so that both
-            // threads have work.
-            let threads = compute.pool.threads
-            let heads = decoding.count * d.kvHeads >= 2 * threads ? group : 1
-            let perSequence = d.heads / heads
+            // One item per (sequence, key/value head): the query heads sharing a KV head read
+            // each key and value once (at long contexts that read costs more than the weights).
+            let heads = group
+            let perSequence = d.kvHeads
             let attend: @Sendable (Int) -> Void = { item in
                 let e = item / perSequence, h = (item % perSequence) * heads, kv = h / group
                 let positions = lengths[e]

@@ -1,6 +1,7 @@
-// Attention of one new token over its cached keys and values (decode), and the softmax it
-// needs: the step that grows with the context, so it gets vector loops of its own. The keys and
-// values stay where the paged cache holds them; each block of positions is contiguous.
+// The forward pass's steps built on e^x, in vector loops (libm's expf is a call per value):
+// the softmax, one new token's attention over its cached keys and values (decode: the step
+// that grows with the context; keys and values stay where the paged cache holds them, each
+// block of positions contiguous), and SwiGLU.
 #include <math.h>
 #include <immintrin.h>
 
@@ -17,6 +18,10 @@ static void softmax_scalar(float *x, int n) {
     }
     float inverse = 1.0f / sum;
     for (int i = 0; i < n; i++) x[i] *= inverse;
+}
+
+static void swiglu_scalar(float *gate, const float *up, int n) {
+    for (int i = 0; i < n; i++) gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
 }
 
 static void attend_scalar(const float *q, int q_stride, int heads, const float *keys, const float *values, int kv_stride,
@@ -41,7 +46,7 @@ static void attend_scalar(const float *q, int q_stride, int heads, const float *
     }
 }
 
-// MARK: - AVX2 and AVX-512: one template (attention_simd.inc), two vector widths
+// MARK: - AVX2 and AVX-512: one template (nonlinear_simd.inc), two vector widths
 
 #define T2 __attribute__((target("avx2,fma,f16c")))
 
@@ -72,6 +77,9 @@ static inline T2 float hadd8(__m256 v) {
 #define SUB _mm256_sub_ps
 #define MUL _mm256_mul_ps
 #define MAX _mm256_max_ps
+#define MIN _mm256_min_ps
+#define DIV _mm256_div_ps
+#define SELECT_NONNEGATIVE(g, a, b) _mm256_blendv_ps((a), (b), (g))
 #define FMADD _mm256_fmadd_ps
 #define FNMADD _mm256_fnmadd_ps
 #define ROUND(v) _mm256_round_ps((v), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
@@ -82,7 +90,7 @@ static inline T2 float hadd8(__m256 v) {
 #define AS_FLOAT _mm256_castsi256_ps
 #define HMAX hmax8
 #define HADD hadd8
-#include "attention_simd.inc"
+#include "nonlinear_simd.inc"
 #undef TARGET
 #undef NAME
 #undef W
@@ -96,6 +104,9 @@ static inline T2 float hadd8(__m256 v) {
 #undef SUB
 #undef MUL
 #undef MAX
+#undef MIN
+#undef DIV
+#undef SELECT_NONNEGATIVE
 #undef FMADD
 #undef FNMADD
 #undef ROUND
@@ -120,6 +131,9 @@ static inline T2 float hadd8(__m256 v) {
 #define SUB _mm512_sub_ps
 #define MUL _mm512_mul_ps
 #define MAX _mm512_max_ps
+#define MIN _mm512_min_ps
+#define DIV _mm512_div_ps
+#define SELECT_NONNEGATIVE(g, a, b) _mm512_mask_blend_ps(_mm512_cmp_ps_mask((g), _mm512_setzero_ps(), _CMP_LT_OQ), (a), (b))
 #define FMADD _mm512_fmadd_ps
 #define FNMADD _mm512_fnmadd_ps
 #define ROUND(v) _mm512_roundscale_ps((v), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
@@ -130,7 +144,7 @@ static inline T2 float hadd8(__m256 v) {
 #define AS_FLOAT _mm512_castsi512_ps
 #define HMAX _mm512_reduce_max_ps
 #define HADD _mm512_reduce_add_ps
-#include "attention_simd.inc"
+#include "nonlinear_simd.inc"
 
 // MARK: - Dispatch
 
@@ -140,6 +154,14 @@ void pw_softmax(float *x, int n) {
     case PW_ISA_AVX512VNNI: softmax_avx512(x, n); break;
     case PW_ISA_AVX2: case PW_ISA_AVXVNNI: softmax_avx2(x, n); break;
     default: softmax_scalar(x, n); break;
+    }
+}
+
+void pw_swiglu(float *gate, const float *up, int n) {
+    switch (pw_isa_active()) {
+    case PW_ISA_AVX512VNNI: swiglu_avx512(gate, up, n); break;
+    case PW_ISA_AVX2: case PW_ISA_AVXVNNI: swiglu_avx2(gate, up, n); break;
+    default: swiglu_scalar(gate, up, n); break;
     }
 }
 
