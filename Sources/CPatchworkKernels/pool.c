@@ -68,7 +68,9 @@ static void run_tasks(pw_pool *pool, uint32_t gen, int thread) {
         uint64_t word = atomic_load_explicit(&pool->claim, memory_order_acquire);
         if ((uint32_t)(word >> 32) != gen) return;
         int task = (int)(uint32_t)word;
-        if (task >= atomic_load_explicit(&pool->tasks, memory_order_relaxed)) return;
+        // Acquire: a count of a newer job is seen only with that job's claim word, so the
+        // exchange below then fails.
+        if (task >= atomic_load_explicit(&pool->tasks, memory_order_acquire)) return;
         if (!atomic_compare_exchange_weak_explicit(&pool->claim, &word, word + 1, memory_order_acq_rel, memory_order_acquire)) continue;
         pool->fn(pool->context, task, thread);
         // Sequentially consistent, against caller_sleeping (a Dekker pair with the caller's wait).
@@ -149,12 +151,15 @@ void pw_pool_run(pw_pool *pool, int tasks, pw_task_fn fn, void *context) {
         return;
     }
     pthread_mutex_lock(&pool->callers);
-    atomic_store_explicit(&pool->tasks, tasks, memory_order_relaxed);
+    // The new claim word first: a worker still finishing the previous job then fails its
+    // claim (its generation is gone) rather than take a task of this job with the last job's
+    // count, run it before the job is set up, and end the job one task early.
+    uint32_t gen = atomic_load(&pool->generation) + 1;
+    atomic_store(&pool->claim, (uint64_t)gen << 32);
     pool->fn = fn;
     pool->context = context;
     atomic_store(&pool->remaining, tasks);
-    uint32_t gen = atomic_load(&pool->generation) + 1;
-    atomic_store_explicit(&pool->claim, (uint64_t)gen << 32, memory_order_release);
+    atomic_store_explicit(&pool->tasks, tasks, memory_order_release);
     atomic_store(&pool->generation, gen);
     if (atomic_load(&pool->sleepers) > 0) futex_wake(&pool->generation);
     run_tasks(pool, gen, 0);

@@ -100,6 +100,8 @@ class Worker:
             except OSError:
                 time.sleep(0.1)
         self.socket = zmq.Context.instance().socket(zmq.DEALER)
+        # Bounded: a worker that dies mid-run fails the benchmark instead of hanging it.
+        self.socket.setsockopt(zmq.RCVTIMEO, 120_000)
         self.socket.connect(f"tcp://127.0.0.1:{self.serving}")
 
     def load(self, name, directory):
@@ -120,7 +122,10 @@ class Worker:
             sent[rid] = time.perf_counter()
         first, tokens, done = {}, 0, 0
         while done < len(requests):
-            message = msgpack.unpackb(self.socket.recv(), raw=False)
+            try:
+                message = msgpack.unpackb(self.socket.recv(), raw=False)
+            except zmq.Again:
+                raise RuntimeError(f"no answer from the worker for 120 s (exit status {self.process.poll()})")
             if message["type"] == "failure":
                 raise RuntimeError(message["body"])
             chunk = message["body"]
