@@ -199,6 +199,7 @@ def main():
             {f"{n} concurrent": (lambda n=n: rate(worker, [(prompt(32), None, args.tokens) for _ in range(n)])) for n in (1, 4, 16)},
             args.pairs)
         concurrency.print_rounds(tok_s)
+        print(f"   4 vs 1 concurrent: {concurrency.ratio('4 concurrent', '1 concurrent')} (target >= 2.5)")
         print(f"   16 vs 1 concurrent: {concurrency.ratio('16 concurrent', '1 concurrent')}")
 
         print("2. 16 requests over 8 adapters vs 16 on the base model")
