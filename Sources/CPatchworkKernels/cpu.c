@@ -91,7 +91,7 @@ int pw_cpu_has_avx512(void) {
 int pw_cpu_has_avx2(void) {
 #if defined(__x86_64__)
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    return has_avx2();
 #else
     return 0;
 #endif

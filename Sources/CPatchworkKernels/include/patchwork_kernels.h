@@ -39,7 +39,7 @@ const char *pw_isa_name(pw_isa isa);
 int pw_available_cpus(void);
 /// Whether the CPU has AVX-512 F/BW/VL/DQ (for choosing OpenBLAS's core type).
 int pw_cpu_has_avx512(void);
-/// Whether the CPU has AVX2 and FMA.
+/// Whether the CPU has AVX2, FMA and F16C (the AVX2 kernel path).
 int pw_cpu_has_avx2(void);
 
 // MARK: - Weight matrices

@@ -42,14 +42,4 @@ enum BLAS {
     ) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1, a, Int32(lda), b, Int32(ldb), 0, c, Int32(ldc))
     }
-
-    /// `y[rows] = alpha · a[rows, columns] · x` with a leading dimension.
-    static func gemv(_ a: UnsafePointer<Float>, rows: Int, columns: Int, lda: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, alpha: Float = 1) {
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(rows), Int32(columns), alpha, a, Int32(lda), x, 1, 0, y, 1)
-    }
-
-    /// `y[columns] = a[rows, columns]ᵀ · x` with a leading dimension.
-    static func gemvTransposed(_ a: UnsafePointer<Float>, rows: Int, columns: Int, lda: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
-        cblas_sgemv(CblasRowMajor, CblasTrans, Int32(rows), Int32(columns), 1, a, Int32(lda), x, 1, 0, y, 1)
-    }
 }

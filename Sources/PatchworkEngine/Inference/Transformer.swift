@@ -106,6 +106,9 @@ public struct Transformer: Sendable {
             for (j, token) in entry.tokens.enumerated() { weights.embedding.row(token, into: s.x + (offsets[i] + j) * hidden) }
         }
 
+        // The decoding entries (one new token each), the same in every layer.
+        let decoding = DecodingEntries(batch, offsets: offsets)
+
         for (l, layer) in weights.layers.enumerated() {
             // 2. Attention input: xb = RMSNorm(x).
             layer.attentionNorm.withUnsafeBufferPointer { w in
@@ -150,7 +153,7 @@ public struct Transformer: Sendable {
             }
 
             // 5. Causal attention over each sequence's cached positions.
-            attention(batch, offsets: offsets, layer: l, storage: storage, scratch: s)
+            attention(batch, decoding: decoding, offsets: offsets, layer: l, storage: storage, scratch: s)
 
             // 6. Output projection, added to the residual stream: x += Wo · attention.
             compute.linear(s.attention, layer.wo, s.x, rows: n, accumulate: true, activations: s.activations)
@@ -199,29 +202,29 @@ public struct Transformer: Sendable {
     /// heads share a key/value head). Decoding entries (one token) read their blocks in place,
     /// in parallel over (entry, head); prefilling entries gather their blocks into contiguous
     /// rows and use two matrix products per head.
-    private func attention(_ batch: [BatchEntry], offsets: [Int], layer l: Int, storage: PagedKVStorage, scratch s: ForwardScratch) {
+    private func attention(
+        _ batch: [BatchEntry], decoding: DecodingEntries, offsets: [Int], layer l: Int, storage: PagedKVStorage, scratch s: ForwardScratch
+    ) {
         let d = config.dimensions
         let (qDim, kvDim, headDim) = (config.qDim, config.kvDim, d.headDim)
         let qkvDim = qDim + 2 * kvDim
         let scale = 1 / Float(headDim).squareRoot()
         let group = d.heads / d.kvHeads
 
-        let decoding = batch.indices.filter { batch[$0].tokens.count == 1 }
-        if !decoding.isEmpty {
+        if !decoding.rows.isEmpty {
             let pointers = AttentionPointers(qkv: s.qkv, attention: s.attention, keys: storage.keys, values: storage.values)
-            let tables = decoding.map { batch[$0].blockTable }, lengths = decoding.map { batch[$0].start + 1 }, rows = decoding.map { offsets[$0] }
+            let (tables, lengths, rows) = (decoding.tables, decoding.lengths, decoding.rows)
             let (blockSize, layerBase) = (storage.blockSize, l * storage.blockCount * storage.blockSize)
             // One item per (sequence, key/value head): the query heads sharing a KV head read
             // each key and value once (at long contexts that read costs more than the weights).
-            let heads = group
-            let perSequence = d.kvHeads
+            let kvHeads = d.kvHeads
             let attend: @Sendable (Int) -> Void = { item in
-                let e = item / perSequence, h = (item % perSequence) * heads, kv = h / group
-                let positions = lengths[e]
-                withUnsafeTemporaryAllocation(of: Float.self, capacity: heads * positions) { scores in
+                let (e, kv) = (item / kvHeads, item % kvHeads)
+                let h = kv * group, positions = lengths[e]
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: group * positions) { scores in
                     tables[e].withUnsafeBufferPointer { table in
                         pw_attend_one(
-                            pointers.qkv + rows[e] * qkvDim + h * headDim, Int32(headDim), Int32(heads),
+                            pointers.qkv + rows[e] * qkvDim + h * headDim, Int32(headDim), Int32(group),
                             pointers.keys + layerBase * kvDim + kv * headDim, pointers.values + layerBase * kvDim + kv * headDim, Int32(kvDim),
                             table.baseAddress!, Int32(blockSize), Int32(positions), Int32(headDim), scale, scores.baseAddress!,
                             pointers.attention + rows[e] * qDim + h * headDim, Int32(headDim)
@@ -230,7 +233,7 @@ public struct Transformer: Sendable {
                 }
             }
             // A hand-off to the pool costs a few microseconds: worth it past a few thousand scores.
-            let work = decoding.count * perSequence
+            let work = rows.count * kvHeads
             if lengths.reduce(0, +) * d.heads >= 2_048 {
                 compute.pool.parallelFor(work, attend)
             } else {
@@ -292,6 +295,21 @@ public struct Transformer: Sendable {
         pair.b.withUnsafeBufferPointer { b in
             compute.linear(scratch.lora, b.baseAddress!, out, rows: rows, in: pair.rank, out: outColumns, yStride: outStride, scale: scale, accumulate: true)
         }
+    }
+}
+
+/// The entries of a step that decode one token: their block tables, context lengths (with the
+/// new token) and rows in the step's matrices.
+private struct DecodingEntries: Sendable {
+    let tables: [[Int]]
+    let lengths: [Int]
+    let rows: [Int]
+
+    init(_ batch: [BatchEntry], offsets: [Int]) {
+        let decoding = batch.indices.filter { batch[$0].tokens.count == 1 }
+        tables = decoding.map { batch[$0].blockTable }
+        lengths = decoding.map { batch[$0].start + 1 }
+        rows = decoding.map { offsets[$0] }
     }
 }
 
