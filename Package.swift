@@ -130,14 +130,14 @@ let package = Package(
         .testTarget(
             name: "PatchworkFrontendTests",
             dependencies: [
-                "PatchworkFrontend", "PatchworkCore", "PatchworkRuntime", "PatchworkTokenizer",
+                "PatchworkFrontend", "PatchworkCore", "PatchworkRuntime", "PatchworkTokenizer", "PatchworkTesting",
                 .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ], swiftSettings: strict),
         .testTarget(name: "PatchworkRoutingTests", dependencies: ["PatchworkRouting", "PatchworkCore", "PatchworkTesting"], swiftSettings: strict),
         .testTarget(
             name: "PatchworkRouterTests",
             dependencies: [
-                "PatchworkRouter", "PatchworkRouting", "PatchworkCore", "PatchworkRuntime", .product(name: "Logging", package: "swift-log"),
+                "PatchworkRouter", "PatchworkRouting", "PatchworkCore", "PatchworkRuntime", "PatchworkTesting", .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

@@ -7,7 +7,7 @@ import PatchworkCore
 struct Attempt: Sendable {
     let worker: WorkerView
     let endpoint: String
-    let requestIDs: [String]
+    let requestIDs: [RequestID]
     let messages: AsyncStream<(Int, ServingMessage)>
     let connections: WorkerConnections
     let number: Int
@@ -28,12 +28,12 @@ struct Attempts: Sendable {
 
     func start(on worker: WorkerView, loadSource: String? = nil, number: Int = 0) throws(OpenAIError) -> Attempt {
         guard let endpoint = worker.servingEndpoint else { throw OpenAIError.unavailable("worker \(worker.workerID) has no serving endpoint") }
-        var streams: [AsyncStream<ServingMessage>] = [], ids: [String] = []
+        var streams: [AsyncStream<ServingMessage>] = [], ids: [RequestID] = []
         for i in 0..<parsed.choiceCount {
             var sampling = parsed.sampling
             // The j-th choice of every prompt uses seed + j: a prompt answers the same alone or in a list.
             if let seed = sampling.seed { sampling.seed = seed &+ UInt64(i % parsed.n) }
-            let requestID = number == 0 ? "\(header.id)-\(i)" : "\(header.id)-\(i)-retry\(number)"
+            let requestID = header.id.part(number == 0 ? "\(i)" : "\(i)-retry\(number)")
             let generate = InferenceRequest(
                 requestID: requestID, promptIDs: prompts[i / parsed.n], adapter: entry.adapter, sampling: sampling,
                 adapterSource: loadSource
@@ -62,7 +62,7 @@ struct Attempts: Sendable {
         let next: (worker: WorkerView, loadSource: String?)
         do throws(OpenAIError) {
             guard lost.number < routes.maxRetries else { throw OpenAIError.unavailable("retries spent") }
-            next = try await routes.chooseWorker(for: entry, promptIDs: prompts[0], requestID: "\(header.id)-r\(lost.number + 1)", excluding: [lost.worker.workerID])
+            next = try await routes.chooseWorker(for: entry, promptIDs: prompts[0], requestID: header.id.part("r\(lost.number + 1)"), excluding: [lost.worker.workerID])
         } catch {
             throw OpenAIError.unavailable("the worker serving this request stopped and no other could take it")
         }

@@ -23,7 +23,7 @@ final class ClusterViewClient: Service, Sendable {
     let store: ClusterViewStore
     let logger: Logger
     private let sockets = Mutex<[MessageSocket]>([])
-    private let pendingRoutes = Mutex<[String: CheckedContinuation<RouteDecision?, Never>]>([:])
+    private let pendingRoutes = Mutex<[RequestID: CheckedContinuation<RouteDecision?, Never>]>([:])
     /// Callers of ``refresh(timeout:)`` waiting for the next view.
     private let pendingRefreshes = Mutex<[UUID: CheckedContinuation<Void, Never>]>([:])
 

@@ -27,7 +27,7 @@ final class ClusterViewStore: Sendable {
         state.withLock { state in
             state.views[index] = view
             state.received[index] = max(state.received[index], now)
-            for worker in view.workers { state.baseModels.insert(worker.model.servedModelName) }
+            for worker in view.workers { state.baseModels.insert(worker.model.servedModelName.rawValue) }
         }
     }
 

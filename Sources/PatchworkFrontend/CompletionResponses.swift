@@ -15,7 +15,7 @@ enum CompletionResponses {
     }
 
     struct Header {
-        var id: String
+        var id: RequestID
         var created: Int
         var model: String
         static let fingerprint = "fp_patchwork"
@@ -33,7 +33,7 @@ enum CompletionResponses {
         var usage: Nullable<Usage>?
 
         init(_ header: Header, object: String, choices: [ChoiceBody], usage: Nullable<Usage>?) {
-            id = header.id
+            id = header.id.rawValue
             self.object = object
             created = header.created
             model = header.model

@@ -36,7 +36,7 @@ struct CompletionRoutes: Sendable {
         // Any worker of the base model can send its tokenizer; the router picks who serves.
         let senders = liveWorkers(for: entry, excluding: [])
         guard !senders.isEmpty else { throw OpenAIError.unavailable("No live worker serves the model '\(parsed.model)' right now") }
-        let assets = try await self.assets.assets(model: entry.parent ?? entry.id, from: senders)
+        let assets = try await self.assets.assets(model: entry.base, from: senders)
         let prompts = try tokenize(parsed, assets: assets)
         for ids in prompts {
             let total = ids.count + parsed.sampling.maxTokens
@@ -51,7 +51,7 @@ struct CompletionRoutes: Sendable {
         let echoes = parsed.echo ? prompts.map { assets.tokenizer.decode($0) } : []
 
         let header = CompletionResponses.Header(
-            id: (chat ? "chatcmpl-" : "cmpl-") + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased(),
+            id: PatchworkCore.RequestID.fresh(prefix: chat ? "chatcmpl-" : "cmpl-"),
             created: Int(now), model: parsed.model
         )
         Counter(label: "patchwork_frontend_requests_total", dimensions: [("model", parsed.model)]).increment()
@@ -63,7 +63,7 @@ struct CompletionRoutes: Sendable {
         let meter = CompletionMeter(model: parsed.model, choices: parsed.choiceCount)
         var headers = HTTPFields()
         headers[HTTPField.Name("x-patchwork-worker")!] = attempt.worker.workerID.rawValue
-        headers[HTTPField.Name("x-request-id")!] = header.id
+        headers[HTTPField.Name("x-request-id")!] = header.id.rawValue
         if parsed.stream {
             headers[.contentType] = "text/event-stream"
             headers[.cacheControl] = "no-cache"
@@ -108,7 +108,7 @@ struct CompletionRoutes: Sendable {
         if let entry = lookup() { return entry }
         let loadable = store.loadable(model, now: Date().timeIntervalSince1970)
         if store.wasServedAsBaseModel(model) || loadable != nil {
-            throw OpenAIError.unavailable("No live worker serves the model '\(loadable?.model ?? model)' right now")
+            throw OpenAIError.unavailable("No live worker serves the model '\(loadable?.model.rawValue ?? model)' right now")
         }
         throw OpenAIError.modelNotFound(model)
     }
@@ -119,10 +119,10 @@ struct CompletionRoutes: Sendable {
     /// - Throws: 404 when the router knows the adapter is not served (unloaded a moment ago),
     ///   503 when no worker can take the request.
     func chooseWorker(
-        for entry: ModelCatalog.Entry, promptIDs: [Int], requestID: String, excluding: Set<WorkerID>
+        for entry: ModelCatalog.Entry, promptIDs: [Int], requestID: PatchworkCore.RequestID, excluding: Set<WorkerID>
     ) async throws(OpenAIError) -> (worker: WorkerView, loadSource: String?) {
         let request = RouteRequest(
-            requestID: requestID, model: entry.parent ?? entry.id, adapter: entry.adapter, promptIDs: promptIDs,
+            requestID: requestID, model: entry.base, adapter: entry.adapter, promptIDs: promptIDs,
             excluding: Array(excluding)
         )
         if let decision = await routers.route(request) {
@@ -184,7 +184,7 @@ struct CompletionRoutes: Sendable {
     }
 
     /// The client-facing error for a worker's failure; internal ones are logged with the request id.
-    static func error(for failure: ServingFailure, model: String, requestID: String) -> OpenAIError {
+    static func error(for failure: ServingFailure, model: String, requestID: PatchworkCore.RequestID) -> OpenAIError {
         switch failure.code {
         case .unknownAdapter: return .modelNotFound(model)
         case .contextExceeded: return .invalidRequest(failure.message, param: "messages", code: "context_length_exceeded")

@@ -66,7 +66,7 @@ struct FrontendRoutes: Sendable {
     private func catalog(now: Double) -> [ModelObject] {
         ModelCatalog(workers: store.workers(now: now)).entries.map { entry in
             ModelObject(
-                id: entry.id, created: store.firstSeen(entry.id, now: now), root: entry.root, parent: entry.parent,
+                id: entry.id, created: store.firstSeen(entry.id, now: now), root: entry.root, parent: entry.parent?.rawValue,
                 max_model_len: entry.contextLength
             )
         }

@@ -19,8 +19,8 @@ final class ModelAssetsCache: Sendable {
     static let fetchTimeout = Duration.seconds(10)
 
     private struct State {
-        var cached: [String: Assets] = [:]
-        var fetching: [String: Task<Assets, any Error>] = [:]
+        var cached: [ModelName: Assets] = [:]
+        var fetching: [ModelName: Task<Assets, any Error>] = [:]
     }
 
     private let state = Mutex(State())
@@ -34,7 +34,7 @@ final class ModelAssetsCache: Sendable {
     }
 
     /// The assets of `model`, asking `workers` in turn when they are not cached yet.
-    func assets(model: String, from workers: [WorkerView]) async throws(OpenAIError) -> Assets {
+    func assets(model: ModelName, from workers: [WorkerView]) async throws(OpenAIError) -> Assets {
         let task = state.withLock { state -> Task<Assets, any Error>? in
             if state.cached[model] != nil { return nil }
             if let running = state.fetching[model] { return running }
@@ -56,7 +56,7 @@ final class ModelAssetsCache: Sendable {
         }
     }
 
-    private func fetch(model: String, from workers: [WorkerView]) async throws(OpenAIError) -> Assets {
+    private func fetch(model: ModelName, from workers: [WorkerView]) async throws(OpenAIError) -> Assets {
         var failures: [String] = []
         for worker in workers {
             guard let endpoint = worker.servingEndpoint else { continue }
@@ -79,7 +79,7 @@ final class ModelAssetsCache: Sendable {
 
     /// One worker's answer, or nil when it cannot be reached or does not answer in time.
     private func fetch(from worker: WorkerView, endpoint: String) async -> ModelAssets? {
-        let requestID = "assets-\(UUID().uuidString)"
+        let requestID = RequestID.fresh(prefix: "assets-")
         defer { connections.finish(requestID) }
         guard let stream = try? connections.send(.modelAssetsRequest(requestID: requestID), requestID: requestID, to: endpoint) else { return nil }
         return await withTaskGroup(of: ModelAssets?.self) { group in

@@ -10,7 +10,7 @@ import Synchronization
 final class WorkerConnections: Service, Sendable {
     private struct State {
         var sockets: [String: MessageSocket] = [:]
-        var streams: [String: AsyncStream<ServingMessage>.Continuation] = [:]
+        var streams: [RequestID: AsyncStream<ServingMessage>.Continuation] = [:]
     }
 
     private let state = Mutex(State())
@@ -20,7 +20,7 @@ final class WorkerConnections: Service, Sendable {
     init(logger: Logger) { self.logger = logger }
 
     /// Sends `message` for `requestID` to the worker at `endpoint`; its replies arrive on the stream.
-    func send(_ message: ServingMessage, requestID: String, to endpoint: String) throws -> AsyncStream<ServingMessage> {
+    func send(_ message: ServingMessage, requestID: RequestID, to endpoint: String) throws -> AsyncStream<ServingMessage> {
         let (stream, continuation) = AsyncStream.makeStream(of: ServingMessage.self)
         let socket = try state.withLock { state throws -> MessageSocket in
             state.streams[requestID] = continuation
@@ -35,7 +35,7 @@ final class WorkerConnections: Service, Sendable {
     }
 
     /// Stops waiting for a request's replies (and tells the worker, when asked to).
-    func finish(_ requestID: String, cancelAt endpoint: String? = nil) {
+    func finish(_ requestID: RequestID, cancelAt endpoint: String? = nil) {
         let (continuation, socket) = state.withLock { state in
             (state.streams.removeValue(forKey: requestID), endpoint.flatMap { state.sockets[$0] })
         }
@@ -63,7 +63,7 @@ final class WorkerConnections: Service, Sendable {
                 logger.warning("dropping an undecodable reply from a worker")
                 continue
             }
-            let requestID: String? = switch message {
+            let requestID: RequestID? = switch message {
             case .chunk(let chunk): chunk.requestID
             case .failure(let failure): failure.requestID
             case .modelAssets(let id, _): id

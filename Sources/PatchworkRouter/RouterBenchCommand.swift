@@ -33,6 +33,9 @@ struct RouterBenchCommand: ParsableCommand {
     @Option(help: "Decisions to time.")
     var decisions = 20_000
 
+    /// The simulated fleet's base model.
+    static let model = try! ModelName("m")
+
     /// A router's core with `count` workers `w0`, `w1`, … of model `m`, each holding
     /// `adapter-1` … `adapter-7`, whose streams await nothing (an empty snapshot came). They
     /// announce a day's heartbeat interval: the simulated clock runs without heartbeats.
@@ -42,7 +45,7 @@ struct RouterBenchCommand: ParsableCommand {
             selector: policy.selector(cost: RoutingCost(), generator: SystemRandomNumberGenerator()), routedPrompts: .inFlight(ttl: 5)
         )
         let card = ModelCard(
-            servedModelName: "m", architecture: "llama", contextLength: 8192, kvBlockSize: 16,
+            servedModelName: Self.model, architecture: "llama", contextLength: 8192, kvBlockSize: 16,
             dimensions: ModelDimensions(layers: 30, hidden: 576, intermediate: 1536, heads: 9, kvHeads: 3, headDim: 64, vocabulary: 49152),
             lora: LoRACapabilities(enabled: true, maxLoras: 8, maxRank: 64), hasChatTemplate: true
         )
@@ -62,7 +65,7 @@ struct RouterBenchCommand: ParsableCommand {
                 ),
                 peer: [UInt8(truncatingIfNeeded: w)], now: 0
             )
-            _ = core.snapshotArrived(from: id, replay: KVEventReplay(requestID: "snapshot-\(id)", snapshot: true, batches: []))
+            _ = core.snapshotArrived(from: id, replay: KVEventReplay(requestID: RequestID.fresh(prefix: "snapshot-"), snapshot: true, batches: []))
         }
         return core
     }
@@ -110,7 +113,7 @@ struct RouterBenchCommand: ParsableCommand {
             if d % 50 == 0 { for id in ids { core.loadReport(from: id, metrics: LoadMetrics(), now: now) } }
             if d % 200 == 0 { _ = core.expire(now: now) }
             let route = RouteRequest(
-                requestID: "r\(d)", model: "m", adapter: d % 8 == 0 ? nil : try! AdapterName("adapter-\(d % 8)"), promptIDs: prompts[d % prompts.count], excluding: []
+                requestID: try! RequestID("r\(d)"), model: Self.model, adapter: d % 8 == 0 ? nil : try! AdapterName("adapter-\(d % 8)"), promptIDs: prompts[d % prompts.count], excluding: []
             )
             let t0 = ContinuousClock.now
             let decision = core.route(route, now: now)
@@ -214,7 +217,7 @@ struct RouterBenchCommand: ParsableCommand {
                 // Load: blocks each worker took recently, so cache affinity is weighed against balance.
                 for (i, id) in ids.enumerated() { core.loadReport(from: id, metrics: LoadMetrics(kvBlocksUsed: workers[i].active / 8), now: now) }
                 _ = core.expire(now: now)
-                let decision = core.route(RouteRequest(requestID: "r\(n)", model: "m", adapter: r.adapter.map { try! AdapterName($0) }, promptIDs: r.tokens, excluding: []), now: now)
+                let decision = core.route(RouteRequest(requestID: try! RequestID("r\(n)"), model: Self.model, adapter: r.adapter.map { try! AdapterName($0) }, promptIDs: r.tokens, excluding: []), now: now)
                 let w = Int(decision.worker!.registration.workerID.rawValue.dropFirst())!
                 let hashes = chain(r.tokens, r.adapter)
                 let (h, stored, evicted) = workers[w].serve(hashes)

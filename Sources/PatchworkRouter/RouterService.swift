@@ -102,7 +102,7 @@ final class RouterService: Service {
             newSnapshotSocketsContinuation.yield((request.worker, socket))
             return socket
         }
-        guard let socket, let bytes = try? ServingMessage.kvEventsRequest(requestID: "snapshot-\(request.worker)", fromSequence: -1).encoded() else {
+        guard let socket, let bytes = try? ServingMessage.kvEventsRequest(requestID: RequestID.fresh(prefix: "snapshot-"), fromSequence: -1).encoded() else {
             logger.error("cannot ask for a KV snapshot", metadata: ["worker.id": "\(request.worker)", "endpoint": "\(request.endpoint)"])
             return
         }

@@ -8,14 +8,14 @@ public struct AdapterDeclaration: Sendable, Equatable {
     /// The name clients use: `spec.loraName`, else the object's name.
     public var loraName: AdapterName
     /// The served name of the base model (`spec.baseModel`).
-    public var baseModel: String
+    public var baseModel: ModelName
     /// `spec.source.uri`.
     public var source: String
     /// How many workers should hold it (`spec.replicas`, default 1).
     public var replicas: Int
     public var generation: Int
 
-    public init(objectName: String, loraName: AdapterName, baseModel: String, source: String, replicas: Int, generation: Int) {
+    public init(objectName: String, loraName: AdapterName, baseModel: ModelName, source: String, replicas: Int, generation: Int) {
         self.objectName = objectName
         self.loraName = loraName
         self.baseModel = baseModel

@@ -17,7 +17,7 @@ public struct RoutingDecision: Sendable, Equatable {
     public func message(for route: RouteRequest) -> RouteDecision {
         RouteDecision(
             requestID: route.requestID, workerID: worker?.registration.workerID, servingEndpoint: worker?.registration.servingEndpoint,
-            reason: worker == nil ? "no live worker serves \(route.adapter?.rawValue ?? route.model)" : nil, refusal: refusal, loadSource: loadSource
+            reason: worker == nil ? "no live worker serves \(route.adapter?.rawValue ?? route.model.rawValue)" : nil, refusal: refusal, loadSource: loadSource
         )
     }
 }

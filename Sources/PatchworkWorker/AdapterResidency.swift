@@ -31,7 +31,7 @@ struct AdapterResidency {
     private(set) var parked: [Parked] = []
     private var loaded: Set<AdapterName> = []
     /// The adapter of each request that started with one.
-    private var adapterOfRequest: [String: AdapterName] = [:]
+    private var adapterOfRequest: [RequestID: AdapterName] = [:]
 
     init(maxResident: Int, maxHost: Int) {
         slots = AdapterSlots(maxResident: maxResident, maxHost: maxHost)
@@ -53,7 +53,7 @@ struct AdapterResidency {
 
     /// A request ended (finished, failed or cancelled). Its adapter's slot may now be freed for
     /// a parked one.
-    mutating func ended(_ requestID: String) -> [Action] {
+    mutating func ended(_ requestID: RequestID) -> [Action] {
         parked.removeAll { $0.request.requestID == requestID }
         guard let name = adapterOfRequest.removeValue(forKey: requestID) else { return [] }
         slots.finished(name)

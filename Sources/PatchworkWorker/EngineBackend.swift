@@ -14,12 +14,12 @@ protocol EngineBackend: Sendable {
     /// Runs a request; its chunks, or a typed failure, go to `peer`.
     func submit(_ request: InferenceRequest, from peer: [UInt8])
     /// Stops a request and frees what it holds; nothing more is sent for it.
-    func cancel(_ requestID: String)
+    func cancel(_ requestID: RequestID)
     /// An adapter the registry loaded (the backend makes it servable).
     func adapterLoaded(_ record: AdapterRecord)
     func adapterUnloaded(_ name: AdapterName)
     /// Resends KV-event batches from `sequence` on to `peer`, or a snapshot when they are gone.
-    func replayKVEvents(from sequence: Int64, requestID: String, to peer: [UInt8])
+    func replayKVEvents(from sequence: Int64, requestID: RequestID, to peer: [UInt8])
     /// Load for heartbeats, load reports and `/metrics`.
     var metrics: LoadMetrics { get }
 }

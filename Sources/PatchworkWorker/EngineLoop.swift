@@ -19,11 +19,11 @@ final class EngineLoop: @unchecked Sendable {
     // is touched only by the loop's thread; `commands` and `stopping` only under `condition`.
     private enum Command {
         case submit(peer: [UInt8], InferenceRequest)
-        case cancel(String)
+        case cancel(RequestID)
         case register(AdapterRecord)
         case unregister(AdapterName)
         case prepared(AdapterName, Result<(ResidentAdapter, Data), AdapterError>)
-        case replay(peer: [UInt8], requestID: String, from: Int64)
+        case replay(peer: [UInt8], requestID: RequestID, from: Int64)
     }
 
     private let scheduler: BatchScheduler
@@ -34,7 +34,7 @@ final class EngineLoop: @unchecked Sendable {
     private let condition = NSCondition()
     private var commands: [Command] = []
     private var stopping = false
-    private var peers: [String: [UInt8]] = [:]
+    private var peers: [RequestID: [UInt8]] = [:]
     private let currentMetrics = Mutex(LoadMetrics())
     private let preparation = DispatchQueue(label: "patchwork.adapter-preparation")
 
@@ -74,11 +74,11 @@ final class EngineLoop: @unchecked Sendable {
     }
 
     func submit(_ request: InferenceRequest, from peer: [UInt8]) { enqueue(.submit(peer: peer, request)) }
-    func cancel(_ requestID: String) { enqueue(.cancel(requestID)) }
+    func cancel(_ requestID: RequestID) { enqueue(.cancel(requestID)) }
     func adapterLoaded(_ record: AdapterRecord) { enqueue(.register(record)) }
     func adapterUnloaded(_ name: AdapterName) { enqueue(.unregister(name)) }
     /// Resends KV-event batches from `sequence` on, or a snapshot when they are gone.
-    func replayKVEvents(from sequence: Int64, requestID: String, to peer: [UInt8]) { enqueue(.replay(peer: peer, requestID: requestID, from: sequence)) }
+    func replayKVEvents(from sequence: Int64, requestID: RequestID, to peer: [UInt8]) { enqueue(.replay(peer: peer, requestID: requestID, from: sequence)) }
 
     func stop() {
         condition.lock()
@@ -222,12 +222,12 @@ final class EngineLoop: @unchecked Sendable {
         }
     }
 
-    private func fail(_ requestID: String, peer: [UInt8], _ code: ServingFailure.Code, _ message: String) {
+    private func fail(_ requestID: RequestID, peer: [UInt8], _ code: ServingFailure.Code, _ message: String) {
         reply(peer, .failure(ServingFailure(requestID: requestID, code: code, message: message)))
     }
 
     /// A request ended: its adapter's slot may go to a parked request.
-    private func finished(_ requestID: String) {
+    private func finished(_ requestID: RequestID) {
         peers[requestID] = nil
         carry(residency.ended(requestID))
     }

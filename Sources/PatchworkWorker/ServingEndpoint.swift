@@ -18,7 +18,7 @@ final class ServingEndpoint: Service {
     private let logger: Logger
     /// Requests waiting for their adapter to load, and whether they were cancelled meanwhile
     /// (the engine does not know them yet, so it cannot take the cancel).
-    private let awaitingAdapter = Mutex<[String: Bool]>([:])
+    private let awaitingAdapter = Mutex<[RequestID: Bool]>([:])
 
     init(socket: MessageSocket, assets: ModelAssets, engine: any EngineBackend, adapters: AdapterRegistry, logger: Logger) throws {
         self.socket = socket
@@ -83,8 +83,8 @@ final class ServingEndpoint: Service {
             }
         } catch {
             // Answer under the request's id when the body names one, so its client is not left waiting.
-            let requestID = (try? MessagePackValue(decoding: payload))?["body"]?["requestID"]?.stringValue
-            logger.warning("refusing serving message", metadata: ["request.id": "\(requestID ?? "-")", "error": "\(error)"])
+            let requestID = (try? MessagePackValue(decoding: payload))?["body"]?["requestID"]?.stringValue.flatMap { try? RequestID($0) }
+            logger.warning("refusing serving message", metadata: ["request.id": "\(requestID?.rawValue ?? "-")", "error": "\(error)"])
             reply = .failure(ServingFailure(requestID: requestID, code: .badRequest, message: error.description))
         }
         send(reply, to: peer)

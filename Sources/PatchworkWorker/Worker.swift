@@ -99,7 +99,7 @@ struct Worker {
             let connected = links.connectedRouters
             return HealthReport(
                 healthy: true, status: "ok",
-                details: ["worker_id": "\(workerID)", "model": card.servedModelName, "routers_connected": "\(connected)/\(settings.routers.count)"]
+                details: ["worker_id": "\(workerID)", "model": card.servedModelName.rawValue, "routers_connected": "\(connected)/\(settings.routers.count)"]
             )
         }
         LoRARoutes(adapters: adapters, routersApplied: { await links.waitUntilRoutersApplied() }, logger: logger).add(to: router)
@@ -115,9 +115,11 @@ struct Worker {
     }
 
     /// The model's own name, else its file or directory name without extension.
-    static func defaultName(description: ModelDescription, path: String) -> String {
-        if let name = description.name, !name.isEmpty { return name }
+    /// The model's own name (GGUF `general.name`), else its file's name without `.gguf`; the
+    /// first of them that is a valid name, else `model`.
+    static func defaultName(description: ModelDescription, path: String) -> ModelName {
         let last = (path as NSString).lastPathComponent
-        return last.hasSuffix(".gguf") ? String(last.dropLast(5)) : last
+        let candidates = [description.name, last.hasSuffix(".gguf") ? String(last.dropLast(5)) : last]
+        return candidates.lazy.compactMap { $0.flatMap { try? ModelName($0) } }.first ?? (try! ModelName("model"))
     }
 }

@@ -152,6 +152,9 @@ struct ServeCommand: AsyncParsableCommand {
 
     func validate() throws {
         do { _ = try Endpoint(parsing: listen) } catch { throw ValidationError("--listen: \(error.description)") }
+        if let servedModelName {
+            do { _ = try ModelName(servedModelName) } catch { throw ValidationError("--served-model-name: \(error.description)") }
+        }
         _ = try Self.quantizationTarget(quantize)
         guard quantize == nil || !dequantize else { throw ValidationError("--quantize and --dequantize exclude each other") }
         guard maxLoraRank >= 1 else { throw ValidationError("--max-lora-rank must be at least 1") }
@@ -177,7 +180,7 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         let (registry, logger) = ProcessBootstrap.start(label: "patchwork-worker", logLevel: logging.logLevel)
         let settings = WorkerSettings(
-            routers: routerAddresses.endpoints, listen: try Endpoint(parsing: listen), modelPath: model, servedModelName: servedModelName,
+            routers: routerAddresses.endpoints, listen: try Endpoint(parsing: listen), modelPath: model, servedModelName: try servedModelName.map { try ModelName($0) },
             quantize: try Self.quantizationTarget(quantize), dequantize: dequantize, systemHost: systemHost, systemPort: systemPort,
             advertiseHost: advertiseHost ?? Self.defaultAdvertiseHost(systemHost: systemHost),
             lora: LoRACapabilities(enabled: enableLora, maxLoras: maxLoras, maxRank: maxLoraRank),
@@ -223,7 +226,7 @@ struct WorkerSettings: Sendable {
     var routers: [Endpoint]
     var listen: Endpoint
     var modelPath: String
-    var servedModelName: String?
+    var servedModelName: ModelName?
     /// Set: f32/f16/bf16 weight matrices are quantized to it at load.
     var quantize: GGMLType?
     /// Set: every weight matrix is decoded to f32 at load.

@@ -98,9 +98,9 @@ extension EndToEnd {
                 var number = 0
                 func route(_ prompt: [Int], excluding: [String] = []) async throws -> String? {
                     number += 1
-                    let id = "route-\(number)"
+                    let id = requestID("route-\(number)")
                     client.send([try ControlMessage.routeRequest(RouteRequest(
-                        requestID: id, model: "SmolLM2-135M-Instruct", adapter: nil, promptIDs: prompt, excluding: excluding.map { WorkerID($0) }
+                        requestID: id, model: modelName("SmolLM2-135M-Instruct"), adapter: nil, promptIDs: prompt, excluding: excluding.map { WorkerID($0) }
                     )).encoded()])
                     for await frames in client.incoming {
                         if case .routeDecision(let decision) = try ControlMessage(decoding: frames[0]), decision.requestID == id {
@@ -146,7 +146,7 @@ extension EndToEnd {
                 var sampling = SamplingParameters()
                 sampling.maxTokens = 400
                 sampling.ignoreEOS = true
-                client.send([try ServingMessage.generate(InferenceRequest(requestID: "long", promptIDs: [1, 2, 3, 4], adapter: nil, sampling: sampling)).encoded()])
+                client.send([try ServingMessage.generate(InferenceRequest(requestID: requestID("long"), promptIDs: [1, 2, 3, 4], adapter: nil, sampling: sampling)).encoded()])
                 let firstChunk = Mutex(false)
                 let reader = Task {
                     for await frames in client.incoming {
@@ -158,7 +158,7 @@ extension EndToEnd {
                 try #require(await eventually(timeout: .seconds(1)) { await running() == 1 }, "the router did not hear of the running request")
                 // The last change of a burst goes out too, though it may follow the previous
                 // report by less than the 50 ms rate limit.
-                client.send([try ServingMessage.cancel(requestID: "long").encoded()])
+                client.send([try ServingMessage.cancel(requestID: requestID("long")).encoded()])
                 try #require(await eventually(timeout: .seconds(1)) { await running() == 0 }, "the router did not hear the worker went idle")
             }
         }

@@ -31,8 +31,8 @@ extension EndToEnd {
                 defer { client.close() }
                 func firstToken(_ adapter: String, _ id: String) async throws -> (InferenceChunk.Token?, ServingFailure?) {
                     let result = try await Inference.collect(client, send: .generate(InferenceRequest(
-                        requestID: id, promptIDs: Inference.reference.chat.ids, adapter: adapterName(adapter), sampling: Inference.greedy(1)
-                    )), requestID: id)
+                        requestID: requestID(id), promptIDs: Inference.reference.chat.ids, adapter: adapterName(adapter), sampling: Inference.greedy(1)
+                    )), requestID: requestID(id))
                     return (result.chunks.first?.tokens.first, result.failure)
                 }
                 let reference = Inference.reference.chat.adapter[0]
@@ -75,13 +75,13 @@ extension EndToEnd {
                 defer { client.close() }
                 for i in 0..<8 {
                     client.send([try ServingMessage.generate(InferenceRequest(
-                        requestID: "r\(i)", promptIDs: Inference.reference.chat.ids, adapter: adapterName("a\(i % 4)"), sampling: Inference.greedy(3)
+                        requestID: requestID("r\(i)"), promptIDs: Inference.reference.chat.ids, adapter: adapterName("a\(i % 4)"), sampling: Inference.greedy(3)
                     )).encoded()])
                 }
                 var finished = Set<String>(), failures: [ServingFailure] = []
                 for await frames in client.incoming {
                     switch try ServingMessage(decoding: frames[0]) {
-                    case .chunk(let chunk) where chunk.finishReason != nil: finished.insert(chunk.requestID)
+                    case .chunk(let chunk) where chunk.finishReason != nil: finished.insert(chunk.requestID.rawValue)
                     case .failure(let failure): failures.append(failure)
                     default: break
                     }

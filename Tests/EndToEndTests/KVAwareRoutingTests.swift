@@ -27,7 +27,7 @@ extension EndToEnd {
                 let endpoint = try #require((view["workers"] as? [[String: Any]])?.first { $0["workerID"] as? String == second.id }?["servingEndpoint"] as? String)
                 let client = try MessageSocket(.dealer, connect: [endpoint])
                 defer { client.close() }
-                client.send([try ServingMessage.modelAssetsRequest(requestID: "assets").encoded()])
+                client.send([try ServingMessage.modelAssetsRequest(requestID: requestID("assets")).encoded()])
                 var assets: ModelAssets?
                 for await frames in client.incoming {
                     if case .modelAssets(_, let a) = try ServingMessage(decoding: frames[0]) { assets = a; break }
@@ -40,8 +40,8 @@ extension EndToEnd {
                 sampling.temperature = 0
                 sampling.maxTokens = 1
                 let warm = try await WorkerInference.collect(client, send: .generate(InferenceRequest(
-                    requestID: "warm", promptIDs: prompt, adapter: nil, sampling: sampling
-                )), requestID: "warm")
+                    requestID: requestID("warm"), promptIDs: prompt, adapter: nil, sampling: sampling
+                )), requestID: requestID("warm"))
                 #expect(warm.failure == nil)
                 // The router has indexed worker-2's blocks once its metric moves.
                 #expect(await eventually { ((try? await EndToEnd.metric("patchwork_router_indexed_blocks", port: router.systemPort)) ?? 0) >= 6 })

@@ -19,7 +19,7 @@ extension EndToEnd {
 
                 let client = try MessageSocket(.dealer, connect: [endpoint])
                 defer { client.close() }
-                client.send([try ServingMessage.modelAssetsRequest(requestID: "r-1").encoded()])
+                client.send([try ServingMessage.modelAssetsRequest(requestID: requestID("r-1")).encoded()])
                 var reply: ServingMessage?
                 for await frames in client.incoming {
                     reply = try ServingMessage(decoding: frames[0])
@@ -29,8 +29,8 @@ extension EndToEnd {
                     Issue.record("expected model assets, got \(String(describing: reply))")
                     return
                 }
-                #expect(requestID == "r-1")
-                #expect(assets.servedModelName == "SmolLM2-135M-Instruct")
+                #expect(requestID.rawValue == "r-1")
+                #expect(assets.servedModelName.rawValue == "SmolLM2-135M-Instruct")
                 let tokenizer = try Tokenizer(data: assets.tokenizer)
                 let local = try Tokenizer(modelPath: TestPaths.model.path)
                 let prompt = try ChatTemplate(try #require(assets.chatTemplate)).render(

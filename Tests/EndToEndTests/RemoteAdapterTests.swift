@@ -159,13 +159,13 @@ extension EndToEnd {
                 var sampling = SamplingParameters()
                 sampling.maxTokens = 4
                 client.send([try ServingMessage.generate(InferenceRequest(
-                    requestID: "r1", promptIDs: [1, 2, 3, 4], adapter: adapterName("slow"), sampling: sampling, adapterSource: "hf://org/slow"
+                    requestID: requestID("r1"), promptIDs: [1, 2, 3, 4], adapter: adapterName("slow"), sampling: sampling, adapterSource: "hf://org/slow"
                 )).encoded()])
                 #expect(await eventually(timeout: .seconds(10)) {
                     let details = try? await HTTPClient.get(port: worker.systemPort, path: "/v1/loras/slow").json()
                     return ((details?["progress"] as? [String: Any])?["bytes_done"] as? Int ?? 0) > 0
                 })
-                client.send([try ServingMessage.cancel(requestID: "r1").encoded()])
+                client.send([try ServingMessage.cancel(requestID: requestID("r1")).encoded()])
                 #expect(await eventually(timeout: .seconds(15)) {
                     (try? await HTTPClient.get(port: worker.systemPort, path: "/v1/loras/slow").json())?["state"] as? String == "loaded"
                 })

@@ -25,12 +25,12 @@ extension EndToEnd {
         }
 
         /// Sends `message` and collects replies for `requestID` until it finishes or fails.
-        static func collect(_ socket: MessageSocket, send message: ServingMessage, requestID: String, afterFirst: (() -> Void)? = nil) async throws -> (chunks: [InferenceChunk], failure: ServingFailure?) {
+        static func collect(_ socket: MessageSocket, send message: ServingMessage, requestID: RequestID, afterFirst: (() -> Void)? = nil) async throws -> (chunks: [InferenceChunk], failure: ServingFailure?) {
             try await collect(socket, raw: try message.encoded(), requestID: requestID, afterFirst: afterFirst)
         }
 
         /// Sends bytes as they are (also ones no encoder of ours would write) and collects the replies.
-        static func collect(_ socket: MessageSocket, raw: [UInt8], requestID: String, afterFirst: (() -> Void)? = nil) async throws -> (chunks: [InferenceChunk], failure: ServingFailure?) {
+        static func collect(_ socket: MessageSocket, raw: [UInt8], requestID: RequestID, afterFirst: (() -> Void)? = nil) async throws -> (chunks: [InferenceChunk], failure: ServingFailure?) {
             socket.send([raw])
             var chunks: [InferenceChunk] = []
             for await frames in socket.incoming {
@@ -62,8 +62,8 @@ extension EndToEnd {
                 defer { client.close() }
 
                 let base = try await Self.collect(client, send: .generate(InferenceRequest(
-                    requestID: "base", promptIDs: Self.reference.chat.ids, adapter: nil, sampling: Self.greedy(20)
-                )), requestID: "base")
+                    requestID: requestID("base"), promptIDs: Self.reference.chat.ids, adapter: nil, sampling: Self.greedy(20)
+                )), requestID: requestID("base"))
                 #expect(base.failure == nil)
                 #expect(base.chunks.flatMap(\.tokens).map(\.text).joined() == Self.reference.chat.answer)
                 #expect(base.chunks.last?.finishReason == "stop")
@@ -74,8 +74,8 @@ extension EndToEnd {
 
                 #expect(try await EndToEnd.load(worker, name: "peft", uri: "file://" + TestPaths.adapter("smollm2-qkvo-peft").path).status == 200)
                 let tuned = try await Self.collect(client, send: .generate(InferenceRequest(
-                    requestID: "tuned", promptIDs: Self.reference.chat.ids, adapter: adapterName("peft"), sampling: Self.greedy(4)
-                )), requestID: "tuned")
+                    requestID: requestID("tuned"), promptIDs: Self.reference.chat.ids, adapter: adapterName("peft"), sampling: Self.greedy(4)
+                )), requestID: requestID("tuned"))
                 let tokens = tuned.chunks.flatMap(\.tokens)
                 #expect(tokens.count == 4)
                 for (token, step) in zip(tokens, Self.reference.chat.adapter) where token.id == step.token {
@@ -84,8 +84,8 @@ extension EndToEnd {
                 #expect(tokens.first?.id == Self.reference.chat.adapter[0].token)
 
                 let unknown = try await Self.collect(client, send: .generate(InferenceRequest(
-                    requestID: "nope", promptIDs: [1, 2, 3], adapter: adapterName("not-loaded"), sampling: Self.greedy(4)
-                )), requestID: "nope")
+                    requestID: requestID("nope"), promptIDs: [1, 2, 3], adapter: adapterName("not-loaded"), sampling: Self.greedy(4)
+                )), requestID: requestID("nope"))
                 #expect(unknown.failure?.code == .unknownAdapter)
 
                 // A malformed adapter name is refused under the request's own id.
@@ -96,11 +96,11 @@ extension EndToEnd {
                         (.string("adapter"), .string("../escape")), (.string("sampling"), .map([])),
                     ])),
                 ])
-                let refused = try await Self.collect(client, raw: malformed.encoded(), requestID: "bad-name")
+                let refused = try await Self.collect(client, raw: malformed.encoded(), requestID: requestID("bad-name"))
                 #expect(refused.failure?.code == .badRequest && refused.failure?.message.contains("..") == true, "\(String(describing: refused.failure))")
                 let tooLong = try await Self.collect(client, send: .generate(InferenceRequest(
-                    requestID: "long", promptIDs: Array(repeating: 5, count: 8190), adapter: nil, sampling: Self.greedy(100)
-                )), requestID: "long")
+                    requestID: requestID("long"), promptIDs: Array(repeating: 5, count: 8190), adapter: nil, sampling: Self.greedy(100)
+                )), requestID: requestID("long"))
                 #expect(tooLong.failure?.code == .contextExceeded)
 
                 // KV events reached the router in vLLM's format.
@@ -117,7 +117,7 @@ extension EndToEnd {
                 defer { client.close() }
                 var sampling = Self.greedy(400)
                 sampling.ignoreEOS = true
-                client.send([try ServingMessage.generate(InferenceRequest(requestID: "c", promptIDs: Self.reference.chat.ids, adapter: nil, sampling: sampling)).encoded()])
+                client.send([try ServingMessage.generate(InferenceRequest(requestID: requestID("c"), promptIDs: Self.reference.chat.ids, adapter: nil, sampling: sampling)).encoded()])
                 func used() async throws -> Int? {
                     let view = try await HTTPClient.get(port: router.systemPort, path: "/cluster").json()
                     let metrics = ((view["workers"] as? [[String: Any]])?.first?["metrics"] as? [String: Any])
@@ -125,7 +125,7 @@ extension EndToEnd {
                 }
                 // The running request holds blocks (seen through the worker's heartbeats)...
                 #expect(await eventually(timeout: .seconds(5)) { ((try? await used()) ?? 0) > 0 })
-                client.send([try ServingMessage.cancel(requestID: "c").encoded()])
+                client.send([try ServingMessage.cancel(requestID: requestID("c")).encoded()])
                 // ...and a cancel frees them at once; no chunk follows for long.
                 #expect(await eventually(timeout: .seconds(5)) { (try? await used()) == 0 })
                 #expect(try await used() == 0)
@@ -163,14 +163,14 @@ extension EndToEnd.WorkerInference {
             defer { client.close() }
             for (i, prompt) in [Self.reference.chat.ids, Array(Self.reference.chat.ids.prefix(20)) + Array(repeating: 300, count: 30)].enumerated() {
                 let result = try await Self.collect(client, send: .generate(InferenceRequest(
-                    requestID: "p\(i)", promptIDs: prompt, adapter: nil, sampling: Self.greedy(3)
-                )), requestID: "p\(i)")
+                    requestID: requestID("p\(i)"), promptIDs: prompt, adapter: nil, sampling: Self.greedy(3)
+                )), requestID: requestID("p\(i)"))
                 #expect(result.failure == nil)
             }
             func replay(from sequence: Int64) async throws -> KVEventReplay {
-                client.send([try ServingMessage.kvEventsRequest(requestID: "k\(sequence)", fromSequence: sequence).encoded()])
+                client.send([try ServingMessage.kvEventsRequest(requestID: requestID("k\(sequence)"), fromSequence: sequence).encoded()])
                 for await frames in client.incoming {
-                    if case .kvEvents(let replay) = try ServingMessage(decoding: frames[0]), replay.requestID == "k\(sequence)" { return replay }
+                    if case .kvEvents(let replay) = try ServingMessage(decoding: frames[0]), replay.requestID.rawValue == "k\(sequence)" { return replay }
                 }
                 throw TestFailure("no replay")
             }

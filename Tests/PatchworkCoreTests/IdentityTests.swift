@@ -1,5 +1,5 @@
 import Foundation
-import PatchworkCore
+@testable import PatchworkCore
 import PatchworkTesting
 import Testing
 
@@ -16,6 +16,41 @@ struct IdentityTests {
     ])
     func refusesNames(name: String, reason: String) {
         #expect { try AdapterName(name) } throws: { ($0 as? InvalidAdapterName)?.reason.contains(reason) == true }
+    }
+
+    @Test func modelNamesFollowTheSameRules() throws {
+        #expect(try ModelName("HuggingFaceTB/SmolLM2-135M-Instruct").rawValue == "HuggingFaceTB/SmolLM2-135M-Instruct")
+        for bad in ["", "../m", "m\n", "a//b", "a\\b"] {
+            #expect(throws: InvalidModelName.self) { try ModelName(bad) }
+        }
+    }
+
+    @Test(arguments: [("", "empty"), ("a b", "whitespace"), ("a\nb", "control"), ("a\u{85}", "whitespace"), (String(repeating: "x", count: 257), "257 bytes")])
+    func refusesRequestIDs(id: String, reason: String) {
+        #expect { try RequestID(id) } throws: { ($0 as? InvalidRequestID)?.reason.contains(reason) == true }
+    }
+
+    @Test func freshRequestIDsAreDistinctAndTheirPartsStayValid() throws {
+        let ids = (0..<100).map { _ in RequestID.fresh(prefix: "chatcmpl-") }
+        #expect(Set(ids).count == 100)
+        #expect(ids.allSatisfy { $0.rawValue.hasPrefix("chatcmpl-") && $0.rawValue.count == "chatcmpl-".count + 32 })
+        let part = ids[0].part("1-retry2")
+        #expect(part.rawValue == ids[0].rawValue + "-1-retry2")
+        #expect(try RequestID(part.rawValue) == part)
+    }
+
+    /// A peer cannot plant a malformed id or model name: the message fails decoding.
+    @Test func wireMessagesWithAMalformedIDOrModelFailDecoding() throws {
+        let good = RouteRequest(requestID: requestID("r1"), model: modelName("m"), adapter: nil, promptIDs: [1], excluding: [])
+        #expect(try ControlMessage(decoding: ControlMessage.routeRequest(good).encoded()) == .routeRequest(good))
+        let bad: [(String, String)] = [("r 1", "m"), ("r1", "../m")]
+        for (id, model) in bad {
+            let body = MessagePackValue.map([
+                (.string("requestID"), .string(id)), (.string("model"), .string(model)), (.string("promptIDs"), .array([.int(1)])),
+                (.string("excluding"), .array([])),
+            ])
+            #expect(throws: WireMessageError.self) { try ControlMessage(decoding: Envelope.encode(type: "route_request", body: body)) }
+        }
     }
 
     /// lora_id by the documented formula, computed independently in Python.

@@ -33,7 +33,7 @@ import Testing
         var steps = 0
         while scheduler.hasWork && steps < 10_000 {
             for output in scheduler.step() {
-                if let token = output.token { result[output.requestID, default: []].append((token.id, token.logprob)) }
+                if let token = output.token { result[output.requestID.rawValue, default: []].append((token.id, token.logprob)) }
             }
             steps += 1
         }
@@ -55,7 +55,7 @@ import Testing
             for (name, steps) in prompt.steps {
                 let id = "\(p)-\(name)"
                 if name != "base" && adapters[name] == nil { adapters[name] = try Self.adapter(name, model: model) }
-                try scheduler.submit(GenerationRequest(id: id, promptIDs: prompt.ids, parameters: Self.greedy(steps.count), adapter: adapters[name]))
+                try scheduler.submit(GenerationRequest(id: requestID(id), promptIDs: prompt.ids, parameters: Self.greedy(steps.count), adapter: adapters[name]))
                 expected[id] = steps
             }
         }
@@ -90,13 +90,13 @@ import Testing
         #expect(prompt.count > 48)
         let transformer = Transformer(config: model.config, weights: model.weights)
         let cold = BatchScheduler(transformer: transformer, tokenizer: model.tokenizer, blockCount: 64, maxBatchTokens: 64)
-        try cold.submit(GenerationRequest(id: "cold", promptIDs: prompt, parameters: Self.greedy(8)))
+        try cold.submit(GenerationRequest(id: requestID("cold"), promptIDs: prompt, parameters: Self.greedy(8)))
         let reference = Self.run(cold)["cold"]!
 
         let warm = BatchScheduler(transformer: transformer, tokenizer: model.tokenizer, blockCount: 64, maxBatchTokens: 64)
-        try warm.submit(GenerationRequest(id: "first", promptIDs: prompt, parameters: Self.greedy(8)))
+        try warm.submit(GenerationRequest(id: requestID("first"), promptIDs: prompt, parameters: Self.greedy(8)))
         _ = Self.run(warm)
-        try warm.submit(GenerationRequest(id: "second", promptIDs: prompt, parameters: Self.greedy(8)))
+        try warm.submit(GenerationRequest(id: requestID("second"), promptIDs: prompt, parameters: Self.greedy(8)))
         var cached = 0
         var second: [(id: Int, logprob: Float)] = []
         while warm.hasWork {
@@ -136,12 +136,12 @@ import Testing
         var alone: [String: [Int]] = [:]
         for (i, prompt) in prompts.enumerated() {
             let single = BatchScheduler(transformer: transformer, tokenizer: model.tokenizer, blockSize: 4, blockCount: 64, maxBatchTokens: 64)
-            try single.submit(GenerationRequest(id: "\(i)", promptIDs: prompt, parameters: Self.greedy(24)))
+            try single.submit(GenerationRequest(id: requestID("\(i)"), promptIDs: prompt, parameters: Self.greedy(24)))
             alone["\(i)"] = Self.run(single)["\(i)"]!.map(\.id)
         }
         // 12 blocks of 4 tokens: each request needs up to 9 blocks, so they cannot all run together.
         let tight = BatchScheduler(transformer: transformer, tokenizer: model.tokenizer, blockSize: 4, blockCount: 12, maxBatchTokens: 64)
-        for (i, prompt) in prompts.enumerated() { try tight.submit(GenerationRequest(id: "\(i)", promptIDs: prompt, parameters: Self.greedy(24))) }
+        for (i, prompt) in prompts.enumerated() { try tight.submit(GenerationRequest(id: requestID("\(i)"), promptIDs: prompt, parameters: Self.greedy(24))) }
         let together = Self.run(tight)
         #expect(tight.preemptions > 0)
         for (id, tokens) in alone { #expect(together[id]?.map(\.id) == tokens, "request \(id)") }
@@ -151,23 +151,23 @@ import Testing
     @Test func cancellationFreesBlocksAtOnce() throws {
         let model = try Self.model.get()
         let scheduler = BatchScheduler(transformer: Transformer(config: model.config, weights: model.weights), tokenizer: model.tokenizer, blockCount: 32)
-        try scheduler.submit(GenerationRequest(id: "a", promptIDs: Array(repeating: 5, count: 40), parameters: Self.greedy(50)))
+        try scheduler.submit(GenerationRequest(id: requestID("a"), promptIDs: Array(repeating: 5, count: 40), parameters: Self.greedy(50)))
         _ = scheduler.step()
         #expect(scheduler.pool.usedBlocks == 3)
-        #expect(scheduler.cancel("a"))
+        #expect(scheduler.cancel(requestID("a")))
         #expect(scheduler.pool.usedBlocks == 0)
         #expect(!scheduler.hasWork)
-        #expect(!scheduler.cancel("a"))
+        #expect(!scheduler.cancel(requestID("a")))
     }
 
     @Test func requestsBeyondTheContextOrPoolAreRefused() throws {
         let model = try Self.model.get()
         let scheduler = BatchScheduler(transformer: Transformer(config: model.config, weights: model.weights), tokenizer: model.tokenizer, blockCount: 4)
-        #expect { try scheduler.submit(GenerationRequest(id: "x", promptIDs: Array(repeating: 5, count: 60), parameters: Self.greedy(10))) } throws: {
+        #expect { try scheduler.submit(GenerationRequest(id: requestID("x"), promptIDs: Array(repeating: 5, count: 60), parameters: Self.greedy(10))) } throws: {
             "\($0)".contains("exceeds the KV cache")
         }
-        #expect { try scheduler.submit(GenerationRequest(id: "y", promptIDs: [], parameters: Self.greedy(1))) } throws: { "\($0)".contains("no tokens") }
-        #expect { try scheduler.submit(GenerationRequest(id: "z", promptIDs: [100_000], parameters: Self.greedy(1))) } throws: { "\($0)".contains("outside the vocabulary") }
+        #expect { try scheduler.submit(GenerationRequest(id: requestID("y"), promptIDs: [], parameters: Self.greedy(1))) } throws: { "\($0)".contains("no tokens") }
+        #expect { try scheduler.submit(GenerationRequest(id: requestID("z"), promptIDs: [100_000], parameters: Self.greedy(1))) } throws: { "\($0)".contains("outside the vocabulary") }
     }
 }
 

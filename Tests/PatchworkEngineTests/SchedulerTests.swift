@@ -1,5 +1,6 @@
 import PatchworkCore
 @testable import PatchworkEngine
+import PatchworkTesting
 import PatchworkTokenizer
 import Testing
 
@@ -12,7 +13,7 @@ struct SchedulerTests {
         var parameters = SamplingParameters()
         parameters.maxTokens = maxTokens
         parameters.temperature = 0
-        return GenerationRequest(id: id, promptIDs: Array(first..<first + prompt), parameters: parameters)
+        return GenerationRequest(id: requestID(id), promptIDs: Array(first..<first + prompt), parameters: parameters)
     }
 
     /// `id:count` of each chunk, in scheduling order.
@@ -62,9 +63,9 @@ struct SchedulerTests {
         #expect(scheduler.runningCount == 1 && scheduler.waitingCount == 1)
         // When "old" finishes, "new" is recomputed up to its last token, generated ones included
         // (what is still cached of its blocks is reused).
-        scheduler.finish(["old"])
+        scheduler.finish([requestID("old")])
         let resumed = scheduler.schedule()
-        #expect(resumed.count == 1 && resumed[0].sequence.id == "new" && resumed[0].completesSequence)
+        #expect(resumed.count == 1 && resumed[0].sequence.id.rawValue == "new" && resumed[0].completesSequence)
         #expect(resumed[0].sequence.generatedCount == 3 && resumed[0].start + resumed[0].count == 9)
         #expect(resumed[0].start % 4 == 0 && resumed[0].start < 9)
     }
@@ -76,8 +77,8 @@ struct SchedulerTests {
         let chunks = scheduler.schedule()
         #expect(Self.plan(chunks) == ["a:9"])
         #expect(scheduler.pool.usedBlocks == 3)
-        #expect(scheduler.cancel("a") && scheduler.cancel("waiting"))
-        #expect(!scheduler.cancel("a"))
+        #expect(scheduler.cancel(requestID("a")) && scheduler.cancel(requestID("waiting")))
+        #expect(!scheduler.cancel(requestID("a")))
         #expect(scheduler.pool.usedBlocks == 0 && !scheduler.hasWork)
     }
 
@@ -86,7 +87,7 @@ struct SchedulerTests {
         scheduler.enqueue(Self.request("first", prompt: 8))
         let chunks = scheduler.schedule()
         scheduler.computed(chunks)
-        scheduler.finish(["first"])
+        scheduler.finish([requestID("first")])
         // The same 8 tokens: one full block is reused, the last block is recomputed so that the
         // last token's logits exist.
         scheduler.enqueue(Self.request("again", prompt: 8))
@@ -114,7 +115,7 @@ struct EngineStepTests {
             batches.append(SchedulerTests.plan(chunks))
             return chunks.map { chunk in
                 guard chunk.completesSequence else { return nil }
-                let next = scripts[chunk.sequence.id]!.removeFirst()
+                let next = scripts[chunk.sequence.id.rawValue]!.removeFirst()
                 var logits = [Float](repeating: 0, count: vocabulary)
                 logits[next] = 10
                 return logits
@@ -144,7 +145,7 @@ struct EngineStepTests {
         parameters.temperature = 0
         parameters.maxTokens = maxTokens
         parameters.stop = stop
-        return GenerationRequest(id: id, promptIDs: [0, 1, 2], parameters: parameters)
+        return GenerationRequest(id: requestID(id), promptIDs: [0, 1, 2], parameters: parameters)
     }
 
     /// Runs until no work is left; each request's text and finish reason.
@@ -152,11 +153,11 @@ struct EngineStepTests {
         var results: [String: (text: String, reason: String?, tokens: Int)] = [:]
         while engine.hasWork {
             for output in engine.step() {
-                var r = results[output.requestID] ?? ("", nil, 0)
+                var r = results[output.requestID.rawValue] ?? ("", nil, 0)
                 r.text += output.token?.text ?? ""
                 r.reason = output.finishReason?.rawValue ?? r.reason
                 r.tokens = output.completionTokens
-                results[output.requestID] = r
+                results[output.requestID.rawValue] = r
             }
         }
         return results
@@ -193,7 +194,7 @@ struct EngineStepTests {
         var pieces: [String: [String]] = [:]
         while engine.hasWork {
             for output in engine.step() {
-                pieces[output.requestID, default: []].append((output.token?.text ?? "") + "|" + output.trailingText)
+                pieces[output.requestID.rawValue, default: []].append((output.token?.text ?? "") + "|" + output.trailingText)
             }
         }
         #expect(pieces["later"] == ["a|", "|", "bc|", "|"])
@@ -206,7 +207,7 @@ struct EngineStepTests {
         try engine.submit(Self.request("a", maxTokens: 4))
         try engine.submit(Self.request("b", maxTokens: 4))
         _ = engine.step()
-        #expect(engine.cancel("a"))
+        #expect(engine.cancel(requestID("a")))
         let rest = Self.drain(engine)
         #expect(rest["a"] == nil)
         #expect(rest["b"]! == ("bbb", "length", 4))

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import PatchworkCore
 @testable import PatchworkFrontend
+import PatchworkTesting
 import PatchworkTokenizer
 import Testing
 
@@ -13,7 +14,7 @@ struct CompletionStateMachineTests {
         vocabulary: ["Hel", "lo", "Hi", "<eos>"], merges: [], addedTokens: [.init(text: "<eos>", id: 3, special: true)],
         preTokenizerPatterns: [], bosID: nil, eosID: 3, addsBOS: false
     ))
-    static let header = CompletionResponses.Header(id: "chatcmpl-1", created: 1_700_000_000, model: "m")
+    static let header = CompletionResponses.Header(id: requestID("chatcmpl-1"), created: 1_700_000_000, model: "m")
 
     static func machine(_ body: String, chat: Bool = true, echoes: [String] = []) throws -> CompletionStateMachine {
         CompletionStateMachine(header: header, request: try CompletionRequest.parse(Data(body.utf8), chat: chat), echoes: echoes, tokenizer: tokenizer)
@@ -26,7 +27,7 @@ struct CompletionStateMachineTests {
     /// `completion`: the choice's tokens in all, as the worker reports them with the finish.
     static func chunk(_ ids: [Int], finish: String? = nil, prompt: Int = 5, completion: Int = 1, trailing: String? = nil) -> ServingMessage {
         .chunk(InferenceChunk(
-            requestID: "r", tokens: ids.map(token), finishReason: finish,
+            requestID: requestID("r"), tokens: ids.map(token), finishReason: finish,
             usage: finish == nil ? nil : InferenceChunk.Usage(promptTokens: prompt, completionTokens: completion, cachedPromptTokens: 2),
             trailingText: trailing
         ))
@@ -119,7 +120,7 @@ struct CompletionStateMachineTests {
     }
 
     @Test func aWorkerFailureBecomesTheClientsError() throws {
-        let unknown = ServingMessage.failure(ServingFailure(requestID: "r", code: .unknownAdapter, message: "not loaded"))
+        let unknown = ServingMessage.failure(ServingFailure(requestID: requestID("r"), code: .unknownAdapter, message: "not loaded"))
         var whole = try Self.machine(#"{"model": "sql", "messages": [{"role": "user", "content": "x"}]}"#)
         #expect(Self.render(whole.handle(unknown, choice: 0)) == ["fail 404 model_not_found"])
         var streamed = try Self.machine(#"{"model": "sql", "prompt": "x", "stream": true}"#, chat: false)

@@ -2,6 +2,7 @@ import Logging
 import PatchworkCore
 @testable import PatchworkRouter
 import PatchworkRouting
+import PatchworkTesting
 import Testing
 
 /// The router's message glue in process: control-message bytes in, replies and snapshot
@@ -12,7 +13,7 @@ struct RouterStateTests {
     }
 
     static let card = ModelCard(
-        servedModelName: "m", architecture: "llama", contextLength: 8192, kvBlockSize: 4,
+        servedModelName: modelName("m"), architecture: "llama", contextLength: 8192, kvBlockSize: 4,
         dimensions: ModelDimensions(layers: 30, hidden: 576, intermediate: 1536, heads: 9, kvHeads: 3, headDim: 64, vocabulary: 49152),
         lora: LoRACapabilities(enabled: true, maxLoras: 8, maxRank: 64), hasChatTemplate: true
     )
@@ -58,27 +59,27 @@ struct RouterStateTests {
         _ = try await Self.send(Self.registration("w1", adapters: [Self.adapter("a")]), from: [1], to: state)
         _ = try await Self.send(Self.registration("w2"), from: [2], to: state)
         // w2 has the prompt's first two blocks cached; w1 holds the adapter.
-        for worker in ["w1", "w2"] { await state.applySnapshot(worker: WorkerID(worker), replay: KVEventReplay(requestID: "s", snapshot: true, batches: [])) }
+        for worker in ["w1", "w2"] { await state.applySnapshot(worker: WorkerID(worker), replay: KVEventReplay(requestID: requestID("s"), snapshot: true, batches: [])) }
         let stored = KVEvent.blockStored(.init(
             blockHashes: [.integer(1), .integer(2)], parentBlockHash: nil, tokenIDs: Array(0..<8), blockSize: 4, loraID: nil, medium: nil, loraName: nil
         ))
         #expect(await state.ingest(worker: WorkerID("w2"), sequence: 0, events: [stored]) == nil)
 
-        let base = RouteRequest(requestID: "req-1", model: "m", adapter: nil, promptIDs: Array(0..<12), excluding: [])
+        let base = RouteRequest(requestID: requestID("req-1"), model: modelName("m"), adapter: nil, promptIDs: Array(0..<12), excluding: [])
         let answer = try await Self.send(.routeRequest(base), from: [5], to: state)
         #expect(answer.replies.map(\.peer) == [[5]])
         #expect(answer.replies.first?.message == .routeDecision(RouteDecision(
-            requestID: "req-1", workerID: WorkerID("w2"), servingEndpoint: "tcp://w2:7100", reason: nil
+            requestID: requestID("req-1"), workerID: WorkerID("w2"), servingEndpoint: "tcp://w2:7100", reason: nil
         )))
-        let adapter = RouteRequest(requestID: "req-2", model: "m", adapter: try AdapterName("a"), promptIDs: Array(0..<12), excluding: [])
+        let adapter = RouteRequest(requestID: requestID("req-2"), model: modelName("m"), adapter: try AdapterName("a"), promptIDs: Array(0..<12), excluding: [])
         let held = try await Self.send(.routeRequest(adapter), from: [5], to: state)
         #expect(held.replies.first?.message == .routeDecision(RouteDecision(
-            requestID: "req-2", workerID: WorkerID("w1"), servingEndpoint: "tcp://w1:7100", reason: nil
+            requestID: requestID("req-2"), workerID: WorkerID("w1"), servingEndpoint: "tcp://w1:7100", reason: nil
         )))
-        let unknown = RouteRequest(requestID: "req-3", model: "m", adapter: try AdapterName("nobody-has-it"), promptIDs: [1], excluding: [])
+        let unknown = RouteRequest(requestID: requestID("req-3"), model: modelName("m"), adapter: try AdapterName("nobody-has-it"), promptIDs: [1], excluding: [])
         let refused = try await Self.send(.routeRequest(unknown), from: [5], to: state)
         #expect(refused.replies.first?.message == .routeDecision(RouteDecision(
-            requestID: "req-3", workerID: nil, servingEndpoint: nil, reason: "no live worker serves nobody-has-it", refusal: .modelNotFound
+            requestID: requestID("req-3"), workerID: nil, servingEndpoint: nil, reason: "no live worker serves nobody-has-it", refusal: .modelNotFound
         )))
     }
 
@@ -97,7 +98,7 @@ struct RouterStateTests {
         for id in ["w2", "w1", "w3"] { _ = try await Self.send(Self.registration(id), from: [1], to: state) }
         var chosen: [String] = []
         for n in 0..<4 {
-            let route = RouteRequest(requestID: "r\(n)", model: "m", adapter: nil, promptIDs: [1, 2, 3, 4], excluding: [])
+            let route = RouteRequest(requestID: requestID("r\(n)"), model: modelName("m"), adapter: nil, promptIDs: [1, 2, 3, 4], excluding: [])
             guard case .routeDecision(let decision)? = try await Self.send(.routeRequest(route), from: [5], to: state).replies.first?.message else { continue }
             chosen.append(decision.workerID?.rawValue ?? "none")
         }

@@ -1,5 +1,6 @@
 import PatchworkCore
 import PatchworkRouting
+import PatchworkTesting
 import Testing
 
 struct AdapterSourceBookTests {
@@ -11,7 +12,7 @@ struct AdapterSourceBookTests {
             Fixtures.registration("w1", adapters: [Fixtures.adapter("a", source: "s3://b/a"), Fixtures.adapter("b", source: "hf://org/b")]),
         ])
         book.learn(from: members[0])
-        #expect(book.source(of: Self.name("a")) == LoadableAdapter(name: Self.name("a"), model: "m", source: "s3://b/a"))
+        #expect(book.source(of: Self.name("a")) == LoadableAdapter(name: Self.name("a"), model: modelName("m"), source: "s3://b/a"))
         // The worker died: nothing holds them, both can be loaded.
         #expect(book.loadable(excluding: []).map(\.source) == ["s3://b/a", "hf://org/b"])
         #expect(book.loadable(excluding: [Self.name("a")]).map(\.name.rawValue) == ["b"])
@@ -29,7 +30,7 @@ struct AdapterSourceBookTests {
 
     @Test func declaredSourcesStayWhileDeclared() {
         var book = AdapterSourceBook()
-        let declared = AdapterDeclaration(objectName: "obj", loraName: Self.name("x"), baseModel: "m", source: "s3://b/x", replicas: 1, generation: 3)
+        let declared = AdapterDeclaration(objectName: "obj", loraName: Self.name("x"), baseModel: modelName("m"), source: "s3://b/x", replicas: 1, generation: 3)
         book.declare([declared])
         #expect(book.source(of: Self.name("x"))?.source == "s3://b/x")
         #expect(book.declared == [Self.name("x"): declared])

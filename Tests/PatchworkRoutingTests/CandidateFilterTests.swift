@@ -1,5 +1,6 @@
 import PatchworkCore
 import PatchworkRouting
+import PatchworkTesting
 import Testing
 
 struct CandidateFilterTests {
@@ -18,8 +19,8 @@ struct CandidateFilterTests {
     static var sources: AdapterSourceBook {
         var book = AdapterSourceBook()
         book.declare([
-            AdapterDeclaration(objectName: "c", loraName: try! AdapterName("c"), baseModel: "m", source: "s3://bucket/c", replicas: 0, generation: 1),
-            AdapterDeclaration(objectName: "d", loraName: try! AdapterName("d"), baseModel: "other", source: "s3://bucket/d", replicas: 0, generation: 1),
+            AdapterDeclaration(objectName: "c", loraName: try! AdapterName("c"), baseModel: modelName("m"), source: "s3://bucket/c", replicas: 0, generation: 1),
+            AdapterDeclaration(objectName: "d", loraName: try! AdapterName("d"), baseModel: modelName("other"), source: "s3://bucket/d", replicas: 0, generation: 1),
         ])
         return book
     }

@@ -1,10 +1,11 @@
 import PatchworkCore
 import PatchworkRouting
+import PatchworkTesting
 import Testing
 
 struct ClusterMembershipTests {
     static let card = ModelCard(
-        servedModelName: "m", architecture: "llama", contextLength: 8192, kvBlockSize: 16,
+        servedModelName: modelName("m"), architecture: "llama", contextLength: 8192, kvBlockSize: 16,
         dimensions: ModelDimensions(layers: 30, hidden: 576, intermediate: 1536, heads: 9, kvHeads: 3, headDim: 64, vocabulary: 49152),
         lora: LoRACapabilities(enabled: true, maxLoras: 8, maxRank: 64), hasChatTemplate: true
     )

@@ -1,12 +1,13 @@
 import PatchworkCore
 import PatchworkRouting
+import PatchworkTesting
 import Testing
 
 struct DeclarationReconcilerTests {
     static let name = try! AdapterName("sql")
 
     static func declaration(replicas: Int, source: String = "s3://b/sql", model: String = "m") -> AdapterDeclaration {
-        AdapterDeclaration(objectName: "sql-object", loraName: name, baseModel: model, source: source, replicas: replicas, generation: 4)
+        AdapterDeclaration(objectName: "sql-object", loraName: name, baseModel: modelName(model), source: source, replicas: replicas, generation: 4)
     }
 
     static func busy(_ blocks: Int) -> LoadMetrics { LoadMetrics(kvBlocksUsed: blocks) }

@@ -1,11 +1,12 @@
 import PatchworkCore
 import PatchworkRouting
+import PatchworkTesting
 
 /// Workers, adapters and events for the routing tests, built from a few numbers.
 enum Fixtures {
     static func card(model: String = "m", blockSize: Int = 4, lora: Bool = true, maxLoras: Int = 8) -> ModelCard {
         ModelCard(
-            servedModelName: model, architecture: "llama", contextLength: 8192, kvBlockSize: blockSize,
+            servedModelName: modelName(model), architecture: "llama", contextLength: 8192, kvBlockSize: blockSize,
             dimensions: ModelDimensions(layers: 30, hidden: 576, intermediate: 1536, heads: 9, kvHeads: 3, headDim: 64, vocabulary: 49152),
             lora: LoRACapabilities(enabled: lora, maxLoras: maxLoras, maxRank: 64), hasChatTemplate: true
         )
@@ -49,6 +50,6 @@ enum Fixtures {
     }
 
     static func route(_ tokens: [Int], model: String = "m", adapter: String? = nil, excluding: [String] = [], id: String = "r") -> RouteRequest {
-        RouteRequest(requestID: id, model: model, adapter: adapter.map { try! AdapterName($0) }, promptIDs: tokens, excluding: excluding.map { WorkerID($0) })
+        RouteRequest(requestID: requestID(id), model: modelName(model), adapter: adapter.map { try! AdapterName($0) }, promptIDs: tokens, excluding: excluding.map { WorkerID($0) })
     }
 }

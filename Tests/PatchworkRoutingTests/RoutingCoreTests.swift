@@ -1,5 +1,6 @@
 import PatchworkCore
 import PatchworkRouting
+import PatchworkTesting
 import Testing
 
 /// Scripts of worker messages, KV events and route requests against the router's core, with a
@@ -17,7 +18,7 @@ struct RoutingCoreTests {
     }
 
     static func replay(_ batches: [(Int64, [KVEvent])]) -> KVEventReplay {
-        KVEventReplay(requestID: "snapshot", snapshot: true, batches: batches.map { .init(sequence: $0.0, payload: KVEventBatch(timestamp: 0, events: $0.1).encoded()) })
+        KVEventReplay(requestID: requestID("snapshot"), snapshot: true, batches: batches.map { .init(sequence: $0.0, payload: KVEventBatch(timestamp: 0, events: $0.1).encoded()) })
     }
 
     /// Registers workers whose snapshots come back empty: their streams expect batch 0.
@@ -213,13 +214,13 @@ struct RoutingCoreTests {
         _ = core.heartbeat(WorkerHeartbeat(workerID: WorkerID("w3"), sequence: 1, metrics: LoadMetrics(), adapters: []), peer: [3], now: 3.5)
         #expect(core.expire(now: 3.5).map(\.registration.workerID) == [w1])
         #expect(core.indexedBlocks(of: w1) == 0)
-        #expect(core.view.loadable == [LoadableAdapter(name: try! AdapterName("a"), model: "m", source: "s3://b/a")])
+        #expect(core.view.loadable == [LoadableAdapter(name: try! AdapterName("a"), model: modelName("m"), source: "s3://b/a")])
 
         let route = Fixtures.route(prompt, adapter: "a")
         let placed = core.route(route, now: 3.6)
         #expect(placed.candidates == [RoutingCost.Candidate(worker: w2, overlap: 0, busyBlocks: 0, residency: .absent, freeSlots: 8)])
         #expect(placed.message(for: route) == RouteDecision(
-            requestID: "r", workerID: w2, servingEndpoint: "tcp://w2:7100", reason: nil, refusal: nil, loadSource: "s3://b/a"
+            requestID: requestID("r"), workerID: w2, servingEndpoint: "tcp://w2:7100", reason: nil, refusal: nil, loadSource: "s3://b/a"
         ))
 
         // w2 loaded it, then unloads it on purpose: nobody is to bring it back.
@@ -244,7 +245,7 @@ struct RoutingCoreTests {
         var core = Self.core()
         Self.register([Fixtures.registration("w1")], in: &core)
         let name = try! AdapterName("sql")
-        let declaration = AdapterDeclaration(objectName: "o", loraName: name, baseModel: "m", source: "s3://b/sql", replicas: 1, generation: 1)
+        let declaration = AdapterDeclaration(objectName: "o", loraName: name, baseModel: modelName("m"), source: "s3://b/sql", replicas: 1, generation: 1)
         let plan = core.reconcile([declaration], loading: [], failures: [:])
         #expect(plan.actions == [.load(worker: w1, http: "http://w1", name: name, source: "s3://b/sql", objectName: "o")])
         #expect(core.view.loadable.map(\.source) == ["s3://b/sql"])

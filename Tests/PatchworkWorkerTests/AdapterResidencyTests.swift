@@ -8,7 +8,7 @@ import Testing
 /// engine loop must carry out.
 struct AdapterResidencyTests {
     static func request(_ id: String, adapter: AdapterName?) -> InferenceRequest {
-        InferenceRequest(requestID: id, promptIDs: [1, 2, 3], adapter: adapter, sampling: SamplingParameters())
+        InferenceRequest(requestID: requestID(id), promptIDs: [1, 2, 3], adapter: adapter, sampling: SamplingParameters())
     }
 
     static let peer: [UInt8] = [7]
@@ -38,7 +38,7 @@ struct AdapterResidencyTests {
         #expect(residency.tier(of: adapterName("x")) == .host)
         #expect(Self.describe(residency.submit(Self.request("r1", adapter: adapterName("x")), from: Self.peer)) == ["prepare x"])
         #expect(Self.describe(residency.submit(Self.request("r2", adapter: adapterName("x")), from: Self.peer)).isEmpty)
-        #expect(residency.parked.map(\.request.requestID) == ["r1", "r2"])
+        #expect(residency.parked.map(\.request.requestID.rawValue) == ["r1", "r2"])
         #expect(Self.describe(residency.prepared(adapterName("x"), failure: nil)) == ["start r1", "start r2"])
         #expect(residency.tier(of: adapterName("x")) == .resident && residency.running == [adapterName("x"): 2])
         // Resident now: the next one starts at once.
@@ -53,9 +53,9 @@ struct AdapterResidencyTests {
         // x runs rx: y must wait, no demotion.
         _ = residency.loaded(adapterName("y"), pinned: false)
         #expect(Self.describe(residency.submit(Self.request("ry", adapter: adapterName("y")), from: Self.peer)).isEmpty)
-        #expect(residency.parked.map(\.request.requestID) == ["ry"])
+        #expect(residency.parked.map(\.request.requestID.rawValue) == ["ry"])
         // rx ends: x takes the host place y leaves as it becomes resident; y is prepared.
-        #expect(Self.describe(residency.ended("rx")) == ["demote x→host", "prepare y"])
+        #expect(Self.describe(residency.ended(requestID("rx"))) == ["demote x→host", "prepare y"])
         #expect(Self.describe(residency.prepared(adapterName("y"), failure: nil)) == ["start ry"])
         #expect(residency.tier(of: adapterName("x")) == .host && residency.tier(of: adapterName("y")) == .resident)
     }
@@ -69,7 +69,7 @@ struct AdapterResidencyTests {
         #expect(Self.describe(residency.submit(Self.request("r2", adapter: adapterName("y")), from: Self.peer)).isEmpty)
         // x ready: r1 starts and counts as running, so y cannot take x's slot in the same pass.
         #expect(Self.describe(residency.prepared(adapterName("x"), failure: nil)) == ["start r1"])
-        #expect(residency.parked.map(\.request.requestID) == ["r2"])
+        #expect(residency.parked.map(\.request.requestID.rawValue) == ["r2"])
     }
 
     @Test func aFailedPreparationFailsOnlyTheRequestsThatWaitedForIt() {
@@ -88,8 +88,8 @@ struct AdapterResidencyTests {
         _ = residency.loaded(adapterName("x"), pinned: false)
         _ = residency.submit(Self.request("r1", adapter: adapterName("x")), from: Self.peer)
         _ = residency.submit(Self.request("r2", adapter: adapterName("x")), from: Self.peer)
-        #expect(residency.ended("r1").isEmpty)
-        #expect(residency.parked.map(\.request.requestID) == ["r2"])
+        #expect(residency.ended(requestID("r1")).isEmpty)
+        #expect(residency.parked.map(\.request.requestID.rawValue) == ["r2"])
         #expect(Self.describe(residency.unloaded(adapterName("x"))) == ["fail r2 unknownAdapter"])
         #expect(residency.parked.isEmpty && residency.tier(of: adapterName("x")) == nil)
         // A preparation that finishes after the unload changes nothing.

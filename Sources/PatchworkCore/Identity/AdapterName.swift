@@ -3,37 +3,34 @@
 /// Names may contain `/` (`org/adapter`), but never a path segment `.` or `..`, an empty
 /// segment, a backslash or a control character, and are at most 256 bytes of UTF-8: a name
 /// reaches URLs, log lines and (from the disk cache on) file names.
-public struct AdapterName: Hashable, Sendable, Codable, CustomStringConvertible, Comparable {
+public struct AdapterName: CheckedIdentity, Comparable {
     public static let maxBytes = 256
     public let rawValue: String
 
     /// Validates `rawValue`.
     /// - Throws: ``InvalidAdapterName`` saying what is wrong.
     public init(_ rawValue: String) throws(InvalidAdapterName) {
-        if let problem = Self.problem(in: rawValue) { throw InvalidAdapterName(name: rawValue, reason: problem) }
+        if let problem = ServedName.problem(in: rawValue) { throw InvalidAdapterName(name: rawValue, reason: problem) }
         self.rawValue = rawValue
     }
 
-    public var description: String { rawValue }
-
     /// The adapter's numeric id (`lora_id`), a pure function of the name. See ``LoRAID``.
     public var loraID: LoRAID { LoRAID(name: self) }
+}
 
-    public static func < (lhs: AdapterName, rhs: AdapterName) -> Bool { lhs.rawValue < rhs.rawValue }
+/// Why a string is not a valid ``AdapterName``.
+public struct InvalidAdapterName: Error, Equatable, CustomStringConvertible {
+    public let name: String
+    public let reason: String
+    public var description: String { "invalid adapter name: \(reason)" }
+}
 
-    public init(from decoder: any Decoder) throws {
-        let raw = try decoder.singleValueContainer().decode(String.self)
-        try self.init(raw)
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.singleValueContainer()
-        try c.encode(rawValue)
-    }
-
-    private static func problem(in name: String) -> String? {
+/// The rules adapter and model names share: both reach URLs, log lines, metric labels and
+/// (for adapters) file names.
+enum ServedName {
+    static func problem(in name: String) -> String? {
         if name.isEmpty { return "it is empty" }
-        if name.utf8.count > maxBytes { return "it is \(name.utf8.count) bytes long, more than \(maxBytes)" }
+        if name.utf8.count > AdapterName.maxBytes { return "it is \(name.utf8.count) bytes long, more than \(AdapterName.maxBytes)" }
         if name.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f || (0x80..<0xa0).contains($0.value) }) {
             return "it contains a control character"
         }
@@ -43,11 +40,4 @@ public struct AdapterName: Hashable, Sendable, Codable, CustomStringConvertible,
         if segments.contains(where: \.isEmpty) { return "it has an empty path segment (leading, trailing or double '/')" }
         return nil
     }
-}
-
-/// Why a string is not a valid ``AdapterName``.
-public struct InvalidAdapterName: Error, Equatable, CustomStringConvertible {
-    public let name: String
-    public let reason: String
-    public var description: String { "invalid adapter name: \(reason)" }
 }

@@ -31,10 +31,10 @@ public struct ClusterView: Codable, Sendable, Equatable {
 public struct LoadableAdapter: Codable, Sendable, Equatable {
     public var name: AdapterName
     /// The served name of its base model.
-    public var model: String
+    public var model: ModelName
     public var source: String
 
-    public init(name: AdapterName, model: String, source: String) {
+    public init(name: AdapterName, model: ModelName, source: String) {
         self.name = name
         self.model = model
         self.source = source

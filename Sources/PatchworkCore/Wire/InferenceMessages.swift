@@ -1,7 +1,7 @@
 /// A client asks a worker to generate: token ids in, a stream of ``InferenceChunk``s out.
 public struct InferenceRequest: Codable, Sendable, Equatable {
     /// Assigned by the frontend; every hop logs it, and chunks and cancels carry it.
-    public var requestID: String
+    public var requestID: RequestID
     public var promptIDs: [Int]
     /// A loaded adapter's name; nil runs the base model. A malformed name fails decoding.
     public var adapter: AdapterName?
@@ -10,7 +10,7 @@ public struct InferenceRequest: Codable, Sendable, Equatable {
     /// worker without it because no live worker had it).
     public var adapterSource: String?
 
-    public init(requestID: String, promptIDs: [Int], adapter: AdapterName?, sampling: SamplingParameters, adapterSource: String? = nil) {
+    public init(requestID: RequestID, promptIDs: [Int], adapter: AdapterName?, sampling: SamplingParameters, adapterSource: String? = nil) {
         self.requestID = requestID
         self.promptIDs = promptIDs
         self.adapter = adapter
@@ -60,7 +60,7 @@ public struct InferenceChunk: Codable, Sendable, Equatable {
         }
     }
 
-    public var requestID: String
+    public var requestID: RequestID
     public var tokens: [Token]
     /// `stop` or `length` on the last chunk; nil before.
     public var finishReason: String?
@@ -70,7 +70,7 @@ public struct InferenceChunk: Codable, Sendable, Equatable {
     /// have been the start of a stop string.
     public var trailingText: String?
 
-    public init(requestID: String, tokens: [Token], finishReason: String?, usage: Usage?, trailingText: String? = nil) {
+    public init(requestID: RequestID, tokens: [Token], finishReason: String?, usage: Usage?, trailingText: String? = nil) {
         self.requestID = requestID
         self.tokens = tokens
         self.finishReason = finishReason

@@ -1,11 +1,11 @@
 /// What a frontend needs to turn requests into token ids for a model: its tokenizer and chat
 /// template. A worker sends them on request, so frontends need no model files of their own.
 public struct ModelAssets: Codable, Sendable, Equatable {
-    public var servedModelName: String
+    public var servedModelName: ModelName
     public var chatTemplate: String?
     public var tokenizer: TokenizerData
 
-    public init(servedModelName: String, chatTemplate: String?, tokenizer: TokenizerData) {
+    public init(servedModelName: ModelName, chatTemplate: String?, tokenizer: TokenizerData) {
         self.servedModelName = servedModelName
         self.chatTemplate = chatTemplate
         self.tokenizer = tokenizer

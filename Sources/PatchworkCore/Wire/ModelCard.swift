@@ -2,7 +2,7 @@
 /// registration and passed on to frontends in the ``ClusterView``.
 public struct ModelCard: Codable, Sendable, Equatable {
     /// The name clients use as `model` for the base model.
-    public var servedModelName: String
+    public var servedModelName: ModelName
     /// The architecture as the model file names it (`llama`, `qwen2`, `qwen3`).
     public var architecture: String
     /// Longest sequence (prompt and completion) the worker accepts, in tokens.
@@ -15,7 +15,7 @@ public struct ModelCard: Codable, Sendable, Equatable {
     public var hasChatTemplate: Bool
 
     public init(
-        servedModelName: String, architecture: String, contextLength: Int, kvBlockSize: Int,
+        servedModelName: ModelName, architecture: String, contextLength: Int, kvBlockSize: Int,
         dimensions: ModelDimensions, lora: LoRACapabilities, hasChatTemplate: Bool
     ) {
         self.servedModelName = servedModelName

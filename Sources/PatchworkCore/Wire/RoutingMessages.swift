@@ -1,8 +1,8 @@
 /// A frontend asks a router which worker should serve a request.
 public struct RouteRequest: Codable, Sendable, Equatable {
-    public var requestID: String
+    public var requestID: RequestID
     /// The base model's served name.
-    public var model: String
+    public var model: ModelName
     /// The adapter, or nil for the base model.
     public var adapter: AdapterName?
     /// The prompt's token ids (the KV-aware router matches them against its prefix index).
@@ -10,7 +10,7 @@ public struct RouteRequest: Codable, Sendable, Equatable {
     /// Workers not to choose (they failed this request already).
     public var excluding: [WorkerID]
 
-    public init(requestID: String, model: String, adapter: AdapterName?, promptIDs: [Int], excluding: [WorkerID]) {
+    public init(requestID: RequestID, model: ModelName, adapter: AdapterName?, promptIDs: [Int], excluding: [WorkerID]) {
         self.requestID = requestID
         self.model = model
         self.adapter = adapter
@@ -30,7 +30,7 @@ public struct RouteDecision: Codable, Sendable, Equatable {
         case noWorkerAvailable = "no_worker_available"
     }
 
-    public var requestID: String
+    public var requestID: RequestID
     public var workerID: WorkerID?
     public var servingEndpoint: String?
     public var reason: String?
@@ -41,7 +41,7 @@ public struct RouteDecision: Codable, Sendable, Equatable {
     public var loadSource: String?
 
     public init(
-        requestID: String, workerID: WorkerID?, servingEndpoint: String?, reason: String?, refusal: Refusal? = nil, loadSource: String? = nil
+        requestID: RequestID, workerID: WorkerID?, servingEndpoint: String?, reason: String?, refusal: Refusal? = nil, loadSource: String? = nil
     ) {
         self.requestID = requestID
         self.workerID = workerID

@@ -6,18 +6,18 @@ public enum ServingMessage: Sendable, Equatable {
     /// Worker → client: tokens of a running request.
     case chunk(InferenceChunk)
     /// Client → worker: stop a request and free its blocks (a client went away).
-    case cancel(requestID: String)
+    case cancel(requestID: RequestID)
     /// A KV-event subscriber that saw a gap → worker: resend the batches from `fromSequence` on
     /// (a negative number asks for a snapshot).
-    case kvEventsRequest(requestID: String, fromSequence: Int64)
+    case kvEventsRequest(requestID: RequestID, fromSequence: Int64)
     /// Worker → subscriber: the batches asked for, in order; or, when they are no longer kept,
     /// a snapshot: one batch (`AllBlocksCleared`, then every cached block) standing for all
     /// batches up to its sequence number.
     case kvEvents(KVEventReplay)
     /// Client → worker: send the model's tokenizer and chat template.
-    case modelAssetsRequest(requestID: String)
+    case modelAssetsRequest(requestID: RequestID)
     /// Worker → client.
-    case modelAssets(requestID: String, ModelAssets)
+    case modelAssets(requestID: RequestID, ModelAssets)
     /// Worker → client: the request was refused.
     case failure(ServingFailure)
 
@@ -34,9 +34,9 @@ public enum ServingMessage: Sendable, Equatable {
         }
     }
 
-    private struct RequestBody: Codable { var requestID: String }
-    private struct ReplayRequestBody: Codable { var requestID: String; var fromSequence: Int64 }
-    private struct AssetsBody: Codable { var requestID: String; var assets: ModelAssets }
+    private struct RequestBody: Codable { var requestID: RequestID }
+    private struct ReplayRequestBody: Codable { var requestID: RequestID; var fromSequence: Int64 }
+    private struct AssetsBody: Codable { var requestID: RequestID; var assets: ModelAssets }
 
     public func encoded() throws -> [UInt8] {
         let encoder = MessagePackEncoder()
@@ -56,8 +56,8 @@ public enum ServingMessage: Sendable, Equatable {
 
     /// The bytes of a `model_assets` reply whose assets were encoded once, in advance (they are
     /// megabytes and never change).
-    public static func modelAssetsReply(requestID: String, encodedAssets: MessagePackValue) -> [UInt8] {
-        Envelope.encode(type: "model_assets", body: .map([(.string("requestID"), .string(requestID)), (.string("assets"), encodedAssets)]))
+    public static func modelAssetsReply(requestID: RequestID, encodedAssets: MessagePackValue) -> [UInt8] {
+        Envelope.encode(type: "model_assets", body: .map([(.string("requestID"), .string(requestID.rawValue)), (.string("assets"), encodedAssets)]))
     }
 
     public init(decoding bytes: [UInt8]) throws(WireMessageError) {
@@ -91,11 +91,11 @@ public struct ServingFailure: Codable, Sendable, Equatable {
         case adapterLoadFailed = "adapter_load_failed"
     }
 
-    public var requestID: String?
+    public var requestID: RequestID?
     public var code: Code
     public var message: String
 
-    public init(requestID: String?, code: Code, message: String) {
+    public init(requestID: RequestID?, code: Code, message: String) {
         self.requestID = requestID
         self.code = code
         self.message = message
@@ -114,12 +114,12 @@ public struct KVEventReplay: Codable, Sendable, Equatable {
         }
     }
 
-    public var requestID: String
+    public var requestID: RequestID
     /// True when `batches` holds one snapshot instead of the batches asked for.
     public var snapshot: Bool
     public var batches: [Batch]
 
-    public init(requestID: String, snapshot: Bool, batches: [Batch]) {
+    public init(requestID: RequestID, snapshot: Bool, batches: [Batch]) {
         self.requestID = requestID
         self.snapshot = snapshot
         self.batches = batches

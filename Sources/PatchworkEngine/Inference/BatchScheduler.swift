@@ -17,12 +17,12 @@ public final class ResidentAdapter: Sendable {
 
 /// A request to the engine.
 public struct GenerationRequest: Sendable {
-    public var id: String
+    public var id: RequestID
     public var promptIDs: [Int]
     public var parameters: SamplingParameters
     public var adapter: ResidentAdapter?
 
-    public init(id: String, promptIDs: [Int], parameters: SamplingParameters, adapter: ResidentAdapter? = nil) {
+    public init(id: RequestID, promptIDs: [Int], parameters: SamplingParameters, adapter: ResidentAdapter? = nil) {
         self.id = id
         self.promptIDs = promptIDs
         self.parameters = parameters
@@ -33,7 +33,7 @@ public struct GenerationRequest: Sendable {
 /// What one step produced for one request: a token (with its text and log-probabilities),
 /// and the finish reason once it is done.
 public struct StepOutput: Sendable {
-    public var requestID: String
+    public var requestID: RequestID
     public var token: Generator.Token?
     public var finishReason: Generator.FinishReason?
     public var promptTokens: Int
@@ -127,7 +127,7 @@ public final class BatchScheduler {
 
     /// Drops a request, waiting or running, and frees its blocks. Returns whether it was there.
     @discardableResult
-    public func cancel(_ requestID: String) -> Bool {
+    public func cancel(_ requestID: RequestID) -> Bool {
         outputs.ended(requestID)
         return scheduler.cancel(requestID)
     }
@@ -142,7 +142,7 @@ public final class BatchScheduler {
         let logits = runner.run(chunks)
         scheduler.computed(chunks)
         var results: [StepOutput] = []
-        var finished: Set<String> = []
+        var finished: Set<RequestID> = []
         for (chunk, logits) in zip(chunks, logits) {
             guard let logits else { continue }
             let output = outputs.process(chunk.sequence, logits: logits)

@@ -46,7 +46,7 @@ public struct Generator {
             transformer: transformer, tokenizer: tokenizer, blockSize: blockSize, blockCount: max(1, (total + blockSize - 1) / blockSize),
             maxBatchTokens: maxBatchTokens, maxSequences: 1, maxLoRARank: max(adapter?.weights.rank ?? 1, 1)
         )
-        try scheduler.submit(GenerationRequest(id: "generate", promptIDs: promptIDs, parameters: parameters, adapter: adapter))
+        try scheduler.submit(GenerationRequest(id: RequestID.fresh(prefix: "generate-"), promptIDs: promptIDs, parameters: parameters, adapter: adapter))
         let start = ContinuousClock.now
         var firstToken: ContinuousClock.Instant?
         var tokens: [Token] = [], text = "", finish = FinishReason.length

@@ -26,7 +26,7 @@ public final class OutputProcessor {
     }
 
     public let tokenizer: Tokenizer
-    private var requests: [String: RequestState] = [:]
+    private var requests: [RequestID: RequestState] = [:]
 
     public init(tokenizer: Tokenizer) {
         self.tokenizer = tokenizer
@@ -38,7 +38,7 @@ public final class OutputProcessor {
     }
 
     /// A request ends (finished or cancelled); its state goes.
-    func ended(_ requestID: String) { requests[requestID] = nil }
+    func ended(_ requestID: RequestID) { requests[requestID] = nil }
 
     /// The output of `sequence` for these logits of its last token. A token that does not end
     /// the request is appended to the sequence.

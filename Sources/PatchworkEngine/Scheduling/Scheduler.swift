@@ -20,7 +20,7 @@ public final class ScheduledSequence {
         tokens = request.promptIDs
     }
 
-    public var id: String { request.id }
+    public var id: RequestID { request.id }
     public var generatedCount: Int { tokens.count - request.promptIDs.count }
 
     /// A sampled token joins the sequence; its keys and values are computed next step.
@@ -95,7 +95,7 @@ public final class Scheduler {
 
     /// Drops a request, waiting or running, and frees its blocks. Returns whether it was there.
     @discardableResult
-    public func cancel(_ requestID: String) -> Bool {
+    public func cancel(_ requestID: RequestID) -> Bool {
         if let i = waiting.firstIndex(where: { $0.id == requestID }) {
             waiting.remove(at: i)
             return true
@@ -155,7 +155,7 @@ public final class Scheduler {
     }
 
     /// Finished sequences leave and free their blocks.
-    public func finish(_ requestIDs: Set<String>) {
+    public func finish(_ requestIDs: Set<RequestID>) {
         guard !requestIDs.isEmpty else { return }
         running.removeAll { sequence in
             guard requestIDs.contains(sequence.id) else { return false }

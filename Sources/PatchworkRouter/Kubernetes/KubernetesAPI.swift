@@ -58,12 +58,17 @@ struct KubernetesAPI: Sendable {
         var declarations: [AdapterDeclaration] = [], invalid: [(String, String)] = []
         for item in list.items {
             let name = item.metadata.name
-            guard let spec = item.spec, let baseModel = spec.baseModel, let uri = spec.source?.uri else {
+            guard let spec = item.spec, let baseModelText = spec.baseModel, let uri = spec.source?.uri else {
                 invalid.append((name, "spec.baseModel and spec.source.uri are required"))
                 continue
             }
             guard let loraName = try? AdapterName(spec.loraName ?? name) else {
                 invalid.append((name, "'\(spec.loraName ?? name)' is not a valid adapter name"))
+                continue
+            }
+            let baseModel: ModelName
+            do { baseModel = try ModelName(baseModelText) } catch {
+                invalid.append((name, "spec.baseModel '\(baseModelText)': \(error)"))
                 continue
             }
             declarations.append(AdapterDeclaration(
