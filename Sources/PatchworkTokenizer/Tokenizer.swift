@@ -2,25 +2,33 @@ import Foundation
 import PatchworkCore
 import PatchworkFormats
 
-/// A byte-level BPE tokenizer (GPT-2 style, as SmolLM2, Llama 3 and Qwen use), built from GGUF
-/// metadata (`tokenizer.ggml.*`) or from a Hugging Face `tokenizer.json`.
+/// A tokenizer built from GGUF metadata (`tokenizer.ggml.*`), a Hugging Face `tokenizer.json`
+/// or the data a worker sends: byte-level BPE (GPT-2 style: SmolLM2, Llama 3, Qwen) or
+/// SentencePiece (``SentencePiece``: gemma).
 ///
-/// Encoding: added/special tokens are matched first (longest first), the rest is split by the
-/// pre-tokenizer, each piece's bytes are mapped to GPT-2's byte alphabet and merged by rank.
+/// Encoding: added/special tokens are matched first (longest first, byte for byte); for BPE the
+/// rest is split by the pre-tokenizer, each piece's bytes mapped to GPT-2's byte alphabet and
+/// merged by rank; for SentencePiece merged by score.
 public struct Tokenizer: Sendable {
     public let vocabulary: [String]
     let ids: [String: Int]
     /// "left right" → rank (lower merges first).
     let mergeRanks: [String: Int]
     let preTokenizer: PreTokenizer
-    /// Tokens matched verbatim in text, longest first.
-    let addedTokens: [(text: String, id: Int)]
+    /// Set for a SentencePiece model.
+    let sentencePiece: SentencePiece?
+    let addsSpacePrefix: Bool
+    /// Tokens matched verbatim in text.
+    let addedTokens: AddedTokenMatcher
+    let addedIDs: Set<Int>
     /// Ids of control tokens (BOS, EOS, `<|im_start|>`, …).
     public let specialIDs: Set<Int>
     public let bosID: Int?
     public let eosID: Int?
     /// Whether `encode` prepends BOS.
     public let addsBOS: Bool
+    /// Ids that end a turn besides EOS (gemma's `<end_of_turn>`): generation stops on them.
+    public let endOfTurnIDs: [Int]
 
     public var count: Int { vocabulary.count }
 
@@ -32,27 +40,37 @@ public struct Tokenizer: Sendable {
         try self.init(
             vocabulary: data.vocabulary, merges: data.merges, added: data.addedTokens.map { ($0.text, $0.id) },
             special: Set(data.addedTokens.filter(\.special).map(\.id)), patterns: data.preTokenizerPatterns,
-            bos: data.bosID, eos: data.eosID, addsBOS: data.addsBOS
+            bos: data.bosID, eos: data.eosID, addsBOS: data.addsBOS, scores: data.scores, addsSpacePrefix: data.addsSpacePrefix ?? false,
+            endOfTurn: data.endOfTurnIDs ?? []
         )
     }
 
+    /// - Parameter scores: set for SentencePiece (then `merges` and `patterns` are empty).
     init(
         vocabulary: [String], merges: [String], added: [(String, Int)], special: Set<Int>, patterns: [String],
-        bos: Int?, eos: Int?, addsBOS: Bool
+        bos: Int?, eos: Int?, addsBOS: Bool, scores: [Float]? = nil, addsSpacePrefix: Bool = false, endOfTurn: [Int] = []
     ) throws(ModelFileError) {
+        if let scores, scores.count != vocabulary.count {
+            throw ModelFileError("tokenizer has \(scores.count) scores for \(vocabulary.count) tokens")
+        }
         self.vocabulary = vocabulary
-        ids = Dictionary(vocabulary.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+        ids = scores != nil ? [:] : Dictionary(vocabulary.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
         mergeRanks = Dictionary(merges.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
         preTokenizer = try PreTokenizer(patterns: patterns)
-        addedTokens = added.sorted { $0.0.utf8.count > $1.0.utf8.count }.map { (text: $0.0, id: $0.1) }
+        sentencePiece = scores.map { SentencePiece(vocabulary: vocabulary, scores: $0) }
+        self.addsSpacePrefix = addsSpacePrefix
+        addedTokens = AddedTokenMatcher(added.sorted { $0.0.utf8.count > $1.0.utf8.count }.map { (text: $0.0, id: $0.1) })
+        addedIDs = Set(added.map(\.1))
         specialIDs = special
         bosID = bos
         eosID = eos
         self.addsBOS = addsBOS
+        endOfTurnIDs = endOfTurn
         data = TokenizerData(
             vocabulary: vocabulary, merges: merges,
             addedTokens: added.sorted { $0.1 < $1.1 }.map { TokenizerData.AddedToken(text: $0.0, id: $0.1, special: special.contains($0.1)) },
-            preTokenizerPatterns: patterns, bosID: bos, eosID: eos, addsBOS: addsBOS
+            preTokenizerPatterns: patterns, bosID: bos, eosID: eos, addsBOS: addsBOS, scores: scores,
+            addsSpacePrefix: scores == nil ? nil : addsSpacePrefix, endOfTurnIDs: endOfTurn.isEmpty ? nil : endOfTurn
         )
     }
 
@@ -64,11 +82,13 @@ public struct Tokenizer: Sendable {
         self = isDirectory.boolValue ? try Tokenizer(huggingFaceDirectory: path) : try Tokenizer(gguf: GGUFFile(path: path))
     }
 
-    /// From GGUF metadata: `tokenizer.ggml.model` must be `gpt2` (byte-level BPE).
+    /// From GGUF metadata: `tokenizer.ggml.model` `gpt2` (byte-level BPE) or `llama`
+    /// (SentencePiece, with `tokenizer.ggml.scores`).
     public init(gguf: GGUFFile) throws(ModelFileError) {
         let m = gguf.metadata
-        guard m["tokenizer.ggml.model"]?.stringValue == "gpt2" else {
-            throw ModelFileError("tokenizer model '\(m["tokenizer.ggml.model"]?.stringValue ?? "none")' is not supported (byte-level BPE, 'gpt2', is)")
+        let model = m["tokenizer.ggml.model"]?.stringValue ?? "none"
+        guard model == "gpt2" || model == "llama" else {
+            throw ModelFileError("tokenizer model '\(model)' is not supported ('gpt2', byte-level BPE, and 'llama', SentencePiece, are)")
         }
         let tokens = m["tokenizer.ggml.tokens"]?.arrayValue?.compactMap(\.stringValue) ?? []
         let merges = m["tokenizer.ggml.merges"]?.arrayValue?.compactMap(\.stringValue) ?? []
@@ -80,11 +100,23 @@ public struct Tokenizer: Sendable {
             added.append((tokens[id], id))
             if type == 3 { special.insert(id) }
         }
+        let bos = m["tokenizer.ggml.bos_token_id"]?.intValue, eos = m["tokenizer.ggml.eos_token_id"]?.intValue
+        guard model == "llama" else {
+            try self.init(
+                vocabulary: tokens, merges: merges, added: added, special: special,
+                patterns: PreTokenizer.patterns(ggufPre: m["tokenizer.ggml.pre"]?.stringValue),
+                bos: bos, eos: eos, addsBOS: m["tokenizer.ggml.add_bos_token"].map { $0 == .bool(true) } ?? false
+            )
+            return
+        }
+        let scores = m["tokenizer.ggml.scores"]?.arrayValue?.compactMap { $0.doubleValue.map(Float.init) } ?? []
+        guard scores.count == tokens.count else { throw ModelFileError("GGUF SentencePiece tokenizer lacks tokenizer.ggml.scores for its \(tokens.count) tokens") }
+        // As llama.cpp: a turn also ends at a control token named like an end of turn.
+        let endOfTurn = ["<end_of_turn>", "<|eot_id|>", "<|im_end|>"].compactMap { name in special.first { tokens[$0] == name } }
         try self.init(
-            vocabulary: tokens, merges: merges, added: added, special: special,
-            patterns: PreTokenizer.patterns(ggufPre: m["tokenizer.ggml.pre"]?.stringValue),
-            bos: m["tokenizer.ggml.bos_token_id"]?.intValue, eos: m["tokenizer.ggml.eos_token_id"]?.intValue,
-            addsBOS: m["tokenizer.ggml.add_bos_token"].map { $0 == .bool(true) } ?? false
+            vocabulary: tokens, merges: [], added: added, special: special, patterns: [], bos: bos, eos: eos,
+            addsBOS: m["tokenizer.ggml.add_bos_token"].map { $0 == .bool(true) } ?? true, scores: scores,
+            addsSpacePrefix: m["tokenizer.ggml.add_space_prefix"].map { $0 == .bool(true) } ?? true, endOfTurn: endOfTurn
         )
     }
 
@@ -151,20 +183,22 @@ public struct Tokenizer: Sendable {
     public func encode(_ text: String, addBOS: Bool? = nil) -> [Int] {
         var result: [Int] = []
         if addBOS ?? addsBOS, let bos = bosID { result.append(bos) }
-        var rest = Substring(text)
-        while !rest.isEmpty {
-            // The earliest added token in the rest, longest first at equal positions.
-            var best: (range: Range<Substring.Index>, id: Int)?
-            for token in addedTokens {
-                if let range = rest.range(of: token.text), best == nil || range.lowerBound < best!.range.lowerBound {
-                    best = (range, token.id)
+        let bytes = Array(text.utf8)
+        var afterSpecial = true
+        for piece in addedTokens.split(bytes) {
+            switch piece {
+            case .token(let id):
+                result.append(id)
+                afterSpecial = specialIDs.contains(id)
+            case .text(let range):
+                if let sentencePiece {
+                    // llama.cpp puts the space prefix before text that starts the prompt or follows a control token.
+                    result += sentencePiece.encode(bytes[range], spacePrefix: addsSpacePrefix && afterSpecial)
+                } else {
+                    for piece in preTokenizer.split(String(decoding: bytes[range], as: UTF8.self)) { result += bpe(piece) }
                 }
+                afterSpecial = false
             }
-            let plainEnd = best?.range.lowerBound ?? rest.endIndex
-            for piece in preTokenizer.split(String(rest[..<plainEnd])) { result += bpe(piece) }
-            guard let found = best else { break }
-            result.append(found.id)
-            rest = rest[found.range.upperBound...]
         }
         return result
     }
@@ -202,7 +236,8 @@ public struct Tokenizer: Sendable {
     /// The bytes a token stands for (special tokens: their text).
     public func bytes(of id: Int) -> [UInt8] {
         guard id >= 0 && id < vocabulary.count else { return [] }
-        if addedTokens.contains(where: { $0.id == id }) { return Array(vocabulary[id].utf8) }
+        if addedIDs.contains(id) { return Array(vocabulary[id].utf8) }
+        if let sentencePiece { return sentencePiece.bytes(of: vocabulary[id]) }
         return ByteLevel.decode(vocabulary[id])
     }
 

@@ -42,6 +42,36 @@ extension EndToEnd {
             "Q4_1": "Q4_1", "Q8_0": "Q8_0", "Q4_0": "Q4_0", "Q5_0": "Q5_0", "Q4_K_M": "Q4_K", "Q5_K_M": "Q5_K", "Q6_K": "Q6_K",
         ]
 
+        /// A near-tie in one engine's distribution: the other's token among its five best,
+        /// within 1.0 of its best (measured: the two best swap with gaps up to 0.8 when float
+        /// order alone differs; a broken kernel picks a token neither engine ranks near the top).
+        static func isNearTie(_ top: [[Double]], _ token: Int) -> Bool {
+            guard let entry = top.first(where: { Int($0[0]) == token }), let best = top.first else { return false }
+            return best[1] - entry[1] <= 1.0
+        }
+
+        /// The release engine's greedy answer on `file` to `c`'s prompt, and its first step that
+        /// differs from llama.cpp's (checked to be a near-tie).
+        static func generate(file: String, like c: Reference.Case, steps: Int, label: String) async throws -> (Generated, first: Int) {
+            let run = try await ProgramRun.run(TestPaths.binaries.appendingPathComponent("patchwork-worker").path, [
+                "generate", "--model", file, "--prompt-ids", c.prompt_ids.map(String.init).joined(separator: ","),
+                "--max-tokens", "\(steps)", "--ignore-eos", "--json", "--threads", "2", "--top-logprobs", "5",
+            ])
+            try #require(run.status == 0, "\(run.output)")
+            let generated = try JSONDecoder().decode(Generated.self, from: Data(run.output.split(separator: "\n").last!.utf8))
+            let ours = generated.tokens.map(\.id)
+            #expect(ours.count == steps)
+            let first = Array(zip(ours, c.tokens)).firstIndex { $0 != $1 } ?? min(ours.count, c.tokens.count)
+            if first < ours.count {
+                let theirs = c.top[first], mine = generated.tokens[first].top
+                #expect(
+                    isNearTie(theirs, ours[first]) || isNearTie(mine, c.tokens[first]),
+                    "\(label) '\(c.text.prefix(60))': step \(first) is no near-tie: Patchwork \(mine), llama.cpp \(theirs)"
+                )
+            }
+            return (generated, first)
+        }
+
         static let reference = Result { () throws -> Reference in
             let url = try #require(TestPaths.llamaReferences).appendingPathComponent("references.json")
             return try JSONDecoder().decode(Reference.self, from: Data(contentsOf: url))
@@ -54,32 +84,9 @@ extension EndToEnd {
             let fileMB = Double(try FileManager.default.attributesOfItem(atPath: variant.file)[.size] as? Int ?? 0) / 1_048_576
             var firstDivergences: [Int] = [], matched: [Double] = []
             for c in variant.cases {
-                let run = try await ProgramRun.run(TestPaths.binaries.appendingPathComponent("patchwork-worker").path, [
-                    "generate", "--model", variant.file, "--prompt-ids", c.prompt_ids.map(String.init).joined(separator: ","),
-                    "--max-tokens", "\(reference.steps)", "--ignore-eos", "--json", "--threads", "2", "--top-logprobs", "5",
-                ])
-                try #require(run.status == 0, "\(run.output)")
-                let generated = try JSONDecoder().decode(Generated.self, from: Data(run.output.split(separator: "\n").last!.utf8))
-                let ours = generated.tokens.map(\.id)
-                #expect(ours.count == reference.steps)
-                let first = Array(zip(ours, c.tokens)).firstIndex { $0 != $1 } ?? min(ours.count, c.tokens.count)
+                let (generated, first) = try await Self.generate(file: variant.file, like: c, steps: reference.steps, label: name)
                 firstDivergences.append(first)
                 for i in 0..<first { matched.append(abs(generated.tokens[i].logprob - c.logprobs[i])) }
-                if first < ours.count {
-                    // A near-tie in one engine's distribution: the other's token among its five
-                    // best, within 1.0 of its best (measured: the two best swap with gaps up to
-                    // 0.8 when float order alone differs; a broken kernel picks a token neither
-                    // engine ranks near the top).
-                    func nearTie(_ top: [[Double]], _ token: Int) -> Bool {
-                        guard let entry = top.first(where: { Int($0[0]) == token }), let best = top.first else { return false }
-                        return best[1] - entry[1] <= 1.0
-                    }
-                    let theirs = c.top[first], mine = generated.tokens[first].top
-                    #expect(
-                        nearTie(theirs, ours[first]) || nearTie(mine, c.tokens[first]),
-                        "\(name) '\(c.text)': step \(first) is no near-tie: Patchwork \(mine), llama.cpp \(theirs)"
-                    )
-                }
                 #expect(generated.weights_bytes[Self.expectedTypes[name]!, default: 0] > 0, "\(name) keeps its encoding: \(generated.weights_bytes)")
                 #expect(generated.weights_bytes["F32", default: 0] < 1 << 20, "no matrix decoded to f32: \(generated.weights_bytes)")
                 let weightsMB = Double(generated.weights_bytes.values.reduce(0, +)) / 1_048_576

@@ -9,7 +9,9 @@ same file. Then llama.cpp runs each file greedily on fixed prompts and records, 
 the chosen token and its log-probability (log-softmax of llama.cpp's logits).
 
 Writes OUT/<variant>.gguf and OUT/references.json; files already there are kept (a re-run only
-fills what is missing). Needs llama-cpp-python (make bench-venv), built without AMX.
+fills what is missing). With --gemma, also OUT/gemma3.json: llama.cpp's token ids of texts with
+spaces, digits, emoji and code under Gemma-3-270M's SentencePiece tokenizer, and its greedy
+answers on that file. Needs llama-cpp-python (make bench-venv), built without AMX.
 """
 import argparse
 import json
@@ -40,6 +42,43 @@ PROMPTS = [
 ]
 
 
+# Gemma-3-270M is a base model: plain-text prompts, one in its turn format.
+GEMMA_PROMPTS = [
+    "The capital of France is",
+    "def fibonacci(n):\n    \"\"\"Return the n-th Fibonacci number.\"\"\"\n",
+    "<start_of_turn>user\nName three colors.<end_of_turn>\n<start_of_turn>model\n",
+    "Photosynthesis is the process by which",
+    # Past the 512-position sliding window of its local layers (about 800 tokens).
+    "".join(f"Day {i}: the river rose, the farmers moved the sheep to the hill, and the mill stopped. " for i in range(1, 41))
+    + "After forty days of this, the village",
+]
+
+# Texts for the tokenizer comparison: spaces (runs, leading, trailing), digits, emoji, code,
+# other scripts, control and user-defined tokens written in the text.
+GEMMA_TEXTS = [
+    "Hello world!",
+    " leading space",
+    "trailing space ",
+    "a  b   c    d",
+    "Two\n\nnewlines and a\ttab",
+    "12345 67.89 -0.5e10 1,000,000",
+    "emoji 🦙🚀👩‍💻 and ❤️",
+    "ünïcödé façade naïve — “quotes”",
+    "東京は日本の首都です。",
+    "Привет, мир! Γειά σου",
+    "def f(x):\n    return x ** 2  # square\n",
+    "for (int i = 0; i < n; i++) { sum += a[i]; }",
+    "<start_of_turn>user\nHi there<end_of_turn>\n<start_of_turn>model\n",
+    "<b>bold</b> and <code>x = 1</code>",
+    "x\r\ny",
+    "\u00a0non-breaking space",
+    "I'm here. You're there; they'd go.",
+    "https://example.com/path?q=1&r=two#frag",
+    "\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n",
+    "aaaaaaaaaaaaaaaa bbbb",
+]
+
+
 @llama_cpp.llama_log_callback
 def _quiet(level, text, user_data):
     """llama.cpp logs every tensor it quantizes and every key it loads: thousands of lines."""
@@ -59,17 +98,17 @@ def quantize(source, target, ftype):
     os.replace(partial, target)
 
 
-def greedy(path, prompts, steps, threads):
+def greedy(path, prompts, steps, threads, add_bos=False, n_ctx=512):
     # llama.cpp as exact as it runs: an f32 KV cache and no flash attention (its CPU flash
     # attention rounds queries to f16 and accumulates in f16; its default cache is f16). Its
     # products keep their int8 activations, as Patchwork's do.
     llm = llama_cpp.Llama(
-        model_path=path, n_ctx=512, n_threads=threads, n_batch=512, verbose=False, flash_attn=False,
+        model_path=path, n_ctx=n_ctx, n_threads=threads, n_batch=512, verbose=False, flash_attn=False,
         type_k=llama_cpp.GGML_TYPE_F32, type_v=llama_cpp.GGML_TYPE_F32,
     )
     cases = []
     for text in prompts:
-        ids = llm.tokenize(text.encode(), add_bos=False, special=True)
+        ids = llm.tokenize(text.encode(), add_bos=add_bos, special=True)
         llm.reset()
         llm.eval(ids)
         tokens, logprobs, top = [], [], []
@@ -89,6 +128,23 @@ def greedy(path, prompts, steps, threads):
     return cases
 
 
+def gemma(path, out, steps, threads):
+    """Token ids (with BOS, special tokens parsed) and greedy answers on the Gemma file."""
+    if os.path.exists(out) and json.load(open(out)).get("steps") == steps:
+        return
+    llm = llama_cpp.Llama(model_path=path, n_ctx=512, n_threads=threads, vocab_only=True, verbose=False)
+    texts = [{"text": t, "ids": llm.tokenize(t.encode(), add_bos=True, special=True)} for t in GEMMA_TEXTS]
+    del llm
+    print("llama.cpp greedy on gemma3", flush=True)
+    reference = {
+        "llama_cpp_python": llama_cpp.__version__, "file": os.path.abspath(path), "steps": steps,
+        "texts": texts, "cases": greedy(path, GEMMA_PROMPTS, steps, threads, add_bos=True, n_ctx=2048),
+    }
+    with open(out + ".partial", "w") as f:
+        json.dump(reference, f)
+    os.replace(out + ".partial", out)
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--model", required=True, help="the GGUF to start from (its own type is a variant too)")
@@ -96,8 +152,12 @@ def main():
     p.add_argument("--out", required=True)
     p.add_argument("--steps", type=int, default=64)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--gemma", help="Gemma-3-270M Q4_K_M (make model-gemma): writes OUT/gemma3.json")
+    p.add_argument("--gemma-steps", type=int, default=32)
     args = p.parse_args()
     os.makedirs(args.out, exist_ok=True)
+    if args.gemma:
+        gemma(args.gemma, os.path.join(args.out, "gemma3.json"), args.gemma_steps, args.threads)
     files = {args.name: os.path.abspath(args.model)}
     for name, ftype in VARIANTS.items():
         target = os.path.join(args.out, f"{name}.gguf")

@@ -163,15 +163,19 @@ void pw_softmax(float *x, int n);
 /// `gate[i] = silu(gate[i]) · up[i]` for i < n (SwiGLU).
 void pw_swiglu(float *gate, const float *up, int n);
 
+/// `gate[i] = gelu_tanh(gate[i]) · up[i]` for i < n (GeGLU with the tanh approximation, gemma).
+void pw_geglu_tanh(float *gate, const float *up, int n);
+
 /// Attention of one new token: `heads` query heads sharing one key/value head (GQA), over
-/// `positions` cached positions held in blocks of `block_size` rows. Position p's key is at
+/// cached positions `first ..< positions` (`first` > 0: a sliding window) held in blocks of
+/// `block_size` rows. Position p's key is at
 /// `keys + (blocks[p / block_size] · block_size + p % block_size) · kv_stride` (the caller points
 /// `keys` and `values` at its layer and head), likewise its value. Query h is at
 /// `q + h · q_stride`, its output at `out + h · out_stride`; `scores` has room for
 /// heads × positions floats.
 void pw_attend_one(const float *q, int q_stride, int heads, const float *keys, const float *values, int kv_stride,
-                   const intptr_t *blocks, int block_size, int positions, int head_dim, float scale, float *scores, float *out,
-                   int out_stride);
+                   const intptr_t *blocks, int block_size, int first, int positions, int head_dim, float scale, float *scores,
+                   float *out, int out_stride);
 
 #ifdef __cplusplus
 }

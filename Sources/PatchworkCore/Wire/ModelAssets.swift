@@ -35,10 +35,17 @@ public struct TokenizerData: Codable, Sendable, Equatable {
     public var bosID: Int?
     public var eosID: Int?
     public var addsBOS: Bool
+    /// Set for a SentencePiece model (GGUF `tokenizer.ggml.model = llama`: gemma, llama 2):
+    /// each token's score, merged highest first; nil for byte-level BPE, which uses `merges`.
+    public var scores: [Float]?
+    /// SentencePiece: whether a `▁` is put before the text (GGUF `add_space_prefix`).
+    public var addsSpacePrefix: Bool?
+    /// Ids that end a turn besides `eosID` (gemma's `<end_of_turn>`).
+    public var endOfTurnIDs: [Int]?
 
     public init(
         vocabulary: [String], merges: [String], addedTokens: [AddedToken], preTokenizerPatterns: [String],
-        bosID: Int?, eosID: Int?, addsBOS: Bool
+        bosID: Int?, eosID: Int?, addsBOS: Bool, scores: [Float]? = nil, addsSpacePrefix: Bool? = nil, endOfTurnIDs: [Int]? = nil
     ) {
         self.vocabulary = vocabulary
         self.merges = merges
@@ -47,5 +54,8 @@ public struct TokenizerData: Codable, Sendable, Equatable {
         self.bosID = bosID
         self.eosID = eosID
         self.addsBOS = addsBOS
+        self.scores = scores
+        self.addsSpacePrefix = addsSpacePrefix
+        self.endOfTurnIDs = endOfTurnIDs
     }
 }

@@ -2,7 +2,7 @@ import CPatchworkKernels
 import PatchworkCore
 import Foundation
 
-/// The forward pass of llama-family decoders (llama, qwen2, qwen3) on CPU.
+/// The forward pass of llama-family decoders (llama, qwen2, qwen3, gemma3) on CPU.
 ///
 /// Not an actor: one task owns a `Transformer` with the sequences it runs. Each call runs a
 /// chunk of tokens of one sequence through every layer with one matrix product per weight:
@@ -11,8 +11,10 @@ import Foundation
 public struct Transformer: Sendable {
     public let config: ModelConfig
     public let weights: ModelWeights
-    /// `θ^(-2i/d)` for `i < d/2`, as Hugging Face computes it in f32.
-    let inverseFrequencies: [Float]
+    /// `θ^(-2i/d)` for `i < d/2`, as Hugging Face computes it in f32, per distinct RoPE base.
+    let inverseFrequencies: [[Float]]
+    /// Each layer's index into ``inverseFrequencies``.
+    let ropeOfLayer: [Int]
     let compute: Compute
 
     public init(config: ModelConfig, weights: ModelWeights, backend: ComputeBackend = .openBLAS, pool: ComputePool = .shared) {
@@ -20,7 +22,14 @@ public struct Transformer: Sendable {
         self.weights = weights
         compute = Compute(backend: backend, pool: pool)
         let d = config.dimensions.headDim
-        inverseFrequencies = (0..<d / 2).map { 1 / pow(config.ropeTheta, Float(2 * $0) / Float(d)) }
+        var thetas: [Float] = []
+        ropeOfLayer = (0..<config.dimensions.layers).map { l in
+            let theta = config.attention(layer: l).ropeTheta
+            if let i = thetas.firstIndex(of: theta) { return i }
+            thetas.append(theta)
+            return thetas.count - 1
+        }
+        inverseFrequencies = thetas.map { theta in (0..<d / 2).map { 1 / pow(theta, Float(2 * $0) / Float(d)) } }
     }
 
     /// Runs `tokens` at the next positions of `state`, appends their keys and values to its
@@ -86,24 +95,30 @@ public struct Transformer: Sendable {
             }
         }
 
-        // Each row's RoPE rotation, computed once for every layer and head: cos then sin of
-        // position · θ^(-2i/d), i < d/2 (cos and sin are a few dozen cycles each).
+        // Each row's RoPE rotation per RoPE base, computed once for every layer and head: cos
+        // then sin of position · θ^(-2i/d), i < d/2 (cos and sin are a few dozen cycles each).
         let half = headDim / 2
-        var rotations = [Float](repeating: 0, count: n * headDim)
-        for (i, entry) in batch.enumerated() {
-            for j in 0..<entry.tokens.count {
-                let position = Float(entry.start + j), base = (offsets[i] + j) * headDim
-                for f in 0..<half {
-                    let angle = position * inverseFrequencies[f]
-                    rotations[base + f] = cos(angle)
-                    rotations[base + half + f] = sin(angle)
+        let rotationsByBase = inverseFrequencies.map { frequencies in
+            var rotations = [Float](repeating: 0, count: n * headDim)
+            for (i, entry) in batch.enumerated() {
+                for j in 0..<entry.tokens.count {
+                    let position = Float(entry.start + j), base = (offsets[i] + j) * headDim
+                    for f in 0..<half {
+                        let angle = position * frequencies[f]
+                        rotations[base + f] = cos(angle)
+                        rotations[base + half + f] = sin(angle)
+                    }
                 }
             }
+            return rotations
         }
 
-        // 1. Token embeddings → x[n, hidden], one row dequantized per token.
+        // 1. Token embeddings → x[n, hidden], one row dequantized per token (gemma scales them).
         for (i, entry) in batch.enumerated() {
             for (j, token) in entry.tokens.enumerated() { weights.embedding.row(token, into: s.x + (offsets[i] + j) * hidden) }
+        }
+        if let scale = config.embeddingScale {
+            for k in 0..<n * hidden { s.x[k] *= scale }
         }
 
         // The decoding entries (one new token each), the same in every layer.
@@ -129,7 +144,7 @@ public struct Transformer: Sendable {
 
             // 4. Per-head RMSNorm of q and k (qwen3), RoPE at each token's position; each
             //    token's k and v go to its sequence's block.
-            rotations.withUnsafeBufferPointer { rotations in
+            rotationsByBase[ropeOfLayer[l]].withUnsafeBufferPointer { rotations in
             for (i, entry) in batch.enumerated() {
                 for j in 0..<entry.tokens.count {
                     let position = entry.start + j
@@ -155,13 +170,16 @@ public struct Transformer: Sendable {
             // 5. Causal attention over each sequence's cached positions.
             attention(batch, decoding: decoding, offsets: offsets, layer: l, storage: storage, scratch: s)
 
-            // 6. Output projection, added to the residual stream: x += Wo · attention.
-            compute.linear(s.attention, layer.wo, s.x, rows: n, accumulate: true, activations: s.activations)
+            // 6. Output projection, added to the residual stream: x += Wo · attention (gemma3:
+            //    x += RMSNorm(Wo · attention), through xb, free once q, k and v are computed).
+            let attentionOut = layer.postAttentionNorm == nil ? s.x : s.xb
+            compute.linear(s.attention, layer.wo, attentionOut, rows: n, accumulate: layer.postAttentionNorm == nil, activations: s.activations)
             for run in loraRuns {
                 let lora = adapters[run.adapter]
                 addLoRA(lora.layers[l][.o], scale: lora.scale, input: s.attention + run.row * qDim, rows: run.rows, in: qDim,
-                        out: s.x + run.row * hidden, outColumns: hidden, outStride: hidden, scratch: s)
+                        out: attentionOut + run.row * hidden, outColumns: hidden, outStride: hidden, scratch: s)
             }
+            if let norm = layer.postAttentionNorm { addNormalized(s.xb, weight: norm, to: s.x, rows: n) }
 
             // 7. Feed-forward: x += Wdown · (silu(Wgate · xb) ⊙ Wup · xb), xb = RMSNorm(x).
             layer.ffnNorm.withUnsafeBufferPointer { w in
@@ -174,13 +192,21 @@ public struct Transformer: Sendable {
                 addLoRA(lora.layers[l][.gate], scale: lora.scale, input: input, rows: run.rows, in: hidden, out: out, outColumns: inter, outStride: 2 * inter, scratch: s)
                 addLoRA(lora.layers[l][.up], scale: lora.scale, input: input, rows: run.rows, in: hidden, out: out + inter, outColumns: inter, outStride: 2 * inter, scratch: s)
             }
-            for row in 0..<n { pw_swiglu(s.gateUp + row * 2 * inter, s.gateUp + row * 2 * inter + inter, Int32(inter)) }
-            compute.linear(s.gateUp, layer.wDown, s.x, rows: n, xStride: 2 * inter, accumulate: true, activations: s.activations)
+            for row in 0..<n {
+                let gate = s.gateUp + row * 2 * inter
+                switch config.activation {
+                case .silu: pw_swiglu(gate, gate + inter, Int32(inter))
+                case .geluTanh: pw_geglu_tanh(gate, gate + inter, Int32(inter))
+                }
+            }
+            let mlpOut = layer.postFFNNorm == nil ? s.x : s.xb
+            compute.linear(s.gateUp, layer.wDown, mlpOut, rows: n, xStride: 2 * inter, accumulate: layer.postFFNNorm == nil, activations: s.activations)
             for run in loraRuns {
                 let lora = adapters[run.adapter]
                 addLoRA(lora.layers[l][.down], scale: lora.scale, input: s.gateUp + run.row * 2 * inter, inStride: 2 * inter, rows: run.rows,
-                        in: inter, out: s.x + run.row * hidden, outColumns: hidden, outStride: hidden, scratch: s)
+                        in: inter, out: mlpOut + run.row * hidden, outColumns: hidden, outStride: hidden, scratch: s)
             }
+            if let norm = layer.postFFNNorm { addNormalized(s.xb, weight: norm, to: s.x, rows: n) }
         }
 
         // 8. Final norm and the output projection for the rows whose logits are wanted.
@@ -210,6 +236,8 @@ public struct Transformer: Sendable {
         let qkvDim = qDim + 2 * kvDim
         let scale = 1 / Float(headDim).squareRoot()
         let group = d.heads / d.kvHeads
+        // Sliding-window layers: a query at position p sees p − window + 1 … p.
+        let window = config.attention(layer: l).window
 
         if !decoding.rows.isEmpty {
             let pointers = AttentionPointers(qkv: s.qkv, attention: s.attention, keys: storage.keys, values: storage.values)
@@ -221,12 +249,13 @@ public struct Transformer: Sendable {
             let attend: @Sendable (Int) -> Void = { item in
                 let (e, kv) = (item / kvHeads, item % kvHeads)
                 let h = kv * group, positions = lengths[e]
+                let first = window.map { max(0, positions - $0) } ?? 0
                 withUnsafeTemporaryAllocation(of: Float.self, capacity: group * positions) { scores in
                     tables[e].withUnsafeBufferPointer { table in
                         pw_attend_one(
                             pointers.qkv + rows[e] * qkvDim + h * headDim, Int32(headDim), Int32(group),
                             pointers.keys + layerBase * kvDim + kv * headDim, pointers.values + layerBase * kvDim + kv * headDim, Int32(kvDim),
-                            table.baseAddress!, Int32(blockSize), Int32(positions), Int32(headDim), scale, scores.baseAddress!,
+                            table.baseAddress!, Int32(blockSize), Int32(first), Int32(positions), Int32(headDim), scale, scores.baseAddress!,
                             pointers.attention + rows[e] * qDim + h * headDim, Int32(headDim)
                         )
                     }
@@ -271,12 +300,26 @@ public struct Transformer: Sendable {
                                              scores, ldc: positions, m: r1 - r0, n: visible, k: headDim, alpha: scale)
                     for row in r0..<r1 {
                         let rowScores = pointers.scores + row * positions, seen = start + row + 1
-                        pw_softmax(rowScores, Int32(seen))
+                        let first = window.map { max(0, seen - $0) } ?? 0
+                        pw_softmax(rowScores + first, Int32(seen - first))
+                        for j in 0..<first { rowScores[j] = 0 }  // outside the sliding window
                         for j in seen..<visible { rowScores[j] = 0 }  // causal mask
                     }
                     compute.matmul(scores, lda: positions, pointers.values + kv * headDim, ldb: kvDim, pointers.out + r0 * qDim + h * headDim,
                                    ldc: qDim, m: r1 - r0, n: headDim, k: visible)
                 }
+            }
+        }
+    }
+
+    /// `x += RMSNorm(y)` row by row (`y` normalised in place): gemma3's post-norms.
+    private func addNormalized(_ y: UnsafeMutablePointer<Float>, weight: [Float], to x: UnsafeMutablePointer<Float>, rows: Int) {
+        let hidden = config.dimensions.hidden
+        weight.withUnsafeBufferPointer { w in
+            for row in 0..<rows {
+                let yRow = y + row * hidden, xRow = x + row * hidden
+                Kernels.rmsNorm(yRow, weight: w.baseAddress!, out: yRow, count: hidden, epsilon: config.rmsNormEpsilon)
+                for k in 0..<hidden { xRow[k] += yRow[k] }
             }
         }
     }

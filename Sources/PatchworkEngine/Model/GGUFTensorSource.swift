@@ -27,7 +27,7 @@ struct GGUFTensorSource: TensorSource {
     }
 
     /// llama.cpp's name for a Hugging Face tensor name.
-    static func ggufName(_ name: String) -> String {
+    static func ggufName(_ name: String, architecture: String) -> String {
         let fixed = [
             "model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight",
             "lm_head.weight": "output.weight",
@@ -36,6 +36,13 @@ struct GGUFTensorSource: TensorSource {
         guard name.hasPrefix("model.layers.") else { return name }
         let parts = name.dropFirst("model.layers.".count).split(separator: ".", maxSplits: 1)
         guard parts.count == 2 else { return name }
+        // gemma3's "post_attention_layernorm" is a norm of the attention's output; llama's is the
+        // MLP's input norm.
+        let gemma: [String: String] = architecture == "gemma3" ? [
+            "post_attention_layernorm.weight": "post_attention_norm.weight", "pre_feedforward_layernorm.weight": "ffn_norm.weight",
+            "post_feedforward_layernorm.weight": "post_ffw_norm.weight",
+        ] : [:]
+        if let renamed = gemma[String(parts[1])] { return "blk.\(parts[0]).\(renamed)" }
         let suffixes = [
             "input_layernorm.weight": "attn_norm.weight", "post_attention_layernorm.weight": "ffn_norm.weight",
             "self_attn.q_proj.weight": "attn_q.weight", "self_attn.k_proj.weight": "attn_k.weight",
@@ -47,7 +54,7 @@ struct GGUFTensorSource: TensorSource {
         return suffixes[String(parts[1])].map { "blk.\(parts[0]).\($0)" } ?? name
     }
 
-    func has(_ name: String) -> Bool { byName[Self.ggufName(name)] != nil }
+    func has(_ name: String) -> Bool { byName[Self.ggufName(name, architecture: architecture)] != nil }
 
     func floats(_ name: String, count: Int) throws(ModelFileError) -> [Float] {
         let info = try lookup(name, elements: count)
@@ -58,13 +65,13 @@ struct GGUFTensorSource: TensorSource {
     func tensor(_ name: String, rows: Int, columns: Int) throws(ModelFileError) -> EncodedTensor {
         let info = try lookup(name, elements: rows * columns)
         guard info.dimensions.first == columns else {
-            throw ModelFileError("tensor \(Self.ggufName(name)) has rows of \(info.dimensions.first ?? 0) values, expected \(columns)")
+            throw ModelFileError("tensor \(Self.ggufName(name, architecture: architecture)) has rows of \(info.dimensions.first ?? 0) values, expected \(columns)")
         }
         return try encoded(name, info: info, rows: rows, columns: columns)
     }
 
     private func lookup(_ name: String, elements: Int) throws(ModelFileError) -> GGUFFile.TensorInfo {
-        let ggufName = Self.ggufName(name)
+        let ggufName = Self.ggufName(name, architecture: architecture)
         guard let info = byName[ggufName] else { throw ModelFileError("tensor \(ggufName) (\(name)) is missing") }
         let count = info.dimensions.reduce(1, *)
         guard count == elements else { throw ModelFileError("tensor \(ggufName) has \(count) elements, expected \(elements)") }

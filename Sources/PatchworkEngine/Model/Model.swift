@@ -41,7 +41,7 @@ public struct Model: Sendable {
             let source = try GGUFTensorSource(path: path, file: file, heads: d.heads, kvHeads: d.kvHeads, headDim: d.headDim)
             let arch = description.architecture
             let m = file.metadata
-            config = ModelConfig(
+            var config = ModelConfig(
                 architecture: try Self.architecture(arch), dimensions: d, contextLength: description.contextLength,
                 ropeTheta: Float(m["\(arch).rope.freq_base"]?.doubleValue ?? 10000),
                 rmsNormEpsilon: Float(m["\(arch).attention.layer_norm_rms_epsilon"]?.doubleValue ?? 1e-6),
@@ -49,6 +49,16 @@ public struct Model: Sendable {
                 attentionBias: source.has("model.layers.0.self_attn.q_proj.bias"),
                 queryKeyNorm: source.has("model.layers.0.self_attn.q_norm.weight")
             )
+            if config.architecture == .gemma3 {
+                // llama.cpp's converter folds Gemma's `1 + w` into the stored norm weights.
+                config.activation = .geluTanh
+                config.embeddingScale = Float(d.hidden).squareRoot()
+                config.postNorms = true
+                if let window = m["gemma3.attention.sliding_window"]?.intValue, window > 0 {
+                    config.layerAttention = ModelConfig.gemma3Layers(count: d.layers, window: window, globalTheta: config.ropeTheta)
+                }
+            }
+            self.config = config
             weights = try ModelWeights.load(config: config, from: source, quantize: quantize)
             tokenizer = try Tokenizer(gguf: file)
         }
@@ -56,7 +66,7 @@ public struct Model: Sendable {
 
     static func architecture(_ name: String) throws(ModelFileError) -> ModelConfig.Architecture {
         guard let arch = ModelConfig.Architecture(rawValue: name) else {
-            throw ModelFileError("model architecture '\(name)' is not supported (supported: llama, qwen2, qwen3)")
+            throw ModelFileError("model architecture '\(name)' is not supported (supported: \(ModelDescription.supportedArchitectures.joined(separator: ", ")))")
         }
         return arch
     }
@@ -75,6 +85,9 @@ public struct Model: Sendable {
         let config: Config
         do { config = try JSONDecoder().decode(Config.self, from: data) } catch { throw ModelFileError("config.json: \(error)") }
         let arch = try architecture(description.architecture)
+        // Hugging Face's gemma3 stores norms as `w` for `1 + w` and other conventions the GGUF
+        // path has folded; only GGUF files are checked against a reference here.
+        guard arch != .gemma3 else { throw ModelFileError("gemma3 models run from GGUF files; convert \(path) with llama.cpp's convert_hf_to_gguf.py") }
         return ModelConfig(
             architecture: arch, dimensions: description.dimensions, contextLength: description.contextLength,
             // transformers 5 writes rope_parameters.rope_theta; earlier versions a top-level rope_theta.

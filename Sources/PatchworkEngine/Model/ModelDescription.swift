@@ -6,7 +6,7 @@ import PatchworkFormats
 /// Read from a GGUF file or a Hugging Face directory (`config.json`, `tokenizer_config.json`).
 public struct ModelDescription: Sendable, Equatable {
     /// Architectures the engine runs.
-    public static let supportedArchitectures = ["llama", "qwen2", "qwen3"]
+    public static let supportedArchitectures = ModelConfig.Architecture.allCases.map(\.rawValue)
 
     public var architecture: String
     public var name: String?

@@ -16,8 +16,12 @@ public struct LayerWeights: Sendable {
     public var bqkv: [Float]?
     /// [headDim] — qwen3 only.
     public var queryNorm: [Float]?, keyNorm: [Float]?
+    /// [hidden] — gemma3 only: the attention's output is normalised before the residual add.
+    public var postAttentionNorm: [Float]?
     /// [hidden]
     public var ffnNorm: [Float]
+    /// [hidden] — gemma3 only: the MLP's output is normalised before the residual add.
+    public var postFFNNorm: [Float]?
     /// Gate and up projections stacked: [2 · intermediate, hidden].
     public var wGateUp: WeightMatrix
     /// [hidden, intermediate]
@@ -46,7 +50,7 @@ public struct ModelWeights: Sendable {
         add(finalNorm)
         for l in layers {
             for m in [l.wqkv, l.wo, l.wGateUp, l.wDown] { add(m) }
-            for v in [l.attentionNorm, l.ffnNorm, l.bqkv, l.queryNorm, l.keyNorm] { add(v) }
+            for v in [l.attentionNorm, l.ffnNorm, l.bqkv, l.queryNorm, l.keyNorm, l.postAttentionNorm, l.postFFNNorm] { add(v) }
         }
         return bytes
     }
@@ -77,6 +81,10 @@ public struct ModelWeights: Sendable {
             for (name, rows) in parts { tensors.append(try source.tensor(name, rows: rows, columns: columns)) }
             return try WeightMatrix(stacking: tensors, quantize: quantize)
         }
+        // Hugging Face's names: llama's norm after attention is the MLP's input norm; gemma3
+        // has a norm on each side of both.
+        let gemma = config.architecture == .gemma3
+        let ffnNormName = gemma ? "pre_feedforward_layernorm.weight" : "post_attention_layernorm.weight"
         var layers: [LayerWeights] = []
         for i in 0..<d.layers {
             let p = "model.layers.\(i)."
@@ -89,7 +97,9 @@ public struct ModelWeights: Sendable {
                     ? try t("self_attn.q_proj.bias", qDim) + t("self_attn.k_proj.bias", kvDim) + t("self_attn.v_proj.bias", kvDim) : nil,
                 queryNorm: config.queryKeyNorm ? try t("self_attn.q_norm.weight", d.headDim) : nil,
                 keyNorm: config.queryKeyNorm ? try t("self_attn.k_norm.weight", d.headDim) : nil,
-                ffnNorm: try t("post_attention_layernorm.weight", hidden),
+                postAttentionNorm: config.postNorms ? try t("post_attention_layernorm.weight", hidden) : nil,
+                ffnNorm: try t(ffnNormName, hidden),
+                postFFNNorm: config.postNorms ? try t("post_feedforward_layernorm.weight", hidden) : nil,
                 wGateUp: try matrix([(p + "mlp.gate_proj.weight", inter), (p + "mlp.up_proj.weight", inter)], columns: hidden),
                 wDown: try matrix([(p + "mlp.down_proj.weight", hidden)], columns: inter)
             ))

@@ -52,7 +52,10 @@ public final class OutputProcessor {
             cachedPromptTokens: sequence.cachedPromptTokens, completionTokens: state.generated
         )
         var stopIDs = Set(parameters.stopTokenIDs)
-        if !parameters.ignoreEOS, let eos = tokenizer.eosID { stopIDs.insert(eos) }
+        if !parameters.ignoreEOS {
+            if let eos = tokenizer.eosID { stopIDs.insert(eos) }
+            stopIDs.formUnion(tokenizer.endOfTurnIDs)
+        }
         if stopIDs.contains(choice.token) {
             output.finishReason = .stop
             output.trailingText = state.release(upTo: state.text.count) + state.decoder.finish()
