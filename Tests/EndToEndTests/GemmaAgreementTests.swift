@@ -19,10 +19,14 @@ extension EndToEnd {
     struct GemmaAgreement {
         struct Reference: Decodable {
             struct Text: Decodable { var text: String; var ids: [Int] }
+            /// A rank-8 adapter on every projection: PEFT's files for Patchwork, a GGUF LoRA of
+            /// the same numbers for llama.cpp.
+            struct LoRA: Decodable { var adapter: String; var cases: [LlamaCppAgreement.Reference.Case] }
             var file: String
             var steps: Int
             var texts: [Text]
             var cases: [LlamaCppAgreement.Reference.Case]
+            var lora: LoRA
         }
 
         static let reference = Result { () throws -> Reference in
@@ -63,6 +67,27 @@ extension EndToEnd {
             // the exact function is 0.02–0.12 per prompt here, Patchwork's int8 path 0.02–0.12.
             #expect(mean <= 0.08, "mean |Δ logprob| \(mean)")
             #expect(Double(firstDivergences.reduce(0, +)) >= 0.25 * Double(reference.steps * reference.cases.count), "\(firstDivergences)")
+        }
+
+        /// A PEFT adapter on gemma3 loads and applies as llama.cpp applies the same weights
+        /// (`y += (alpha/r)·B(A x)` on every projection, unmerged), and changes the answers.
+        @Test func aLoRAAdapterAppliesAsInLlamaCpp() async throws {
+            let reference = try Self.reference.get()
+            var matched: [Double] = [], firstDivergences: [Int] = []
+            for c in reference.lora.cases {
+                let (generated, first) = try await LlamaCppAgreement.generate(
+                    file: reference.file, like: c, steps: reference.steps, label: "gemma3 + LoRA",
+                    arguments: ["--lora", "adapter=\(reference.lora.adapter)", "--adapter", "adapter"]
+                )
+                firstDivergences.append(first)
+                for i in 0..<first { matched.append(abs(generated.tokens[i].logprob - c.logprobs[i])) }
+                let base = try #require(reference.cases.first { $0.prompt_ids == c.prompt_ids })
+                #expect(generated.tokens.map(\.id) != base.tokens, "the adapter changes the answer to '\(c.text.prefix(40))'")
+            }
+            let mean = matched.reduce(0, +) / Double(max(matched.count, 1))
+            print("gemma3 + LoRA: first divergence per prompt \(firstDivergences) of \(reference.steps), mean |Δ logprob| \(mean) over \(matched.count) steps")
+            #expect(mean <= 0.12, "mean |Δ logprob| \(mean)")
+            #expect(firstDivergences.reduce(0, +) >= 8, "\(firstDivergences)")
         }
 
         /// Served through the cluster: the frontend tokenizes with the SentencePiece tokenizer the

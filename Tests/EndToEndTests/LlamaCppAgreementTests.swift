@@ -52,11 +52,11 @@ extension EndToEnd {
 
         /// The release engine's greedy answer on `file` to `c`'s prompt, and its first step that
         /// differs from llama.cpp's (checked to be a near-tie).
-        static func generate(file: String, like c: Reference.Case, steps: Int, label: String) async throws -> (Generated, first: Int) {
+        static func generate(file: String, like c: Reference.Case, steps: Int, label: String, arguments: [String] = []) async throws -> (Generated, first: Int) {
             let run = try await ProgramRun.run(TestPaths.binaries.appendingPathComponent("patchwork-worker").path, [
                 "generate", "--model", file, "--prompt-ids", c.prompt_ids.map(String.init).joined(separator: ","),
                 "--max-tokens", "\(steps)", "--ignore-eos", "--json", "--threads", "2", "--top-logprobs", "5",
-            ])
+            ] + arguments)
             try #require(run.status == 0, "\(run.output)")
             let generated = try JSONDecoder().decode(Generated.self, from: Data(run.output.split(separator: "\n").last!.utf8))
             let ours = generated.tokens.map(\.id)

@@ -98,13 +98,13 @@ def quantize(source, target, ftype):
     os.replace(partial, target)
 
 
-def greedy(path, prompts, steps, threads, add_bos=False, n_ctx=512):
+def greedy(path, prompts, steps, threads, add_bos=False, n_ctx=512, lora=None):
     # llama.cpp as exact as it runs: an f32 KV cache and no flash attention (its CPU flash
     # attention rounds queries to f16 and accumulates in f16; its default cache is f16). Its
     # products keep their int8 activations, as Patchwork's do.
     llm = llama_cpp.Llama(
         model_path=path, n_ctx=n_ctx, n_threads=threads, n_batch=512, verbose=False, flash_attn=False,
-        type_k=llama_cpp.GGML_TYPE_F32, type_v=llama_cpp.GGML_TYPE_F32,
+        type_k=llama_cpp.GGML_TYPE_F32, type_v=llama_cpp.GGML_TYPE_F32, lora_path=lora,
     )
     cases = []
     for text in prompts:
@@ -128,17 +128,72 @@ def greedy(path, prompts, steps, threads, add_bos=False, n_ctx=512):
     return cases
 
 
+# Gemma-3-270M's shapes, for its LoRA adapter: module → (in, out, GGUF tensor).
+GEMMA_LAYERS = 18
+GEMMA_MODULES = {
+    "self_attn.q_proj": (640, 1024, "attn_q"), "self_attn.k_proj": (640, 256, "attn_k"),
+    "self_attn.v_proj": (640, 256, "attn_v"), "self_attn.o_proj": (1024, 640, "attn_output"),
+    "mlp.gate_proj": (640, 2048, "ffn_gate"), "mlp.up_proj": (640, 2048, "ffn_up"), "mlp.down_proj": (2048, 640, "ffn_down"),
+}
+GEMMA_LORA_RANK, GEMMA_LORA_ALPHA = 8, 16
+
+
+def gemma_lora_tensors(seed=7):
+    """A rank-8 adapter on every projection, in PEFT's names; large enough to change answers."""
+    rng = np.random.default_rng(seed)
+    tensors = {}
+    for layer in range(GEMMA_LAYERS):
+        for module, (n_in, n_out, _) in GEMMA_MODULES.items():
+            prefix = f"base_model.model.model.layers.{layer}.{module}"
+            tensors[f"{prefix}.lora_A.weight"] = (rng.standard_normal((GEMMA_LORA_RANK, n_in)) / np.sqrt(n_in)).astype(np.float32)
+            tensors[f"{prefix}.lora_B.weight"] = (rng.standard_normal((n_out, GEMMA_LORA_RANK)) * 0.02).astype(np.float32)
+    return tensors
+
+
+def write_gemma_lora(directory, gguf_path):
+    """The adapter twice: a PEFT directory (Patchwork) and a llama.cpp GGUF LoRA (lora_a [r, in],
+    lora_b [out, r] per base tensor; gemma's q/k rows are not permuted by llama.cpp's converter)."""
+    import gguf
+    from safetensors.numpy import save_file
+    tensors = gemma_lora_tensors()
+    os.makedirs(directory, exist_ok=True)
+    save_file(tensors, os.path.join(directory, "adapter_model.safetensors"), metadata={"format": "pt"})
+    with open(os.path.join(directory, "adapter_config.json"), "w") as f:
+        json.dump({"peft_type": "LORA", "r": GEMMA_LORA_RANK, "lora_alpha": GEMMA_LORA_ALPHA, "bias": "none",
+                   "target_modules": sorted({m.split(".")[1] for m in GEMMA_MODULES}), "base_model_name_or_path": "google/gemma-3-270m"}, f)
+    writer = gguf.GGUFWriter(gguf_path + ".partial", "gemma3")
+    writer.add_string("general.type", "adapter")
+    writer.add_string("adapter.type", "lora")
+    writer.add_float32("adapter.lora.alpha", float(GEMMA_LORA_ALPHA))
+    for name, value in tensors.items():
+        layer = int(name.split(".")[4])
+        module = ".".join(name.split(".")[5:7])
+        suffix = "lora_a" if ".lora_A." in name else "lora_b"
+        writer.add_tensor(f"blk.{layer}.{GEMMA_MODULES[module][2]}.weight.{suffix}", value)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    os.replace(gguf_path + ".partial", gguf_path)
+
+
 def gemma(path, out, steps, threads):
     """Token ids (with BOS, special tokens parsed) and greedy answers on the Gemma file."""
-    if os.path.exists(out) and json.load(open(out)).get("steps") == steps:
+    if os.path.exists(out) and json.load(open(out)).get("steps") == steps and "lora" in json.load(open(out)):
         return
     llm = llama_cpp.Llama(model_path=path, n_ctx=512, n_threads=threads, vocab_only=True, verbose=False)
     texts = [{"text": t, "ids": llm.tokenize(t.encode(), add_bos=True, special=True)} for t in GEMMA_TEXTS]
     del llm
     print("llama.cpp greedy on gemma3", flush=True)
+    lora_dir = os.path.join(os.path.dirname(out), "gemma3-lora")
+    lora_gguf = os.path.join(os.path.dirname(out), "gemma3-lora.gguf")
+    write_gemma_lora(lora_dir, lora_gguf)
+    print("llama.cpp greedy on gemma3 with a LoRA adapter", flush=True)
     reference = {
         "llama_cpp_python": llama_cpp.__version__, "file": os.path.abspath(path), "steps": steps,
         "texts": texts, "cases": greedy(path, GEMMA_PROMPTS, steps, threads, add_bos=True, n_ctx=2048),
+        "lora": {"adapter": os.path.abspath(lora_dir),
+                 "cases": greedy(path, GEMMA_PROMPTS[:2], steps, threads, add_bos=True, n_ctx=2048, lora=lora_gguf)},
     }
     with open(out + ".partial", "w") as f:
         json.dump(reference, f)
