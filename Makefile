@@ -158,8 +158,9 @@ BENCH_THREADS ?= 2
 BENCH_PAIRS ?= 3
 bench-engine: release model bench-venv llama-references
 	.venv-bench/bin/python Tests/Benchmarks/bench_engine.py --worker "$(RELEASE_BIN_DIR)/patchwork-worker" \
-	  --model $(MODEL) --model $(LLAMA_REFERENCES)/Q8_0.gguf --model $(LLAMA_REFERENCES)/Q4_K_M.gguf \
-	  --adapter Tests/Fixtures/adapters/smollm2-qkvo-peft --threads $(BENCH_THREADS) --threads 1 --pairs $(BENCH_PAIRS)
+	  --model $(MODEL) --model $(LLAMA_REFERENCES)/Q8_0.gguf --model $(LLAMA_REFERENCES)/Q4_K_M.gguf --model $(GEMMA) \
+	  --adapter Tests/Fixtures/adapters/smollm2-qkvo-peft --model-adapter $(GEMMA)=$(LLAMA_REFERENCES)/gemma3-lora \
+	  --threads $(BENCH_THREADS) --threads 1 --pairs $(BENCH_PAIRS)
 
 ## bench-sources: loading the demo adapter from s3:// (moto) and hf:// cold and from the cache.
 bench-sources: release model venv

@@ -58,7 +58,8 @@ def llama_cpp(args, ids):
 
 def compare(args, model, threads, ids):
     """One model and thread count: every variant in turn, then the medians and ratios."""
-    args = argparse.Namespace(**{**vars(args), "model": model, "threads": threads})
+    adapter = dict(a.split("=", 1) for a in args.model_adapter).get(model, args.adapter)
+    args = argparse.Namespace(**{**vars(args), "model": model, "threads": threads, "adapter": adapter})
 
     def run_patchwork(lora):
         r = patchwork(args, ids, args.decode_tokens, lora)
@@ -89,7 +90,8 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--worker", required=True)
     p.add_argument("--model", required=True, action="append", help="a GGUF file; repeat for several")
-    p.add_argument("--adapter", required=True, help="a PEFT adapter directory for the model")
+    p.add_argument("--adapter", required=True, help="a PEFT adapter directory for the models")
+    p.add_argument("--model-adapter", default=[], action="append", help="MODEL=ADAPTER: another adapter for one model")
     p.add_argument("--threads", type=int, default=[], action="append", help="repeat for several (default 2)")
     p.add_argument("--prompt-tokens", type=int, default=512)
     p.add_argument("--decode-tokens", type=int, default=128)
