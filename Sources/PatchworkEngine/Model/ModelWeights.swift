@@ -76,10 +76,11 @@ public struct ModelWeights: Sendable {
     static func load(config: ModelConfig, from source: some TensorSource, quantize: GGMLType? = nil) throws(ModelFileError) -> ModelWeights {
         let d = config.dimensions
         let (hidden, inter, qDim, kvDim) = (d.hidden, d.intermediate, config.qDim, config.kvDim)
+        let staging = LoadStaging()
         func matrix(_ parts: [(String, Int)], columns: Int) throws(ModelFileError) -> WeightMatrix {
             var tensors: [EncodedTensor] = []
             for (name, rows) in parts { tensors.append(try source.tensor(name, rows: rows, columns: columns)) }
-            return try WeightMatrix(stacking: tensors, quantize: quantize)
+            return try WeightMatrix(stacking: tensors, quantize: quantize, staging: staging)
         }
         // Hugging Face's names: llama's norm after attention is the MLP's input norm; gemma3
         // has a norm on each side of both.
