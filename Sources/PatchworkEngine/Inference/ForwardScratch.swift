@@ -20,8 +20,6 @@ public final class ForwardScratch {
     let scores: UnsafeMutablePointer<Float>
     /// A prefilling sequence's keys and values gathered from its blocks: [maxContext, kvDim].
     let gatheredKeys: UnsafeMutablePointer<Float>, gatheredValues: UnsafeMutablePointer<Float>
-    /// [maxTokens, maxLoRARank]
-    let lora: UnsafeMutablePointer<Float>
     /// [maxLogitRows, vocabulary]
     let logits: UnsafeMutablePointer<Float>
     /// A product's input quantized to int8 for the packed kernels: up to
@@ -49,9 +47,8 @@ public final class ForwardScratch {
         scores = buffer(maxTokens * maxContext)
         gatheredKeys = buffer(maxContext * config.kvDim)
         gatheredValues = buffer(maxContext * config.kvDim)
-        lora = buffer(maxTokens * maxLoRARank)
         logits = buffer(self.maxLogitRows * d.vocabulary)
-        all = [x, xb, qkv, attention, gateUp, scores, gatheredKeys, gatheredValues, lora, logits]
+        all = [x, xb, qkv, attention, gateUp, scores, gatheredKeys, gatheredValues, logits]
         activations = pw_qact_create(Int32(max(maxTokens, self.maxLogitRows) * max(d.hidden, config.qDim, d.intermediate)))
     }
 

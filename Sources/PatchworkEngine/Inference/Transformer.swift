@@ -324,19 +324,38 @@ public struct Transformer: Sendable {
         }
     }
 
-    /// The LoRA delta of one projection, `out += scale · B(A · input)`, in two thin products
-    /// through a `[rows, r]` buffer. `out` may be a column range of wider rows (`outStride`).
+    /// The LoRA delta of one projection, `out += scale · B(A · input)`. `out` may be a column
+    /// range of wider rows (`outStride`).
+    ///
+    /// Row by row, each sum in one fixed order (`t = scale · A x` by dot products, then
+    /// `out += t_k · B[:, k]` for k in order): a row's delta is the same bits whatever rows share
+    /// its step. A BLAS product rounds differently for 1 and for 4 rows, and the next layer's
+    /// int8 activations turn such last-bit differences into different roundings: a request
+    /// batched with others would not answer as it answers alone.
     private func addLoRA(
         _ pair: LoRAWeights.Pair?, scale: Float, input: UnsafeMutablePointer<Float>, inStride: Int? = nil, rows: Int, in inFeatures: Int,
         out: UnsafeMutablePointer<Float>, outColumns: Int, outStride: Int, scratch: ForwardScratch
     ) {
         guard let pair else { return }
         precondition(pair.rank <= scratch.maxLoRARank, "LoRA rank \(pair.rank) exceeds the scratch's \(scratch.maxLoRARank)")
+        let rank = pair.rank, xStride = inStride ?? inFeatures
         pair.a.withUnsafeBufferPointer { a in
-            compute.linear(input, a.baseAddress!, scratch.lora, rows: rows, in: inFeatures, out: pair.rank, xStride: inStride)
-        }
-        pair.b.withUnsafeBufferPointer { b in
-            compute.linear(scratch.lora, b.baseAddress!, out, rows: rows, in: pair.rank, out: outColumns, yStride: outStride, scale: scale, accumulate: true)
+            pair.bColumns.withUnsafeBufferPointer { b in
+                let pointers = LoRAPointers(input: input, a: a.baseAddress!, b: b.baseAddress!, out: out)
+                let apply: @Sendable (Int) -> Void = { row in
+                    withUnsafeTemporaryAllocation(of: Float.self, capacity: rank) { t in
+                        let x = pointers.input + row * xStride, y = pointers.out + row * outStride
+                        for k in 0..<rank { t[k] = scale * SIMDKernels.dot(x, pointers.a + k * inFeatures, count: inFeatures) }
+                        for k in 0..<rank { SIMDKernels.axpy(t[k], pointers.b + k * outColumns, y, count: outColumns) }
+                    }
+                }
+                // A hand-off to the pool costs a few microseconds: worth it for a prefill's rows.
+                if rows * rank * (inFeatures + outColumns) >= 1 << 18 {
+                    compute.pool.parallelFor(rows, apply)
+                } else {
+                    for row in 0..<rows { apply(row) }
+                }
+            }
         }
     }
 }
@@ -365,6 +384,17 @@ private struct PrefillPointers: @unchecked Sendable {
     let keys: UnsafeMutablePointer<Float>
     let values: UnsafeMutablePointer<Float>
     let scores: UnsafeMutablePointer<Float>
+    let out: UnsafeMutablePointer<Float>
+}
+
+/// The operands of one LoRA delta, shared by the rows computed in parallel.
+///
+/// `@unchecked Sendable`: every row reads the adapter and its own input row, and writes only
+/// its own output row.
+private struct LoRAPointers: @unchecked Sendable {
+    let input: UnsafeMutablePointer<Float>
+    let a: UnsafePointer<Float>
+    let b: UnsafePointer<Float>
     let out: UnsafeMutablePointer<Float>
 }
 

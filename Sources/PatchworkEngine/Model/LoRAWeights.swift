@@ -14,9 +14,27 @@ public struct LoRAWeights: Sendable {
     public struct Pair: Sendable {
         /// [rank, in]
         public var a: [Float]
-        /// [out, rank]
-        public var b: [Float]
+        /// [out, rank], as PEFT stores it.
+        public var b: [Float] { didSet { bColumns = Self.columns(of: b, rank: rank) } }
         public var rank: Int
+        /// `b` transposed, [rank, out]: the forward pass adds `t_k · B[:, k]` for k in order,
+        /// contiguous rows (see ``Transformer``'s LoRA product).
+        public private(set) var bColumns: [Float]
+
+        public init(a: [Float], b: [Float], rank: Int) {
+            self.a = a
+            self.b = b
+            self.rank = rank
+            bColumns = Self.columns(of: b, rank: rank)
+        }
+
+        static func columns(of b: [Float], rank: Int) -> [Float] {
+            guard rank > 0, !b.isEmpty else { return [] }
+            let out = b.count / rank
+            var t = [Float](repeating: 0, count: b.count)
+            for o in 0..<out { for k in 0..<rank { t[k * out + o] = b[o * rank + k] } }
+            return t
+        }
     }
 
     /// `alpha / r`, or `alpha / sqrt(r)` with rsLoRA.
@@ -66,5 +84,5 @@ public struct LoRAWeights: Sendable {
         self.layers = layers
     }
 
-    public var bytes: Int { layers.reduce(0) { $0 + $1.values.reduce(0) { $0 + 4 * ($1.a.count + $1.b.count) } } }
+    public var bytes: Int { layers.reduce(0) { $0 + $1.values.reduce(0) { $0 + 4 * ($1.a.count + $1.b.count + $1.bColumns.count) } } }
 }
