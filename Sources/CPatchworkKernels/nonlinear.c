@@ -9,7 +9,9 @@
 
 // MARK: - Scalar
 
-static void softmax_scalar(float *x, int n) {
+/// `stats`, when set, receives the maximum and the sum of e^(x − max): what merging this
+/// softmax with another over other positions needs.
+static void softmax_scalar(float *x, int n, float *stats) {
     float max = -INFINITY, sum = 0;
     for (int i = 0; i < n; i++) max = x[i] > max ? x[i] : max;
     for (int i = 0; i < n; i++) {
@@ -18,6 +20,7 @@ static void softmax_scalar(float *x, int n) {
     }
     float inverse = 1.0f / sum;
     for (int i = 0; i < n; i++) x[i] *= inverse;
+    if (stats) { stats[0] = max; stats[1] = sum; }
 }
 
 static void swiglu_scalar(float *gate, const float *up, int n) {
@@ -33,7 +36,7 @@ static void geglu_tanh_scalar(float *gate, const float *up, int n) {
 
 static void attend_scalar(const float *q, int q_stride, int heads, const float *keys, const float *values, int kv_stride,
                           const intptr_t *blocks, int block_size, int first, int positions, int head_dim, float scale, float *scores,
-                          float *out, int out_stride) {
+                          float *out, int out_stride, float *stats) {
     for (int h = 0; h < heads; h++) {
         const float *qh = q + (size_t)h * q_stride;
         float *s = scores + (size_t)h * positions;
@@ -43,7 +46,7 @@ static void attend_scalar(const float *q, int q_stride, int heads, const float *
             for (int d = 0; d < head_dim; d++) dot += qh[d] * k[d];
             s[p] = scale * dot;
         }
-        softmax_scalar(s + first, positions - first);
+        softmax_scalar(s + first, positions - first, stats ? stats + 2 * h : NULL);
         for (int p = 0; p < first; p++) s[p] = 0;  // outside the sliding window
         float *o = out + (size_t)h * out_stride;
         for (int d = 0; d < head_dim; d++) o[d] = 0;
@@ -159,9 +162,9 @@ static inline T2 float hadd8(__m256 v) {
 void pw_softmax(float *x, int n) {
     if (n <= 0) return;
     switch (pw_isa_active()) {
-    case PW_ISA_AVX512VNNI: softmax_avx512(x, n); break;
-    case PW_ISA_AVX2: case PW_ISA_AVXVNNI: softmax_avx2(x, n); break;
-    default: softmax_scalar(x, n); break;
+    case PW_ISA_AVX512VNNI: softmax_avx512(x, n, NULL); break;
+    case PW_ISA_AVX2: case PW_ISA_AVXVNNI: softmax_avx2(x, n, NULL); break;
+    default: softmax_scalar(x, n, NULL); break;
     }
 }
 
@@ -183,16 +186,16 @@ void pw_geglu_tanh(float *gate, const float *up, int n) {
 
 void pw_attend_one(const float *q, int q_stride, int heads, const float *keys, const float *values, int kv_stride,
                    const intptr_t *blocks, int block_size, int first, int positions, int head_dim, float scale, float *scores,
-                   float *out, int out_stride) {
+                   float *out, int out_stride, float *stats) {
     if (positions <= 0 || heads <= 0) return;
     if (first < 0) first = 0;
     if (first >= positions) first = positions - 1;
     pw_isa isa = pw_isa_active();
     if (isa == PW_ISA_AVX512VNNI && head_dim % 16 == 0) {
-        attend_avx512(q, q_stride, heads, keys, values, kv_stride, blocks, block_size, first, positions, head_dim, scale, scores, out, out_stride);
+        attend_avx512(q, q_stride, heads, keys, values, kv_stride, blocks, block_size, first, positions, head_dim, scale, scores, out, out_stride, stats);
     } else if (isa != PW_ISA_SCALAR && head_dim % 8 == 0) {
-        attend_avx2(q, q_stride, heads, keys, values, kv_stride, blocks, block_size, first, positions, head_dim, scale, scores, out, out_stride);
+        attend_avx2(q, q_stride, heads, keys, values, kv_stride, blocks, block_size, first, positions, head_dim, scale, scores, out, out_stride, stats);
     } else {
-        attend_scalar(q, q_stride, heads, keys, values, kv_stride, blocks, block_size, first, positions, head_dim, scale, scores, out, out_stride);
+        attend_scalar(q, q_stride, heads, keys, values, kv_stride, blocks, block_size, first, positions, head_dim, scale, scores, out, out_stride, stats);
     }
 }

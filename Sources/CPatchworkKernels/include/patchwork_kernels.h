@@ -172,10 +172,12 @@ void pw_geglu_tanh(float *gate, const float *up, int n);
 /// `keys + (blocks[p / block_size] · block_size + p % block_size) · kv_stride` (the caller points
 /// `keys` and `values` at its layer and head), likewise its value. Query h is at
 /// `q + h · q_stride`, its output at `out + h · out_stride`; `scores` has room for
-/// heads × positions floats.
+/// heads × positions floats. `stats`, when set, receives each head's softmax maximum and sum
+/// (2 floats per head): a long context's positions may be split in parts whose outputs are
+/// merged by those weights (flash-decoding).
 void pw_attend_one(const float *q, int q_stride, int heads, const float *keys, const float *values, int kv_stride,
                    const intptr_t *blocks, int block_size, int first, int positions, int head_dim, float scale, float *scores,
-                   float *out, int out_stride);
+                   float *out, int out_stride, float *stats);
 
 #ifdef __cplusplus
 }

@@ -239,36 +239,7 @@ public struct Transformer: Sendable {
         // Sliding-window layers: a query at position p sees p − window + 1 … p.
         let window = config.attention(layer: l).window
 
-        if !decoding.rows.isEmpty {
-            let pointers = AttentionPointers(qkv: s.qkv, attention: s.attention, keys: storage.keys, values: storage.values)
-            let (tables, lengths, rows) = (decoding.tables, decoding.lengths, decoding.rows)
-            let (blockSize, layerBase) = (storage.blockSize, l * storage.blockCount * storage.blockSize)
-            // One item per (sequence, key/value head): the query heads sharing a KV head read
-            // each key and value once (at long contexts that read costs more than the weights).
-            let kvHeads = d.kvHeads
-            let attend: @Sendable (Int) -> Void = { item in
-                let (e, kv) = (item / kvHeads, item % kvHeads)
-                let h = kv * group, positions = lengths[e]
-                let first = window.map { max(0, positions - $0) } ?? 0
-                withUnsafeTemporaryAllocation(of: Float.self, capacity: group * positions) { scores in
-                    tables[e].withUnsafeBufferPointer { table in
-                        pw_attend_one(
-                            pointers.qkv + rows[e] * qkvDim + h * headDim, Int32(headDim), Int32(group),
-                            pointers.keys + layerBase * kvDim + kv * headDim, pointers.values + layerBase * kvDim + kv * headDim, Int32(kvDim),
-                            table.baseAddress!, Int32(blockSize), Int32(first), Int32(positions), Int32(headDim), scale, scores.baseAddress!,
-                            pointers.attention + rows[e] * qDim + h * headDim, Int32(headDim)
-                        )
-                    }
-                }
-            }
-            // A hand-off to the pool costs a few microseconds: worth it past a few thousand scores.
-            let work = rows.count * kvHeads
-            if lengths.reduce(0, +) * d.heads >= 2_048 {
-                compute.pool.parallelFor(work, attend)
-            } else {
-                for item in 0..<work { attend(item) }
-            }
-        }
+        if !decoding.rows.isEmpty { decodeAttention(decoding, layer: l, window: window, storage: storage, scratch: s) }
 
         for (i, entry) in batch.enumerated() where entry.tokens.count > 1 {
             let n = entry.tokens.count, positions = entry.start + n
@@ -309,6 +280,99 @@ public struct Transformer: Sendable {
                                    ldc: qDim, m: r1 - r0, n: headDim, k: visible)
                 }
             }
+        }
+    }
+
+    /// Positions per part of a long context in decode attention: a multiple of the block size,
+    /// the same for every sequence whatever else runs in its step (so a request's sums do not
+    /// depend on its neighbours).
+    static let decodePartPositions = 256
+
+    /// Attention of the decoding entries (one new token each), over their blocks in place.
+    ///
+    /// One item per (sequence, key/value head, part of its positions): the query heads that
+    /// share a KV head read each key and value once, and a long context is cut in parts of
+    /// ``decodePartPositions`` so that two threads share even one sequence's few KV heads; each
+    /// part's output is weighted by its softmax's maximum and sum (flash-decoding).
+    private func decodeAttention(_ decoding: DecodingEntries, layer l: Int, window: Int?, storage: PagedKVStorage, scratch s: ForwardScratch) {
+        let d = config.dimensions
+        let (qDim, kvDim, headDim, kvHeads) = (config.qDim, config.kvDim, d.headDim, d.kvHeads)
+        let qkvDim = qDim + 2 * kvDim, group = d.heads / d.kvHeads, scale = 1 / Float(headDim).squareRoot()
+        let (tables, lengths, rows) = (decoding.tables, decoding.lengths, decoding.rows)
+        let (blockSize, layerBase) = (storage.blockSize, l * storage.blockCount * storage.blockSize)
+        let part = max(blockSize, Self.decodePartPositions / blockSize * blockSize)
+        // Each entry's parts: [first part, last part]; the window's first position may fall inside the first.
+        var items: [(entry: Int, kv: Int, part: Int, slot: Int?)] = []
+        var partsOfEntry: [Range<Int>] = [], slots = 0
+        for (e, positions) in lengths.enumerated() {
+            let first = window.map { max(0, positions - $0) } ?? 0
+            let parts = (first / part)..<((positions + part - 1) / part)
+            partsOfEntry.append(parts)
+            for kv in 0..<kvHeads {
+                for p in parts {
+                    items.append((e, kv, p, parts.count > 1 ? slots : nil))
+                    if parts.count > 1 { slots += 1 }
+                }
+            }
+        }
+        // Parts of split contexts write here (outputs and softmax statistics), then merge.
+        var partial = [Float](repeating: 0, count: slots * group * headDim)
+        var stats = [Float](repeating: 0, count: slots * group * 2)
+        partial.withUnsafeMutableBufferPointer { partial in
+            stats.withUnsafeMutableBufferPointer { stats in
+                let pointers = AttentionPointers(
+                    qkv: s.qkv, attention: s.attention, keys: storage.keys, values: storage.values,
+                    partial: partial.baseAddress, stats: stats.baseAddress
+                )
+                let plan = items
+                let attend: @Sendable (Int) -> Void = { i in
+                    let item = plan[i]
+                    let h = item.kv * group, positions = lengths[item.entry]
+                    let start = item.part * part, end = min(positions, start + part)
+                    let first = max(0, (window.map { positions - $0 } ?? 0) - start)
+                    let out = item.slot.map { pointers.partial! + $0 * group * headDim } ?? pointers.attention + rows[item.entry] * qDim + h * headDim
+                    withUnsafeTemporaryAllocation(of: Float.self, capacity: group * (end - start)) { scores in
+                        tables[item.entry].withUnsafeBufferPointer { table in
+                            pw_attend_one(
+                                pointers.qkv + rows[item.entry] * qkvDim + h * headDim, Int32(headDim), Int32(group),
+                                pointers.keys + layerBase * kvDim + item.kv * headDim, pointers.values + layerBase * kvDim + item.kv * headDim,
+                                Int32(kvDim), table.baseAddress! + start / blockSize, Int32(blockSize), Int32(first), Int32(end - start),
+                                Int32(headDim), scale, scores.baseAddress!, out, Int32(headDim), item.slot.map { pointers.stats! + $0 * group * 2 }
+                            )
+                        }
+                    }
+                }
+                // A hand-off to the pool costs a few microseconds: worth it past a few thousand scores.
+                if lengths.reduce(0, +) * d.heads >= 2_048 {
+                    compute.pool.parallelFor(plan.count, attend)
+                } else {
+                    for i in plan.indices { attend(i) }
+                }
+            }
+        }
+        // Merge split contexts: out = Σ_p w_p · out_p / Σ_p w_p, w_p = sum_p · e^(max_p − max).
+        var i = 0
+        while i < items.count {
+            guard let slot = items[i].slot else {
+                i += 1
+                continue
+            }
+            let (e, kv, count) = (items[i].entry, items[i].kv, partsOfEntry[items[i].entry].count)
+            for j in 0..<group {
+                var maximum = -Float.infinity
+                for p in 0..<count { maximum = max(maximum, stats[((slot + p) * group + j) * 2]) }
+                var total: Float = 0
+                let out = s.attention + rows[e] * qDim + (kv * group + j) * headDim
+                out.initialize(repeating: 0, count: headDim)
+                for p in 0..<count {
+                    let base = ((slot + p) * group + j) * 2
+                    let weight = stats[base + 1] * exp(stats[base] - maximum)
+                    total += weight
+                    partial.withUnsafeBufferPointer { SIMDKernels.axpy(weight, $0.baseAddress! + ((slot + p) * group + j) * headDim, out, count: headDim) }
+                }
+                for k in 0..<headDim { out[k] /= total }
+            }
+            i += count
         }
     }
 
@@ -400,11 +464,14 @@ private struct LoRAPointers: @unchecked Sendable {
 
 /// Raw buffers shared by the parallel attention workers.
 ///
-/// `@unchecked Sendable`: each (entry, head) item reads the shared K/V and q buffers and writes
-/// only its own `headDim` slice of `attention`; the slices do not overlap.
+/// `@unchecked Sendable`: each (entry, head, part) item reads the shared K/V and q buffers and
+/// writes only its own `headDim` slice of `attention` or of `partial`; the slices do not overlap.
 private struct AttentionPointers: @unchecked Sendable {
     let qkv: UnsafeMutablePointer<Float>
     let attention: UnsafeMutablePointer<Float>
     let keys: UnsafeMutablePointer<Float>
     let values: UnsafeMutablePointer<Float>
+    /// Outputs and softmax statistics of the parts of split contexts.
+    let partial: UnsafeMutablePointer<Float>?
+    let stats: UnsafeMutablePointer<Float>?
 }
