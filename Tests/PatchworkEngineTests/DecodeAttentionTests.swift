@@ -25,7 +25,7 @@ struct DecodeAttentionTests {
         config.contextLength = 2048
         if let window { config.layerAttention = (0..<config.dimensions.layers).map { _ in .init(window: window, ropeTheta: config.ropeTheta) } }
         let transformer = Transformer(config: config, weights: model.weights)
-        var generator = SplitMix(seed: 3)
+        var generator = SplitMix64(seed: 3)
         // 700 positions: three parts of 256 (the window, when set, starts inside the second).
         let tokens = (0..<700).map { _ in Int(generator.next() % UInt64(config.dimensions.vocabulary)) }
         #expect(700 > 2 * Transformer.decodePartPositions)
@@ -43,15 +43,3 @@ struct DecodeAttentionTests {
     }
 }
 
-/// A small seeded generator (SplitMix64) for reproducible token ids.
-private struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

@@ -1,6 +1,7 @@
 import Foundation
 import PatchworkCore
 import PatchworkRouting
+import PatchworkTesting
 import Testing
 
 struct RoutingCostTests {
