@@ -34,16 +34,22 @@ static void geglu_tanh_scalar(float *gate, const float *up, int n) {
     for (int i = 0; i < n; i++) gate[i] = gelu_tanh(gate[i]) * up[i];
 }
 
-static void attend_scalar(const float *q, int q_stride, int heads, const float *keys, const float *values, int kv_stride,
+/// Element `i` of a row of keys or values, f32 or f16.
+static inline float kv_at(const void *row, int i, int half) {
+    return half ? pw_half_to_float(((const uint16_t *)row)[i]) : ((const float *)row)[i];
+}
+
+static void attend_scalar(const float *q, int q_stride, int heads, const void *keys, const void *values, int kv_stride,
                           const intptr_t *blocks, int block_size, int first, int positions, int head_dim, float scale, float *scores,
-                          float *out, int out_stride, float *stats) {
+                          float *out, int out_stride, float *stats, int kv_half) {
+    const size_t esize = kv_half ? 2 : 4;
     for (int h = 0; h < heads; h++) {
         const float *qh = q + (size_t)h * q_stride;
         float *s = scores + (size_t)h * positions;
         for (int p = 0; p < positions; p++) {
-            const float *k = keys + ((size_t)blocks[p / block_size] * block_size + p % block_size) * kv_stride;
+            const char *k = (const char *)keys + ((size_t)blocks[p / block_size] * block_size + p % block_size) * kv_stride * esize;
             float dot = 0;
-            for (int d = 0; d < head_dim; d++) dot += qh[d] * k[d];
+            for (int d = 0; d < head_dim; d++) dot += qh[d] * kv_at(k, d, kv_half);
             s[p] = scale * dot;
         }
         softmax_scalar(s + first, positions - first, stats ? stats + 2 * h : NULL);
@@ -51,8 +57,8 @@ static void attend_scalar(const float *q, int q_stride, int heads, const float *
         float *o = out + (size_t)h * out_stride;
         for (int d = 0; d < head_dim; d++) o[d] = 0;
         for (int p = 0; p < positions; p++) {
-            const float *v = values + ((size_t)blocks[p / block_size] * block_size + p % block_size) * kv_stride;
-            for (int d = 0; d < head_dim; d++) o[d] += s[p] * v[d];
+            const char *v = (const char *)values + ((size_t)blocks[p / block_size] * block_size + p % block_size) * kv_stride * esize;
+            for (int d = 0; d < head_dim; d++) o[d] += s[p] * kv_at(v, d, kv_half);
         }
     }
 }
@@ -101,6 +107,8 @@ static inline T2 float hadd8(__m256 v) {
 #define AS_FLOAT _mm256_castsi256_ps
 #define HMAX hmax8
 #define HADD hadd8
+#define LOADH(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p)))
+#define STOREH(p, v) _mm_storeu_si128((__m128i *)(p), _mm256_cvtps_ph((v), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC))
 #include "nonlinear_simd.inc"
 #undef TARGET
 #undef NAME
@@ -128,6 +136,8 @@ static inline T2 float hadd8(__m256 v) {
 #undef AS_FLOAT
 #undef HMAX
 #undef HADD
+#undef LOADH
+#undef STOREH
 
 #define TARGET __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq")))
 #define NAME(x) x##_avx512
@@ -155,6 +165,8 @@ static inline T2 float hadd8(__m256 v) {
 #define AS_FLOAT _mm512_castsi512_ps
 #define HMAX _mm512_reduce_max_ps
 #define HADD _mm512_reduce_add_ps
+#define LOADH(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p)))
+#define STOREH(p, v) _mm256_storeu_si256((__m256i *)(p), _mm512_cvtps_ph((v), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC))
 #include "nonlinear_simd.inc"
 
 // MARK: - Dispatch
@@ -184,7 +196,7 @@ void pw_geglu_tanh(float *gate, const float *up, int n) {
     }
 }
 
-void pw_attend_one(const float *q, int q_stride, int heads, const float *keys, const float *values, int kv_stride,
+void pw_attend_one(const float *q, int q_stride, int heads, const void *keys, const void *values, int kv_stride, int kv_half,
                    const intptr_t *blocks, int block_size, int first, int positions, int head_dim, float scale, float *scores,
                    float *out, int out_stride, float *stats) {
     if (positions <= 0 || heads <= 0) return;
@@ -192,10 +204,26 @@ void pw_attend_one(const float *q, int q_stride, int heads, const float *keys, c
     if (first >= positions) first = positions - 1;
     pw_isa isa = pw_isa_active();
     if (isa == PW_ISA_AVX512VNNI && head_dim % 16 == 0) {
-        attend_avx512(q, q_stride, heads, keys, values, kv_stride, blocks, block_size, first, positions, head_dim, scale, scores, out, out_stride, stats);
+        attend_avx512(q, q_stride, heads, keys, values, kv_stride, blocks, block_size, first, positions, head_dim, scale, scores, out, out_stride, stats, kv_half);
     } else if (isa != PW_ISA_SCALAR && head_dim % 8 == 0) {
-        attend_avx2(q, q_stride, heads, keys, values, kv_stride, blocks, block_size, first, positions, head_dim, scale, scores, out, out_stride, stats);
+        attend_avx2(q, q_stride, heads, keys, values, kv_stride, blocks, block_size, first, positions, head_dim, scale, scores, out, out_stride, stats, kv_half);
     } else {
-        attend_scalar(q, q_stride, heads, keys, values, kv_stride, blocks, block_size, first, positions, head_dim, scale, scores, out, out_stride, stats);
+        attend_scalar(q, q_stride, heads, keys, values, kv_stride, blocks, block_size, first, positions, head_dim, scale, scores, out, out_stride, stats, kv_half);
+    }
+}
+
+void pw_f32_to_f16(const float *x, uint16_t *y, int n) {
+    switch (pw_isa_active()) {
+    case PW_ISA_AVX512VNNI: to_half_avx512(x, y, n); break;
+    case PW_ISA_AVX2: case PW_ISA_AVXVNNI: to_half_avx2(x, y, n); break;
+    default: for (int i = 0; i < n; i++) y[i] = pw_float_to_half(x[i]); break;
+    }
+}
+
+void pw_f16_to_f32(const uint16_t *x, float *y, int n) {
+    switch (pw_isa_active()) {
+    case PW_ISA_AVX512VNNI: from_half_avx512(x, y, n); break;
+    case PW_ISA_AVX2: case PW_ISA_AVXVNNI: from_half_avx2(x, y, n); break;
+    default: for (int i = 0; i < n; i++) y[i] = pw_half_to_float(x[i]); break;
     }
 }

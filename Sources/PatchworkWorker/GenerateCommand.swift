@@ -63,6 +63,9 @@ struct GenerateCommand: ParsableCommand {
     @Flag(help: "Decode every weight to f32 at load and multiply f32 activations: the file's exact function, for checks (4 bytes per weight, slower).")
     var dequantize = false
 
+    @Option(help: "How the KV cache stores keys and values: auto (f16 for quantized weights, as llama.cpp; f32 otherwise), f32 or f16.")
+    var kvCacheDtype = "auto"
+
 
     @Flag(help: "Keep generating past end-of-sequence tokens (for benchmarks).")
     var ignoreEOS = false
@@ -75,6 +78,7 @@ struct GenerateCommand: ParsableCommand {
         guard !chat || prompt != nil else { throw ValidationError("--chat needs --prompt") }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         guard ComputeBackend(rawValue: compute) != nil else { throw ValidationError("--compute takes openblas or simd") }
+        _ = try ServeCommand.kvCacheType(kvCacheDtype)
     }
 
     func run() throws {
@@ -120,12 +124,13 @@ struct GenerateCommand: ParsableCommand {
         parameters.maxTokens = maxTokens
         parameters.topLogprobs = topLogprobs
         parameters.ignoreEOS = ignoreEOS
-        let generator = Generator(
+        var generator = Generator(
             transformer: Transformer(
                 config: model.config, weights: model.weights, backend: ComputeBackend(rawValue: compute)!
             ),
             tokenizer: model.tokenizer
         )
+        generator.kvCacheType = try ServeCommand.kvCacheType(kvCacheDtype) ?? model.defaultKVCacheType
         let result: Generator.Result
         do {
             result = try generator.generate(promptIDs: ids, parameters: parameters, adapter: selected) { token in
@@ -136,7 +141,7 @@ struct GenerateCommand: ParsableCommand {
             }
         } catch { throw ValidationError(error.description) }
         if json {
-            print(Self.report(result, loadSeconds: loadSeconds, tokenizer: model.tokenizer, weights: model.weights, threads: threads))
+            print(Self.report(result, loadSeconds: loadSeconds, tokenizer: model.tokenizer, weights: model.weights, threads: threads, kvCacheType: generator.kvCacheType))
         } else {
             print()
         }
@@ -154,7 +159,7 @@ struct GenerateCommand: ParsableCommand {
         }
     }
 
-    static func report(_ result: Generator.Result, loadSeconds: Double, tokenizer: Tokenizer, weights: ModelWeights, threads: Int) -> String {
+    static func report(_ result: Generator.Result, loadSeconds: Double, tokenizer: Tokenizer, weights: ModelWeights, threads: Int, kvCacheType: KVCacheType) -> String {
         struct Token: Encodable { var id: Int; var text: String; var logprob: Float; var top: [[Double]] }
         struct Report: Encodable {
             var prompt_ids: [Int]
@@ -169,6 +174,7 @@ struct GenerateCommand: ParsableCommand {
             /// OpenBLAS's kernel family (f32 weights, prefill attention).
             var openblas_core: String
             var threads: Int
+            var kv_cache_dtype: String
         }
         let prefill = Double(result.promptIDs.count) / max(result.prefillSeconds, 1e-9)
         let decode = result.tokens.count > 1 ? Double(result.tokens.count - 1) / max(result.decodeSeconds, 1e-9) : 0
@@ -180,7 +186,8 @@ struct GenerateCommand: ParsableCommand {
             text: result.text, finish_reason: result.finishReason.rawValue,
             timings: ["load_seconds": loadSeconds, "prefill_tokens_per_second": prefill, "decode_tokens_per_second": decode,
                       "prefill_seconds": result.prefillSeconds, "decode_seconds": result.decodeSeconds],
-            peak_rss_mb: Engine.peakResidentMegabytes, weights_bytes: weights.residentBytes, kernels: Engine.kernelPath, openblas_core: OpenBLASCore.description, threads: threads
+            peak_rss_mb: Engine.peakResidentMegabytes, weights_bytes: weights.residentBytes, kernels: Engine.kernelPath, openblas_core: OpenBLASCore.description, threads: threads,
+            kv_cache_dtype: kvCacheType.rawValue
         )
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]

@@ -34,19 +34,21 @@ struct Worker {
             architecture: description.architecture, contextLength: description.contextLength, kvBlockSize: settings.blockSize,
             dimensions: description.dimensions, lora: settings.lora, hasChatTemplate: description.chatTemplate != nil
         )
-        let blockBytes = PagedKVStorage.bytesPerBlock(config: model.config, blockSize: settings.blockSize)
+        let kvCacheType = settings.kvCacheType ?? model.defaultKVCacheType
+        let blockBytes = PagedKVStorage.bytesPerBlock(config: model.config, blockSize: settings.blockSize, type: kvCacheType)
         let blockCount = settings.numKVBlocks ?? max(1, settings.kvCacheBytes / blockBytes)
         let scheduler = BatchScheduler(
             transformer: Transformer(config: model.config, weights: model.weights), tokenizer: model.tokenizer,
             blockSize: settings.blockSize, blockCount: blockCount, maxBatchTokens: settings.maxBatchedTokens,
-            maxSequences: settings.maxSequences, maxLoRARank: settings.lora.maxRank, modelIdentity: "\(card.servedModelName)@\(settings.modelPath)"
+            maxSequences: settings.maxSequences, maxLoRARank: settings.lora.maxRank, modelIdentity: "\(card.servedModelName)@\(settings.modelPath)",
+            kvCacheType: kvCacheType
         )
         logger.info("model loaded", metadata: [
             "model": "\(card.servedModelName)", "model.path": "\(settings.modelPath)", "architecture": "\(card.architecture)",
             "layers": "\(card.dimensions.layers)", "context": "\(card.contextLength)", "weights.mb": "\(model.weights.bytes >> 20)",
             "weights.bytes": "\(model.weights.residentBytes.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))",
             "kernels": "\(Engine.kernelPath)", "openblas.core": "\(OpenBLASCore.description)", "threads": "\(settings.threads)",
-            "kv.blocks": "\(blockCount)", "kv.mb": "\((blockCount * blockBytes) >> 20)", "load.seconds": "\((ContinuousClock.now - loadStart).seconds)",
+            "kv.blocks": "\(blockCount)", "kv.mb": "\((blockCount * blockBytes) >> 20)", "kv.dtype": "\(kvCacheType.rawValue)", "load.seconds": "\((ContinuousClock.now - loadStart).seconds)",
         ])
 
         let publisher = KVEventPublisher(workerID: settings.workerID, logger: logger)

@@ -103,6 +103,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "KV-cache blocks; overrides --kv-cache-bytes.")
     var numKvBlocks: Int?
 
+    @Option(help: "How the KV cache stores keys and values: auto (f16 for quantized weights, as llama.cpp; f32 otherwise), f32 or f16.")
+    var kvCacheDtype = "auto"
+
     @Option(help: "Tokens one engine step computes at most, over all sequences.")
     var maxNumBatchedTokens = 512
 
@@ -143,6 +146,7 @@ struct ServeCommand: AsyncParsableCommand {
         .init("block-size", "PATCHWORK_BLOCK_SIZE"),
         .init("kv-cache-bytes", "PATCHWORK_KV_CACHE_BYTES"),
         .init("num-kv-blocks", "PATCHWORK_NUM_KV_BLOCKS"),
+        .init("kv-cache-dtype", "PATCHWORK_KV_CACHE_DTYPE"),
         .init("max-num-batched-tokens", "PATCHWORK_MAX_NUM_BATCHED_TOKENS"),
         .init("max-num-seqs", "PATCHWORK_MAX_NUM_SEQS"),
         .init("threads", "PATCHWORK_THREADS"),
@@ -156,6 +160,7 @@ struct ServeCommand: AsyncParsableCommand {
             do { _ = try ModelName(servedModelName) } catch { throw ValidationError("--served-model-name: \(error.description)") }
         }
         _ = try Self.quantizationTarget(quantize)
+        _ = try Self.kvCacheType(kvCacheDtype)
         guard quantize == nil || !dequantize else { throw ValidationError("--quantize and --dequantize exclude each other") }
         guard maxLoraRank >= 1 else { throw ValidationError("--max-lora-rank must be at least 1") }
         guard maxLoras >= 1 else { throw ValidationError("--max-loras must be at least 1") }
@@ -189,7 +194,8 @@ struct ServeCommand: AsyncParsableCommand {
                 root: loraPath.map { URL(fileURLWithPath: $0) } ?? CacheLayout.defaultRoot(environment: ProcessInfo.processInfo.environment),
                 maxBytes: loraCacheMaxBytes, maxAdapterBytes: maxAdapterBytes, downloadTimeout: adapterDownloadTimeout, s3PageSize: s3ListPageSize
             ),
-            maxCPULoras: maxCpuLoras, blockSize: blockSize, kvCacheBytes: kvCacheBytes, numKVBlocks: numKvBlocks, maxBatchedTokens: maxNumBatchedTokens,
+            maxCPULoras: maxCpuLoras, blockSize: blockSize, kvCacheBytes: kvCacheBytes, numKVBlocks: numKvBlocks, kvCacheType: try Self.kvCacheType(kvCacheDtype),
+            maxBatchedTokens: maxNumBatchedTokens,
             maxSequences: maxNumSeqs, threads: threads, heartbeatInterval: heartbeatInterval,
             workerID: WorkerID(workerID ?? defaultProcessID(role: "worker"))
         )
@@ -204,6 +210,13 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     /// The type `--quantize` names (q8_0, q4_0; any case).
+    /// `--kv-cache-dtype`: nil for `auto`.
+    static func kvCacheType(_ text: String) throws -> KVCacheType? {
+        if text == "auto" { return nil }
+        guard let type = KVCacheType(rawValue: text) else { throw ValidationError("--kv-cache-dtype takes auto, f32 or f16, not '\(text)'") }
+        return type
+    }
+
     static func quantizationTarget(_ text: String?) throws -> GGMLType? {
         guard let text else { return nil }
         guard let type = GGMLQuantizer.targets.first(where: { $0.name.lowercased() == text.lowercased() }) else {
@@ -241,6 +254,8 @@ struct WorkerSettings: Sendable {
     var blockSize: Int
     var kvCacheBytes: Int
     var numKVBlocks: Int?
+    /// nil: the model's default (``Model/defaultKVCacheType``).
+    var kvCacheType: KVCacheType?
     var maxBatchedTokens: Int
     var maxSequences: Int
     var threads: Int

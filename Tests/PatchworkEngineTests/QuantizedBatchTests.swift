@@ -57,14 +57,18 @@ struct QuantizedBatchTests {
         }
         var alone: [String: [(id: Int, logprob: Float)]] = [:]
         for request in requests {
-            let single = BatchScheduler(transformer: transformer, tokenizer: model.tokenizer, blockCount: 16, maxBatchTokens: 64, maxLoRARank: 16)
+            let single = BatchScheduler(
+                transformer: transformer, tokenizer: model.tokenizer, blockCount: 16, maxBatchTokens: 64, maxLoRARank: 16,
+                kvCacheType: model.defaultKVCacheType
+            )
             try single.submit(request)
             alone.merge(BatchSchedulerTests.run(single)) { $1 }
         }
         let batched = BatchScheduler(
             transformer: transformer, tokenizer: model.tokenizer, blockCount: 16 * requests.count, maxBatchTokens: 512,
-            maxSequences: requests.count, maxLoRARank: 16
+            maxSequences: requests.count, maxLoRARank: 16, kvCacheType: model.defaultKVCacheType
         )
+        #expect(model.defaultKVCacheType == .f16, "quantized weights get llama.cpp's f16 cache, as the worker runs them")
         for request in requests { try batched.submit(request) }
         let together = BatchSchedulerTests.run(batched)
         var worst: Float = 0

@@ -172,12 +172,17 @@ void pw_geglu_tanh(float *gate, const float *up, int n);
 /// `keys + (blocks[p / block_size] · block_size + p % block_size) · kv_stride` (the caller points
 /// `keys` and `values` at its layer and head), likewise its value. Query h is at
 /// `q + h · q_stride`, its output at `out + h · out_stride`; `scores` has room for
-/// heads × positions floats. `stats`, when set, receives each head's softmax maximum and sum
+/// heads × positions floats. Keys and values are f32, or f16 when `kv_half` is set (strides
+/// in elements either way). `stats`, when set, receives each head's softmax maximum and sum
 /// (2 floats per head): a long context's positions may be split in parts whose outputs are
 /// merged by those weights (flash-decoding).
-void pw_attend_one(const float *q, int q_stride, int heads, const float *keys, const float *values, int kv_stride,
+void pw_attend_one(const float *q, int q_stride, int heads, const void *keys, const void *values, int kv_stride, int kv_half,
                    const intptr_t *blocks, int block_size, int first, int positions, int head_dim, float scale, float *scores,
                    float *out, int out_stride, float *stats);
+
+/// `n` f32 values to f16 (round to nearest even), and back: the KV cache's rows.
+void pw_f32_to_f16(const float *x, uint16_t *y, int n);
+void pw_f16_to_f32(const uint16_t *x, float *y, int n);
 
 #ifdef __cplusplus
 }

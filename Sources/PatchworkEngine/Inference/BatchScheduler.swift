@@ -61,13 +61,14 @@ public final class BatchScheduler {
     /// - Parameters:
     ///   - blockCount: KV blocks in the pool (`--num-kv-blocks`, or `--kv-cache-bytes` ÷ block bytes).
     ///   - modelIdentity: names the base model in its cache namespace.
+    ///   - kvCacheType: how the KV cache stores keys and values (`--kv-cache-dtype`).
     public convenience init(
         transformer: Transformer, tokenizer: Tokenizer, blockSize: Int = KVBlock.defaultSize, blockCount: Int, maxBatchTokens: Int = 512,
-        maxSequences: Int = 64, maxLoRARank: Int = 64, modelIdentity: String = ""
+        maxSequences: Int = 64, maxLoRARank: Int = 64, modelIdentity: String = "", kvCacheType: KVCacheType = .f32
     ) {
         let runner = TransformerRunner(
             transformer: transformer, blockSize: blockSize, blockCount: blockCount, maxBatchTokens: maxBatchTokens,
-            maxSequences: maxSequences, maxLoRARank: maxLoRARank
+            maxSequences: maxSequences, maxLoRARank: maxLoRARank, kvCacheType: kvCacheType
         )
         self.init(
             config: transformer.config, runner: runner, tokenizer: tokenizer, blockSize: blockSize, blockCount: blockCount,

@@ -29,6 +29,8 @@ public struct Generator {
     public let tokenizer: Tokenizer
     /// Tokens per forward step while prefilling.
     public var maxBatchTokens = 512
+    /// How the KV cache stores keys and values.
+    public var kvCacheType = KVCacheType.f32
 
     public init(transformer: Transformer, tokenizer: Tokenizer) {
         self.transformer = transformer
@@ -44,7 +46,7 @@ public struct Generator {
         let total = promptIDs.count + parameters.maxTokens
         let scheduler = BatchScheduler(
             transformer: transformer, tokenizer: tokenizer, blockSize: blockSize, blockCount: max(1, (total + blockSize - 1) / blockSize),
-            maxBatchTokens: maxBatchTokens, maxSequences: 1, maxLoRARank: max(adapter?.weights.rank ?? 1, 1)
+            maxBatchTokens: maxBatchTokens, maxSequences: 1, maxLoRARank: max(adapter?.weights.rank ?? 1, 1), kvCacheType: kvCacheType
         )
         try scheduler.submit(GenerationRequest(id: RequestID.fresh(prefix: "generate-"), promptIDs: promptIDs, parameters: parameters, adapter: adapter))
         let start = ContinuousClock.now

@@ -14,11 +14,12 @@ public final class SequenceState {
     ///   token's) unless a caller asks ``Transformer/forward(_:state:adapter:allLogits:)`` for
     ///   every row of a chunk (a vocabulary-wide row each: 192 KB for SmolLM2).
     public init(
-        config: ModelConfig, capacity: Int, maxChunk: Int = 256, maxLoRARank: Int = 64, blockSize: Int = KVBlock.defaultSize, maxLogitRows: Int = 1
+        config: ModelConfig, capacity: Int, maxChunk: Int = 256, maxLoRARank: Int = 64, blockSize: Int = KVBlock.defaultSize, maxLogitRows: Int = 1,
+        kvCacheType: KVCacheType = .f32
     ) {
         self.capacity = capacity
         let blocks = (capacity + blockSize - 1) / blockSize
-        storage = PagedKVStorage(config: config, blockSize: blockSize, blockCount: max(blocks, 1))
+        storage = PagedKVStorage(config: config, blockSize: blockSize, blockCount: max(blocks, 1), type: kvCacheType)
         blockTable = Array(0..<max(blocks, 1))
         scratch = ForwardScratch(config: config, maxTokens: maxChunk, maxContext: blocks * blockSize, maxLoRARank: maxLoRARank, maxLogitRows: maxLogitRows)
     }

@@ -160,9 +160,7 @@ public struct Transformer: Sendable {
                         if let norm = layer.keyNorm { norm.withUnsafeBufferPointer { Kernels.rmsNorm(head, weight: $0.baseAddress!, out: head, count: headDim, epsilon: eps) } }
                         Kernels.rope(head, half: half, cos: rotation, sin: rotation + half)
                     }
-                    let row = storage.row(layer: l, blockTable: entry.blockTable, position: position)
-                    (storage.keys + row * kvDim).update(from: k, count: kvDim)
-                    (storage.values + row * kvDim).update(from: v, count: kvDim)
+                    storage.store(row: storage.row(layer: l, blockTable: entry.blockTable, position: position), key: k, value: v)
                 }
             }
             }
@@ -247,9 +245,10 @@ public struct Transformer: Sendable {
             var p = 0
             while p < positions {
                 let count = min(storage.blockSize - p % storage.blockSize, positions - p)
-                let row = storage.row(layer: l, blockTable: entry.blockTable, position: p)
-                (s.gatheredKeys + p * kvDim).update(from: storage.keys + row * kvDim, count: count * kvDim)
-                (s.gatheredValues + p * kvDim).update(from: storage.values + row * kvDim, count: count * kvDim)
+                storage.gather(
+                    row: storage.row(layer: l, blockTable: entry.blockTable, position: p), count: count,
+                    keys: s.gatheredKeys + p * kvDim, values: s.gatheredValues + p * kvDim
+                )
                 p += count
             }
             // Per head, chunks of query rows on the pool threads: each chunk multiplies only
@@ -299,7 +298,7 @@ public struct Transformer: Sendable {
         let (qDim, kvDim, headDim, kvHeads) = (config.qDim, config.kvDim, d.headDim, d.kvHeads)
         let qkvDim = qDim + 2 * kvDim, group = d.heads / d.kvHeads, scale = 1 / Float(headDim).squareRoot()
         let (tables, lengths, rows) = (decoding.tables, decoding.lengths, decoding.rows)
-        let (blockSize, layerBase) = (storage.blockSize, l * storage.blockCount * storage.blockSize)
+        let (blockSize, half, elementBytes) = (storage.blockSize, Int32(storage.type == .f16 ? 1 : 0), storage.type.bytes)
         let part = max(blockSize, Self.decodePartPositions / blockSize * blockSize)
         // Each entry's parts: [first part, last part]; the window's first position may fall inside the first.
         var items: [(entry: Int, kv: Int, part: Int, slot: Int?)] = []
@@ -321,7 +320,7 @@ public struct Transformer: Sendable {
         partial.withUnsafeMutableBufferPointer { partial in
             stats.withUnsafeMutableBufferPointer { stats in
                 let pointers = AttentionPointers(
-                    qkv: s.qkv, attention: s.attention, keys: storage.keys, values: storage.values,
+                    qkv: s.qkv, attention: s.attention, keys: storage.layerKeys(l), values: storage.layerValues(l),
                     partial: partial.baseAddress, stats: stats.baseAddress
                 )
                 let plan = items
@@ -335,8 +334,8 @@ public struct Transformer: Sendable {
                         tables[item.entry].withUnsafeBufferPointer { table in
                             pw_attend_one(
                                 pointers.qkv + rows[item.entry] * qkvDim + h * headDim, Int32(headDim), Int32(group),
-                                pointers.keys + layerBase * kvDim + item.kv * headDim, pointers.values + layerBase * kvDim + item.kv * headDim,
-                                Int32(kvDim), table.baseAddress! + start / blockSize, Int32(blockSize), Int32(first), Int32(end - start),
+                                pointers.keys + item.kv * headDim * elementBytes, pointers.values + item.kv * headDim * elementBytes,
+                                Int32(kvDim), half, table.baseAddress! + start / blockSize, Int32(blockSize), Int32(first), Int32(end - start),
                                 Int32(headDim), scale, scores.baseAddress!, out, Int32(headDim), item.slot.map { pointers.stats! + $0 * group * 2 }
                             )
                         }
@@ -469,8 +468,9 @@ private struct LoRAPointers: @unchecked Sendable {
 private struct AttentionPointers: @unchecked Sendable {
     let qkv: UnsafeMutablePointer<Float>
     let attention: UnsafeMutablePointer<Float>
-    let keys: UnsafeMutablePointer<Float>
-    let values: UnsafeMutablePointer<Float>
+    /// The layer's keys and values, f32 or f16.
+    let keys: UnsafeRawPointer
+    let values: UnsafeRawPointer
     /// Outputs and softmax statistics of the parts of split contexts.
     let partial: UnsafeMutablePointer<Float>?
     let stats: UnsafeMutablePointer<Float>?

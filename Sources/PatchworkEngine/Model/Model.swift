@@ -11,6 +11,14 @@ public struct Model: Sendable {
     public let chatTemplate: String?
     public let description: ModelDescription
 
+    /// The KV cache `--kv-cache-dtype auto` picks: f16 (as llama.cpp) when the weights hold
+    /// quantized blocks, whose own rounding is far coarser; f32 for f32/f16/bf16 weights, whose
+    /// answers are checked against transformers to 1e-3.
+    public var defaultKVCacheType: KVCacheType {
+        let quantized = Set(weights.residentBytes.keys).subtracting(["F32", "F16", "BF16"])
+        return quantized.isEmpty ? .f32 : .f16
+    }
+
     /// The same model with every weight matrix decoded to f32 (`--dequantize`).
     public func dequantized() -> Model {
         var copy = self

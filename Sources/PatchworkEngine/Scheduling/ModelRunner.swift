@@ -13,9 +13,11 @@ public final class TransformerRunner: ModelRunner {
     let storage: PagedKVStorage
     let scratch: ForwardScratch
 
-    public init(transformer: Transformer, blockSize: Int, blockCount: Int, maxBatchTokens: Int, maxSequences: Int, maxLoRARank: Int) {
+    public init(
+        transformer: Transformer, blockSize: Int, blockCount: Int, maxBatchTokens: Int, maxSequences: Int, maxLoRARank: Int, kvCacheType: KVCacheType = .f32
+    ) {
         self.transformer = transformer
-        storage = PagedKVStorage(config: transformer.config, blockSize: blockSize, blockCount: blockCount)
+        storage = PagedKVStorage(config: transformer.config, blockSize: blockSize, blockCount: blockCount, type: kvCacheType)
         let context = min(transformer.config.contextLength, blockCount * blockSize)
         scratch = ForwardScratch(config: transformer.config, maxTokens: maxBatchTokens, maxContext: context, maxLoRARank: maxLoRARank, maxLogitRows: maxSequences)
     }
