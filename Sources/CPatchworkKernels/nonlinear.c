@@ -227,3 +227,18 @@ void pw_f16_to_f32(const uint16_t *x, float *y, int n) {
     default: for (int i = 0; i < n; i++) y[i] = pw_half_to_float(x[i]); break;
     }
 }
+
+float pw_log_sum_exp(const float *x, int n) {
+    if (n <= 0) return -INFINITY;
+    switch (pw_isa_active()) {
+    case PW_ISA_AVX512VNNI: return log_sum_exp_avx512(x, n);
+    case PW_ISA_AVX2: case PW_ISA_AVXVNNI: return log_sum_exp_avx2(x, n);
+    default: {
+        float max = -INFINITY;
+        for (int i = 0; i < n; i++) max = x[i] > max ? x[i] : max;
+        double sum = 0;
+        for (int i = 0; i < n; i++) sum += expf(x[i] - max);
+        return max + (float)log(sum);
+    }
+    }
+}

@@ -160,6 +160,9 @@ void pw_linear(pw_pool *pool, const pw_segment *segments, int segment_count, con
 /// `x[0..<n]` replaced by its softmax (the maximum subtracted first).
 void pw_softmax(float *x, int n);
 
+/// log Σ e^(x_i), the maximum subtracted first: `x_i` minus it is a log-softmax.
+float pw_log_sum_exp(const float *x, int n);
+
 /// `gate[i] = silu(gate[i]) · up[i]` for i < n (SwiGLU).
 void pw_swiglu(float *gate, const float *up, int n);
 

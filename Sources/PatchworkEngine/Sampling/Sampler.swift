@@ -1,3 +1,4 @@
+import CPatchworkKernels
 import PatchworkCore
 import Foundation
 
@@ -29,7 +30,8 @@ public struct Sampler: Sendable {
     ///   - context: the prompt and the tokens generated so far (repetition penalty).
     ///   - generated: counts of generated tokens (presence and frequency penalties).
     public mutating func next(logits raw: [Float], context: [Int], generated: [Int: Int]) -> Choice {
-        let logprobs = Self.logSoftmax(raw)
+        // Log-probabilities of the chosen token and the top ones only: x − log Σ e^x.
+        let logSum = Self.logSumExp(raw)
         var logits = raw
         let p = parameters
         if p.repetitionPenalty != 1 {
@@ -43,8 +45,8 @@ public struct Sampler: Sendable {
             }
         }
         let token = p.temperature == 0 ? Self.argmax(logits) : draw(from: logits)
-        let top = (p.topLogprobs ?? 0) > 0 ? Self.top(logprobs, count: p.topLogprobs!) : []
-        return Choice(token: token, logprob: logprobs[token], top: top)
+        let top = (p.topLogprobs ?? 0) > 0 ? Self.top(raw, count: p.topLogprobs!).map { (id: $0.id, logprob: $0.logprob - logSum) } : []
+        return Choice(token: token, logprob: raw[token] - logSum, top: top)
     }
 
     private mutating func draw(from logits: [Float]) -> Int {
@@ -89,12 +91,14 @@ public struct Sampler: Sendable {
         return best
     }
 
-    /// `x - log(sum(exp(x)))`, computed stably.
+    /// `log Σ exp(x)`, computed stably (vector code: the whole vocabulary, every step).
+    public static func logSumExp(_ logits: [Float]) -> Float {
+        logits.withUnsafeBufferPointer { pw_log_sum_exp($0.baseAddress!, Int32($0.count)) }
+    }
+
+    /// `x - log Σ exp(x)`.
     public static func logSoftmax(_ logits: [Float]) -> [Float] {
-        let maximum = logits.max() ?? 0
-        var sum: Double = 0
-        for x in logits { sum += Double(exp(x - maximum)) }
-        let logSum = maximum + Float(log(sum))
+        let logSum = logSumExp(logits)
         return logits.map { $0 - logSum }
     }
 
