@@ -11,7 +11,8 @@ import PatchworkRouting
 ///    per second.
 /// 2. Decisions: p50/p99 latency of a whole decision (candidates, overlap lookup, costs, choice,
 ///    and recording it) over `--workers` workers once the index holds `--blocks` blocks; the
-///    workers report load every 50 decisions and the clock moves 1 ms per decision.
+///    workers report load every 50 decisions and the clock moves 1 ms per decision. The first
+///    in-flight TTL of decisions is a warm-up, reported apart.
 /// 3. Routing quality: a multi-turn chat trace (sessions over 8 adapters with shared system
 ///    prompts) replayed against a simulated fleet of 8 workers with bounded LRU block caches,
 ///    whose events and load reports feed the core; prefix hit rate for the kv, round-robin and
@@ -105,9 +106,13 @@ struct RouterBenchCommand: ParsableCommand {
         let stored = chains * chain
         print("1. ingestion: \(stored) block events in \(String(format: "%.2f", seconds)) s = \(String(format: "%.2f", Double(stored) / seconds / 1e6)) M block events/s on one core (target >= 1 M/s)")
 
-        var latencies: [Double] = []
+        // Warm-up: one in-flight TTL (5 s of simulated time) of decisions, after which the
+        // in-flight index holds as many routed prompts as it keeps; the first TTL's decisions
+        // record every prompt afresh, so they are reported apart.
+        let warmUp = 5_000
+        var latencies: [Double] = [], coldLatencies: [Double] = []
         latencies.reserveCapacity(decisions)
-        for d in 0..<decisions {
+        for d in 0..<(warmUp + decisions) {
             let now = 1 + Double(d) / 1000
             // Between decisions, as the router's loops do: load reports every 50 ms, expiry every 200 ms.
             if d % 50 == 0 { for id in ids { core.loadReport(from: id, metrics: LoadMetrics(), now: now) } }
@@ -117,12 +122,15 @@ struct RouterBenchCommand: ParsableCommand {
             )
             let t0 = ContinuousClock.now
             let decision = core.route(route, now: now)
-            latencies.append(Self.seconds(ContinuousClock.now - t0) * 1e6)
+            let micros = Self.seconds(ContinuousClock.now - t0) * 1e6
+            if d >= warmUp { latencies.append(micros) } else { coldLatencies.append(micros) }
             precondition(decision.worker != nil, "every bench request has candidates")
         }
         latencies.sort()
         let p50 = latencies[latencies.count / 2], p99 = latencies[latencies.count * 99 / 100]
-        print("2. decisions with \(workers) workers and \(stored) cached blocks: p50 \(String(format: "%.1f", p50)) µs, p99 \(String(format: "%.1f", p99)) µs (target p99 <= 50 µs)")
+        print("2. decisions with \(workers) workers and \(stored) cached blocks, after \(warmUp) warm-up ones: p50 \(String(format: "%.1f", p50)) µs, p99 \(String(format: "%.1f", p99)) µs (target p99 <= 50 µs)")
+        coldLatencies.sort()
+        print("   the \(warmUp) warm-up ones (every prompt recorded afresh): p50 \(String(format: "%.1f", coldLatencies[coldLatencies.count / 2])) µs, p99 \(String(format: "%.1f", coldLatencies[coldLatencies.count * 99 / 100])) µs")
         routingQuality()
     }
 

@@ -18,6 +18,8 @@ public struct RoutedPromptIndex: Sendable {
     private var cache: ApproximateCache
     /// In-flight mode: pseudo worker → the worker it stands for.
     private var owners: [WorkerID: WorkerID] = [:]
+    /// In-flight mode: worker → its pseudo worker (made once: a decision builds no strings).
+    private var pseudoWorkers: [WorkerID: WorkerID] = [:]
 
     public init(mode: Mode) {
         self.mode = mode
@@ -46,8 +48,18 @@ public struct RoutedPromptIndex: Sendable {
         keys: [UInt64], adapter: String?, digest: ContentDigest?, worker: WorkerID, now: Double, into index: inout PrefixIndex
     ) {
         guard !keys.isEmpty else { return }
-        let id = indexID(of: worker)
-        if case .inFlight = mode, owners[id] == nil { owners[id] = worker }
+        let id: WorkerID
+        switch mode {
+        case .approximate: id = worker
+        case .inFlight:
+            if let known = pseudoWorkers[worker] {
+                id = known
+            } else {
+                id = Self.inFlightID(worker)
+                pseudoWorkers[worker] = id
+                owners[id] = worker
+            }
+        }
         let hashes = cache.record(keys: keys, adapter: adapter, worker: id, now: now)
         index.storeChain(keys: keys, hashes: hashes, in: PrefixIndex.Namespace(adapter: adapter, digest: digest), worker: id)
     }
@@ -68,6 +80,9 @@ public struct RoutedPromptIndex: Sendable {
     /// Forgets a worker that left (the caller removes its blocks from the index).
     public mutating func forget(_ worker: WorkerID) {
         cache.forget(indexID(of: worker))
-        if case .inFlight = mode { owners[Self.inFlightID(worker)] = nil }
+        if case .inFlight = mode {
+            owners[Self.inFlightID(worker)] = nil
+            pseudoWorkers[worker] = nil
+        }
     }
 }
