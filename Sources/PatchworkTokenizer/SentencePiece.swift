@@ -1,26 +1,51 @@
+import PatchworkCore
+
 /// SentencePiece's BPE as llama.cpp runs it for `tokenizer.ggml.model = llama` (gemma, llama 2):
 /// spaces become `▁`, one symbol per UTF-8 code point, and the adjacent pair whose joined text
 /// is a token with the highest score merges first (the leftmost of equal scores); a symbol that
 /// is no token is spelled in byte tokens `<0xNN>`.
 ///
 /// The vocabulary is keyed by UTF-8 bytes: a `String` key would compare by canonical
-/// equivalence and find "é" for "e\u{301}".
+/// equivalence and find "é" for "e\u{301}". Keys are the bytes' 64-bit FNV-1a, each hit checked
+/// against the token's bytes (a byte-array key per token cost Gemma's 262 144 tokens 20 MB).
 struct SentencePiece: Sendable {
     static let space: [UInt8] = Array("▁".utf8)
 
-    private let ids: [[UInt8]: Int]
+    private let vocabulary: [String]
+    private let idOfHash: [UInt64: Int32]
+    /// Tokens whose hash another token took first (none in Gemma's vocabulary).
+    private let collisions: [[UInt8]: Int]
     private let scores: [Float]
     /// The `<0xNN>` token of each byte, where the vocabulary has one.
     private let byteTokens: [Int?]
 
     init(vocabulary: [String], scores: [Float]) {
-        ids = Dictionary(vocabulary.enumerated().map { (Array($1.utf8), $0) }, uniquingKeysWith: { first, _ in first })
+        self.vocabulary = vocabulary
+        var idOfHash: [UInt64: Int32] = [:], collisions: [[UInt8]: Int] = [:]
+        idOfHash.reserveCapacity(vocabulary.count)
+        for (id, text) in vocabulary.enumerated() {
+            let hash = FNV1a.hash(text.utf8)
+            if let other = idOfHash[hash] {
+                // The first of equal texts wins, as a dictionary of texts would keep it.
+                if !vocabulary[Int(other)].utf8.elementsEqual(text.utf8), collisions[Array(text.utf8)] == nil { collisions[Array(text.utf8)] = id }
+            } else {
+                idOfHash[hash] = Int32(id)
+            }
+        }
+        self.idOfHash = idOfHash
+        self.collisions = collisions
         self.scores = scores
         var byteTokens = [Int?](repeating: nil, count: 256)
         for (id, text) in vocabulary.enumerated() {
             if let byte = Self.byteValue(text) { byteTokens[Int(byte)] = byteTokens[Int(byte)] ?? id }
         }
         self.byteTokens = byteTokens
+    }
+
+    /// The token whose text is exactly `bytes`.
+    private func id(of bytes: ArraySlice<UInt8>) -> Int? {
+        if let id = idOfHash[FNV1a.hash(bytes)], vocabulary[Int(id)].utf8.elementsEqual(bytes) { return Int(id) }
+        return collisions.isEmpty ? nil : collisions[Array(bytes)]
     }
 
     /// The byte a `<0xNN>` token stands for.
@@ -69,8 +94,8 @@ struct SentencePiece: Sendable {
         var heap = BigramHeap()
         func tryAdd(_ left: Int, _ right: Int) {
             guard left >= 0, right >= 0 else { return }
-            let piece = Array(bytes[start[left]..<(start[left] + length[left] + length[right])])
-            guard let id = ids[piece] else { return }
+            let piece = bytes[start[left]..<(start[left] + length[left] + length[right])]
+            guard let id = id(of: piece) else { return }
             heap.push(.init(score: id < scores.count ? scores[id] : 0, left: left, right: right, size: piece.count))
         }
         for k in 1..<max(1, start.count) { tryAdd(k - 1, k) }
@@ -89,7 +114,7 @@ struct SentencePiece: Sendable {
         var symbol = 0
         while symbol >= 0 {
             let piece = bytes[start[symbol]..<(start[symbol] + length[symbol])]
-            if let id = ids[Array(piece)] {
+            if let id = id(of: piece) {
                 out.append(id)
             } else {
                 for byte in piece { if let id = byteTokens[Int(byte)] { out.append(id) } }

@@ -8,7 +8,9 @@ import PatchworkFormats
 /// for every encoding), so the engine runs one rotate-half RoPE for every model and LoRA
 /// deltas apply in Hugging Face's row order.
 struct GGUFTensorSource: TensorSource {
-    let file: GGUFFile
+    /// Where the tensor data starts in the file. (The file's metadata is not kept: Gemma's
+    /// vocabulary alone is 18 MB, resident next to the weights while they load.)
+    let dataOffset: Int
     let reader: FileReader
     let architecture: String
     let heads: Int
@@ -18,7 +20,7 @@ struct GGUFTensorSource: TensorSource {
 
     init(path: String, file: GGUFFile, heads: Int, kvHeads: Int, headDim: Int) throws(ModelFileError) {
         reader = try FileReader(path: path)
-        self.file = file
+        dataOffset = file.dataOffset
         architecture = file.metadata["general.architecture"]?.stringValue ?? ""
         self.heads = heads
         self.kvHeads = kvHeads
@@ -89,7 +91,7 @@ struct GGUFTensorSource: TensorSource {
         guard columns % type.blockSize == 0 else {
             throw ModelFileError("tensor \(ggufName) (\(type.name)) has rows of \(columns) values, not whole blocks of \(type.blockSize)")
         }
-        let start = file.dataOffset + info.offset, rowBytes = type.bytes(count: columns)
+        let start = dataOffset + info.offset, rowBytes = type.bytes(count: columns)
         guard start >= 0, start + rows * rowBytes <= reader.size else { throw ModelFileError("tensor \(ggufName) lies outside the file") }
         let reader = reader
         var permutedHeads = 0

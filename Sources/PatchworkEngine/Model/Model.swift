@@ -45,10 +45,16 @@ public struct Model: Sendable {
             weights = try ModelWeights.load(config: config, from: source, quantize: quantize)
             tokenizer = try Tokenizer(huggingFaceDirectory: path)
         } else {
-            let file = try GGUFFile(path: path)
-            let source = try GGUFTensorSource(path: path, file: file, heads: d.heads, kvHeads: d.kvHeads, headDim: d.headDim)
+            // The metadata (a vocabulary of up to 262 144 tokens) is freed before the weights load.
+            let (source, m, tokenizer) = try { () throws(ModelFileError) -> (GGUFTensorSource, [String: GGUFFile.Value], Tokenizer) in
+                let file = try GGUFFile(path: path)
+                let source = try GGUFTensorSource(path: path, file: file, heads: d.heads, kvHeads: d.kvHeads, headDim: d.headDim)
+                let arch = description.architecture
+                let keys = file.metadata.filter { $0.key.hasPrefix("\(arch).") }
+                return (source, keys, try Tokenizer(gguf: file))
+            }()
+            self.tokenizer = tokenizer
             let arch = description.architecture
-            let m = file.metadata
             var config = ModelConfig(
                 architecture: try Self.architecture(arch), dimensions: d, contextLength: description.contextLength,
                 ropeTheta: Float(m["\(arch).rope.freq_base"]?.doubleValue ?? 10000),
@@ -68,7 +74,6 @@ public struct Model: Sendable {
             }
             self.config = config
             weights = try ModelWeights.load(config: config, from: source, quantize: quantize)
-            tokenizer = try Tokenizer(gguf: file)
         }
     }
 
