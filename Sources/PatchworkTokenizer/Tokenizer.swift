@@ -59,7 +59,7 @@ public struct Tokenizer: Sendable {
         preTokenizer = try PreTokenizer(patterns: patterns)
         sentencePiece = scores.map { SentencePiece(vocabulary: vocabulary, scores: $0) }
         self.addsSpacePrefix = addsSpacePrefix
-        addedTokens = AddedTokenMatcher(added.sorted { $0.0.utf8.count > $1.0.utf8.count }.map { (text: $0.0, id: $0.1) })
+        addedTokens = AddedTokenMatcher(added.map { (text: $0.0, id: $0.1) })
         addedIDs = Set(added.map(\.1))
         specialIDs = special
         bosID = bos

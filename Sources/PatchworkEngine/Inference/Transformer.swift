@@ -142,7 +142,7 @@ public struct Transformer: Sendable {
                 addLoRA(lora.layers[l][.v], scale: lora.scale, input: input, rows: run.rows, in: hidden, out: out + qDim + kvDim, outColumns: kvDim, outStride: qkvDim, scratch: s)
             }
 
-            // 4. Per-head RMSNorm of q and k (qwen3), RoPE at each token's position; each
+            // 4. Per-head RMSNorm of q and k (qwen3, gemma3), RoPE at each token's position; each
             //    token's k and v go to its sequence's block.
             rotationsByBase[ropeOfLayer[l]].withUnsafeBufferPointer { rotations in
             for (i, entry) in batch.enumerated() {
@@ -223,9 +223,9 @@ public struct Transformer: Sendable {
     }
 
     /// Attention of every entry's new tokens over its cached positions (GQA: several query
-    /// heads share a key/value head). Decoding entries (one token) read their blocks in place,
-    /// in parallel over (entry, head); prefilling entries gather their blocks into contiguous
-    /// rows and use two matrix products per head.
+    /// heads share a key/value head). Decoding entries (one token) read their blocks in place
+    /// (``decodeAttention(_:layer:attention:storage:scratch:)``); prefilling entries gather their
+    /// blocks into contiguous rows and use two matrix products per head.
     private func attention(
         _ batch: [BatchEntry], decoding: DecodingEntries, offsets: [Int], layer l: Int, storage: PagedKVStorage, scratch s: ForwardScratch
     ) {
@@ -235,9 +235,9 @@ public struct Transformer: Sendable {
         let scale = 1 / Float(headDim).squareRoot()
         let group = d.heads / d.kvHeads
         // Sliding-window layers: a query at position p sees p − window + 1 … p.
-        let window = config.attention(layer: l).window
+        let layerAttention = config.attention(layer: l)
 
-        if !decoding.rows.isEmpty { decodeAttention(decoding, layer: l, window: window, storage: storage, scratch: s) }
+        if !decoding.rows.isEmpty { decodeAttention(decoding, layer: l, attention: layerAttention, storage: storage, scratch: s) }
 
         for (i, entry) in batch.enumerated() where entry.tokens.count > 1 {
             let n = entry.tokens.count, positions = entry.start + n
@@ -270,7 +270,7 @@ public struct Transformer: Sendable {
                                              scores, ldc: positions, m: r1 - r0, n: visible, k: headDim, alpha: scale)
                     for row in r0..<r1 {
                         let rowScores = pointers.scores + row * positions, seen = start + row + 1
-                        let first = window.map { max(0, seen - $0) } ?? 0
+                        let first = layerAttention.firstVisible(of: seen)
                         pw_softmax(rowScores + first, Int32(seen - first))
                         for j in 0..<first { rowScores[j] = 0 }  // outside the sliding window
                         for j in seen..<visible { rowScores[j] = 0 }  // causal mask
@@ -293,7 +293,9 @@ public struct Transformer: Sendable {
     /// share a KV head read each key and value once, and a long context is cut in parts of
     /// ``decodePartPositions`` so that two threads share even one sequence's few KV heads; each
     /// part's output is weighted by its softmax's maximum and sum (flash-decoding).
-    private func decodeAttention(_ decoding: DecodingEntries, layer l: Int, window: Int?, storage: PagedKVStorage, scratch s: ForwardScratch) {
+    private func decodeAttention(
+        _ decoding: DecodingEntries, layer l: Int, attention: ModelConfig.LayerAttention, storage: PagedKVStorage, scratch s: ForwardScratch
+    ) {
         let d = config.dimensions
         let (qDim, kvDim, headDim, kvHeads) = (config.qDim, config.kvDim, d.headDim, d.kvHeads)
         let qkvDim = qDim + 2 * kvDim, group = d.heads / d.kvHeads, scale = 1 / Float(headDim).squareRoot()
@@ -302,11 +304,10 @@ public struct Transformer: Sendable {
         let part = max(blockSize, Self.decodePartPositions / blockSize * blockSize)
         // Each entry's parts: [first part, last part]; the window's first position may fall inside the first.
         var items: [(entry: Int, kv: Int, part: Int, slot: Int?)] = []
-        var partsOfEntry: [Range<Int>] = [], slots = 0
+        var partsOfEntry: [Int] = [], slots = 0
         for (e, positions) in lengths.enumerated() {
-            let first = window.map { max(0, positions - $0) } ?? 0
-            let parts = (first / part)..<((positions + part - 1) / part)
-            partsOfEntry.append(parts)
+            let parts = (attention.firstVisible(of: positions) / part)..<((positions + part - 1) / part)
+            partsOfEntry.append(parts.count)
             for kv in 0..<kvHeads {
                 for p in parts {
                     items.append((e, kv, p, parts.count > 1 ? slots : nil))
@@ -328,7 +329,7 @@ public struct Transformer: Sendable {
                     let item = plan[i]
                     let h = item.kv * group, positions = lengths[item.entry]
                     let start = item.part * part, end = min(positions, start + part)
-                    let first = max(0, (window.map { positions - $0 } ?? 0) - start)
+                    let first = max(0, attention.firstVisible(of: positions) - start)
                     let out = item.slot.map { pointers.partial! + $0 * group * headDim } ?? pointers.attention + rows[item.entry] * qDim + h * headDim
                     withUnsafeTemporaryAllocation(of: Float.self, capacity: group * (end - start)) { scores in
                         tables[item.entry].withUnsafeBufferPointer { table in
@@ -356,7 +357,7 @@ public struct Transformer: Sendable {
                 i += 1
                 continue
             }
-            let (e, kv, count) = (items[i].entry, items[i].kv, partsOfEntry[items[i].entry].count)
+            let (e, kv, count) = (items[i].entry, items[i].kv, partsOfEntry[items[i].entry])
             for j in 0..<group {
                 var maximum = -Float.infinity
                 for p in 0..<count { maximum = max(maximum, stats[((slot + p) * group + j) * 2]) }

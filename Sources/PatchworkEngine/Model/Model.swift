@@ -33,28 +33,22 @@ public struct Model: Sendable {
         if let quantize, !GGMLQuantizer.targets.contains(quantize) {
             throw ModelFileError("cannot quantize to \(quantize.name) (supported: \(GGMLQuantizer.targets.map(\.name).joined(separator: ", ")))")
         }
-        let description = try ModelDescription(path: path)
+        var (description, gguf) = try ModelDescription.read(path: path)
         self.description = description
         chatTemplate = description.chatTemplate
-        var isDirectory: ObjCBool = false
-        _ = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
         let d = description.dimensions
-        if isDirectory.boolValue {
+        if gguf == nil {
             let source = try SafetensorsTensorSource(directory: path)
             config = try Self.config(description: description, huggingFaceDirectory: path, source: source)
             weights = try ModelWeights.load(config: config, from: source, quantize: quantize)
             tokenizer = try Tokenizer(huggingFaceDirectory: path)
         } else {
-            // The metadata (a vocabulary of up to 262 144 tokens) is freed before the weights load.
-            let (source, m, tokenizer) = try { () throws(ModelFileError) -> (GGUFTensorSource, [String: GGUFFile.Value], Tokenizer) in
-                let file = try GGUFFile(path: path)
-                let source = try GGUFTensorSource(path: path, file: file, heads: d.heads, kvHeads: d.kvHeads, headDim: d.headDim)
-                let arch = description.architecture
-                let keys = file.metadata.filter { $0.key.hasPrefix("\(arch).") }
-                return (source, keys, try Tokenizer(gguf: file))
-            }()
-            self.tokenizer = tokenizer
+            let source = try GGUFTensorSource(path: path, file: gguf!, heads: d.heads, kvHeads: d.kvHeads, headDim: d.headDim)
             let arch = description.architecture
+            let m = gguf!.metadata.filter { $0.key.hasPrefix("\(arch).") }
+            tokenizer = try Tokenizer(gguf: gguf!)
+            // The metadata (a vocabulary of up to 262 144 tokens) is freed before the weights load.
+            gguf = nil
             var config = ModelConfig(
                 architecture: try Self.architecture(arch), dimensions: d, contextLength: description.contextLength,
                 ropeTheta: Float(m["\(arch).rope.freq_base"]?.doubleValue ?? 10000),

@@ -21,6 +21,9 @@ public struct ModelConfig: Sendable, Equatable {
             self.window = window
             self.ropeTheta = ropeTheta
         }
+
+        /// The first position a query sees when it is the last of `positions` positions.
+        public func firstVisible(of positions: Int) -> Int { window.map { max(0, positions - $0) } ?? 0 }
     }
 
     public var architecture: Architecture

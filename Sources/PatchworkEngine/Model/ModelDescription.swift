@@ -15,15 +15,31 @@ public struct ModelDescription: Sendable, Equatable {
     public var chatTemplate: String?
 
     /// Reads `path`: a `.gguf` file or a directory holding `config.json`.
-    public init(path: String) throws(ModelFileError) {
+    public init(path: String) throws(ModelFileError) { self = try Self.read(path: path).description }
+
+    /// Reads `path` and, for a GGUF file, hands back the parsed file: a loader takes the
+    /// tensors and the tokenizer from it too, rather than parsing the file again (a large
+    /// vocabulary is most of the parse).
+    public static func read(path: String) throws(ModelFileError) -> (description: ModelDescription, gguf: GGUFFile?) {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw ModelFileError("model path \(path) does not exist")
         }
-        if isDirectory.boolValue { try self.init(huggingFaceDirectory: path) } else { try self.init(gguf: GGUFFile(path: path)) }
-        guard Self.supportedArchitectures.contains(architecture) else {
-            throw ModelFileError("model architecture '\(architecture)' is not supported (supported: \(Self.supportedArchitectures.joined(separator: ", ")))")
+        let description: ModelDescription, gguf: GGUFFile?
+        if isDirectory.boolValue {
+            description = try ModelDescription(huggingFaceDirectory: path)
+            gguf = nil
+        } else {
+            let file = try GGUFFile(path: path)
+            description = try ModelDescription(gguf: file)
+            gguf = file
         }
+        guard supportedArchitectures.contains(description.architecture) else {
+            throw ModelFileError(
+                "model architecture '\(description.architecture)' is not supported (supported: \(supportedArchitectures.joined(separator: ", ")))"
+            )
+        }
+        return (description, gguf)
     }
 
     public init(gguf: GGUFFile) throws(ModelFileError) {
