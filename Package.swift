@@ -78,6 +78,8 @@ let package = Package(
         ),
         // Pure routing logic: cluster membership and (from [5/6] on) the prefix index.
         .target(name: "PatchworkRouting", dependencies: ["PatchworkCore"], swiftSettings: strict),
+        // A vLLM server as an engine: its OpenAI API, streams, metrics (a worker's second backend).
+        .target(name: "PatchworkVLLM", dependencies: ["PatchworkCore", "PatchworkHTTP"], swiftSettings: strict),
         // What every process shares: logging, metrics, the system HTTP server, flag/env plumbing.
         .target(
             name: "PatchworkRuntime",
@@ -95,6 +97,7 @@ let package = Package(
             name: "PatchworkWorker",
             dependencies: [
                 "PatchworkCore", "PatchworkMessaging", "PatchworkAdapters", "PatchworkFormats", "PatchworkTokenizer", "PatchworkEngine", "PatchworkRuntime",
+                "PatchworkVLLM",
             ] + processProducts,
             swiftSettings: strict
         ),
@@ -126,6 +129,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "PatchworkHTTPTests", dependencies: ["PatchworkHTTP", "PatchworkTesting"], swiftSettings: strict),
+        .testTarget(name: "PatchworkVLLMTests", dependencies: ["PatchworkVLLM", "PatchworkCore", "PatchworkHTTP", "PatchworkTesting"], swiftSettings: strict),
         .testTarget(name: "PatchworkWorkerTests", dependencies: ["PatchworkWorker", "PatchworkAdapters", "PatchworkCore", "PatchworkRuntime", "PatchworkTesting", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strict),
         .testTarget(
             name: "PatchworkFrontendTests",

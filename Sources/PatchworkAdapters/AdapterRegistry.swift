@@ -18,6 +18,8 @@ public actor AdapterRegistry {
     private let cache: AdapterCache?
     private let clock: @Sendable () -> Double
     private let onChange: @Sendable (AdapterEvent.Kind, AdapterRecord) -> Void
+    private let install: @Sendable (AdapterRecord) async throws(AdapterError) -> Void
+    private let uninstall: @Sendable (AdapterRecord) async -> Void
     private let logger: Logger
     private var lifecycle = AdapterLifecycle()
     private var inFlight: [AdapterName: Task<AdapterRecord, any Error>] = [:]
@@ -27,11 +29,19 @@ public actor AdapterRegistry {
     /// - Parameters:
     ///   - enabled: `--enable-lora`; when off every operation answers 503.
     ///   - clock: seconds since the Unix epoch (injected for tests).
+    ///   - install: makes a validated adapter servable by an engine that loads adapters itself
+    ///     (a vLLM server): a load succeeds only when it does, and fails with its error.
+    ///   - uninstall: removes an unloaded adapter from such an engine.
+    ///   - onChange: a load or unload happened (after `install` / before `uninstall`).
     public init(
         enabled: Bool, loader: AdapterLoader, policy: SourcePolicy = SourcePolicy(), cache: AdapterCache? = nil,
         logger: Logger, clock: @escaping @Sendable () -> Double,
+        install: @escaping @Sendable (AdapterRecord) async throws(AdapterError) -> Void = { _ in },
+        uninstall: @escaping @Sendable (AdapterRecord) async -> Void = { _ in },
         onChange: @escaping @Sendable (AdapterEvent.Kind, AdapterRecord) -> Void
     ) {
+        self.install = install
+        self.uninstall = uninstall
         self.enabled = enabled
         self.loader = loader
         self.policy = policy
@@ -60,11 +70,17 @@ public actor AdapterRegistry {
         case .join:
             return .loaded(try await result(of: inFlight[name], name: name))
         case .start:
-            let loader = self.loader, policy = self.policy, cache = self.cache, now = clock()
+            let loader = self.loader, policy = self.policy, cache = self.cache, install = self.install, now = clock()
             logger.info("loading adapter", metadata: ["adapter.name": "\(name)", "adapter.source": "\(source)"])
             // Downloads, file reads and hashing run on threads of their own, so other names proceed meanwhile.
+            // A joined load gets the record only once the engine has it too.
             let task = Task { () async throws -> AdapterRecord in
-                try await Self.fetchAndLoad(name: name, source: source, loader: loader, policy: policy, cache: cache, now: now)
+                let record = try await Self.fetchAndLoad(name: name, source: source, loader: loader, policy: policy, cache: cache, now: now)
+                do { try await install(record) } catch {
+                    if let key = record.cacheKey { await cache?.release(key) }
+                    throw error
+                }
+                return record
             }
             inFlight[name] = task
             defer { inFlight[name] = nil }
@@ -109,6 +125,7 @@ public actor AdapterRegistry {
                 if let key = record.cacheKey { await cache?.release(key) }
                 logger.info("adapter unloaded", metadata: ["adapter.name": "\(name)", "adapter.lora_id": "\(record.loraID)"])
                 onChange(.unloaded, record)
+                await uninstall(record)
                 return record
             }
         }

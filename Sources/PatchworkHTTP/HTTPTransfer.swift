@@ -58,6 +58,9 @@ public struct TransferError: Error, Sendable, CustomStringConvertible {
 public enum HTTPDestination: Sendable {
     case memory
     case file(URL)
+    /// A successful response's body, piece by piece as it arrives (a stream of server-sent
+    /// events); returning false aborts the transfer. Not kept in memory.
+    case stream(@Sendable (UnsafeRawBufferPointer) -> Bool)
 }
 
 public struct TransferLimits: Sendable {
@@ -92,6 +95,7 @@ public enum HTTPTransfer {
         defer { curl_easy_cleanup(curl) }
 
         let sink = TransferSink(curl: curl, limit: limits.maxBodyBytes, progress: progress)
+        if case .stream(let consume) = destination { sink.consume = consume }
         if case .file(let url) = destination {
             let fd = open(url.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
             guard fd >= 0 else { throw TransferError(kind: .localFile, message: "cannot create \(url.path): \(String(cString: strerror(errno)))") }
@@ -174,6 +178,7 @@ private final class TransferSink {
     let limit: Int64
     let progress: ((Int64, Int64) -> Bool)?
     var fileDescriptor: Int32 = -1
+    var consume: (@Sendable (UnsafeRawBufferPointer) -> Bool)?
     var memory = Data()
     var written: Int64 = 0
     var headers: [String: String] = [:]
@@ -203,6 +208,13 @@ private final class TransferSink {
     }
 
     func write(_ data: UnsafeMutablePointer<CChar>, _ length: Int) -> Int {
+        if status < 400, let consume {
+            guard written + Int64(length) <= limit else { return tooLarge() }
+            written += Int64(length)
+            if consume(UnsafeRawBufferPointer(start: data, count: length)) { return length }
+            failure = TransferError(kind: .aborted, message: "transfer cancelled")
+            return 0
+        }
         if status >= 400 || fileDescriptor < 0 {
             // Error bodies are explanations: keep at most 64 KiB of them.
             if status >= 400 && memory.count > 64 << 10 { return length }

@@ -43,7 +43,11 @@ final class KVEventPublisher: Sendable {
     }
 
     func publish(_ events: [KVEvent]) {
-        let payload = KVEventBatch(timestamp: Date().timeIntervalSince1970, events: events).encoded()
+        publish(encodedBatch: KVEventBatch(timestamp: Date().timeIntervalSince1970, events: events).encoded())
+    }
+
+    /// Publishes a batch already encoded in vLLM's format (one relayed from a vLLM server).
+    func publish(encodedBatch payload: [UInt8]) {
         state.withLock { state in
             let frame = KVEventFrame(topic: topic, sequence: state.sequence, payload: payload)
             state.recent.append(KVEventReplay.Batch(sequence: state.sequence, payload: payload))
@@ -75,8 +79,8 @@ final class KVEventPublisher: Sendable {
     }
 
     /// A snapshot batch: the cache as `AllBlocksCleared` then its blocks, numbered as the last
-    /// batch published (it stands for everything up to there). Call it on the engine thread,
-    /// between steps, so no batch is published meanwhile.
+    /// batch published (it stands for everything up to there). Call it where no batch is
+    /// published meanwhile (the engine thread between steps; the relay's queue).
     func snapshot(of events: [KVEvent]) -> KVEventReplay.Batch {
         let payload = KVEventBatch(timestamp: Date().timeIntervalSince1970, events: [.allBlocksCleared] + events).encoded()
         return state.withLock { KVEventReplay.Batch(sequence: $0.sequence - 1, payload: payload) }

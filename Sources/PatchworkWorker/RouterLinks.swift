@@ -38,6 +38,8 @@ final class RouterLinks: Service, Sendable {
         var registeredSequence: [Int: UInt64] = [:]
         var waiters: [UUID: Waiter] = [:]
         var heartbeatSequence: UInt64 = 0
+        /// The engine could not serve at the last heartbeat: the routers were told goodbye.
+        var away = false
 
         /// Waiters whose event every acknowledged router has applied.
         mutating func satisfiedWaiters() -> [CheckedContinuation<Bool, Never>] {
@@ -52,6 +54,7 @@ final class RouterLinks: Service, Sendable {
     private let servingEndpoint: String
     private let listing: AdapterListing
     private let metrics: @Sendable () -> LoadMetrics
+    private let isHealthy: @Sendable () -> Bool
     private let onAcknowledged: @Sendable (Endpoint, Int) -> Void
     private let logger: Logger
     private let (httpURLs, httpURLContinuation) = AsyncStream.makeStream(of: String.self)
@@ -63,8 +66,10 @@ final class RouterLinks: Service, Sendable {
 
     init(
         settings: WorkerSettings, card: ModelCard, servingEndpoint: String, listing: AdapterListing,
-        metrics: @escaping @Sendable () -> LoadMetrics, onAcknowledged: @escaping @Sendable (Endpoint, Int) -> Void, logger: Logger
+        metrics: @escaping @Sendable () -> LoadMetrics, isHealthy: @escaping @Sendable () -> Bool = { true },
+        onAcknowledged: @escaping @Sendable (Endpoint, Int) -> Void, logger: Logger
     ) {
+        self.isHealthy = isHealthy
         self.settings = settings
         self.card = card
         self.servingEndpoint = servingEndpoint
@@ -163,12 +168,22 @@ final class RouterLinks: Service, Sendable {
         send(.register(registration), on: socket)
     }
 
-    /// Runs on the heartbeat thread.
+    /// Runs on the heartbeat thread. While the engine cannot serve, the routers are told goodbye
+    /// once and hear nothing more; the first heartbeat after it recovers makes them ask this
+    /// worker to register again.
     private func sendHeartbeat() {
-        let (sockets, sequence) = state.withLock { state in
+        let healthy = isHealthy()
+        let (sockets, sequence, leaving) = state.withLock { state in
+            let leaving = !healthy && !state.away
+            state.away = !healthy
             state.heartbeatSequence += 1
-            return (state.sockets, state.heartbeatSequence)
+            return (state.sockets, state.heartbeatSequence, leaving)
         }
+        if leaving {
+            logger.error("the engine cannot serve; leaving the routers until it can", metadata: ["worker.id": "\(settings.workerID)"])
+            for socket in sockets { send(.goodbye(settings.workerID), on: socket) }
+        }
+        guard healthy else { return }
         let heartbeat = WorkerHeartbeat(workerID: settings.workerID, sequence: sequence, metrics: metrics(), adapters: listing.summaries)
         for socket in sockets { send(.heartbeat(heartbeat), on: socket) }
         heartbeats.increment()

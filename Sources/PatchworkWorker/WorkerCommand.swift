@@ -6,6 +6,7 @@ import PatchworkCore
 import PatchworkEngine
 import PatchworkFormats
 import PatchworkRuntime
+import PatchworkVLLM
 
 /// `patchwork-worker`: serves a base model and its LoRA adapters, and reports to routers.
 public struct WorkerCommand: AsyncParsableCommand {
@@ -37,8 +38,23 @@ struct ServeCommand: AsyncParsableCommand {
 
     @OptionGroup var routerAddresses: RouterAddressOptions
 
-    @Option(help: "The base model: a GGUF file or a Hugging Face directory.")
+    @Option(help: "The base model: a GGUF file or a Hugging Face directory (with --engine vllm: the directory vLLM serves, for its config, tokenizer and chat template).")
     var model: String
+
+    @Option(help: "The engine that runs requests: patchwork (this process, on the model file) or vllm (a vLLM server at --engine-url).")
+    var engine = "patchwork"
+
+    @Option(help: "With --engine vllm: the vLLM server's URL, http://HOST:PORT.")
+    var engineUrl: String?
+
+    @Option(help: "With --engine vllm: the endpoint vLLM's KV-event publisher binds (its --kv-events-config endpoint: tcp://HOST:5557, or ipc://PATH on one host); its events are relayed to the routers.")
+    var engineKvEvents: String?
+
+    @Option(help: "With --engine vllm: the endpoint of vLLM's KV-event replay socket (its replay_endpoint), to recover lost batches.")
+    var engineKvReplay: String?
+
+    @Option(help: "With --engine vllm: seconds to wait at start for vLLM to answer.")
+    var engineStartupTimeout = 600.0
 
     @Option(help: "The name clients use for the base model. Default: the model's own name.")
     var servedModelName: String?
@@ -94,8 +110,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Keys per S3 listing page (S3's maximum is 1000).")
     var s3ListPageSize = 1000
 
-    @Option(help: "Tokens per KV-cache block.")
-    var blockSize = KVBlock.defaultSize
+    @Option(help: "Tokens per KV-cache block. Default: 16; with --engine vllm, vLLM's.")
+    var blockSize: Int?
 
     @Option(help: "Bytes of memory for the KV cache.")
     var kvCacheBytes = 512 << 20
@@ -125,6 +141,11 @@ struct ServeCommand: AsyncParsableCommand {
 
     static let environment: [EnvironmentOption] = RouterAddressOptions.environment + LoggingOptions.environment + [
         .init("model", "PATCHWORK_MODEL"),
+        .init("engine", "PATCHWORK_ENGINE"),
+        .init("engine-url", "PATCHWORK_ENGINE_URL"),
+        .init("engine-kv-events", "PATCHWORK_ENGINE_KV_EVENTS"),
+        .init("engine-kv-replay", "PATCHWORK_ENGINE_KV_REPLAY"),
+        .init("engine-startup-timeout", "PATCHWORK_ENGINE_STARTUP_TIMEOUT"),
         .init("served-model-name", "PATCHWORK_SERVED_MODEL_NAME"),
         .init("quantize", "PATCHWORK_QUANTIZE"),
         .init("dequantize", "PATCHWORK_DEQUANTIZE", .flag),
@@ -174,7 +195,8 @@ struct ServeCommand: AsyncParsableCommand {
         guard loraCacheMaxBytes > 0, maxAdapterBytes > 0 else { throw ValidationError("--lora-cache-max-bytes and --max-adapter-bytes must be positive") }
         guard adapterDownloadTimeout > 0 else { throw ValidationError("--adapter-download-timeout must be positive") }
         guard (1...1000).contains(s3ListPageSize) else { throw ValidationError("--s3-list-page-size must be 1...1000") }
-        guard blockSize >= 1 else { throw ValidationError("--block-size must be at least 1") }
+        guard (blockSize ?? 1) >= 1 else { throw ValidationError("--block-size must be at least 1") }
+        _ = try engineKind()
         guard kvCacheBytes > 0, (numKvBlocks ?? 1) >= 1 else { throw ValidationError("--kv-cache-bytes and --num-kv-blocks must be positive") }
         guard maxNumBatchedTokens >= 16 else { throw ValidationError("--max-num-batched-tokens must be at least 16") }
         guard maxNumSeqs >= 1, threads >= 1 else { throw ValidationError("--max-num-seqs and --threads must be at least 1") }
@@ -194,7 +216,7 @@ struct ServeCommand: AsyncParsableCommand {
                 root: loraPath.map { URL(fileURLWithPath: $0) } ?? CacheLayout.defaultRoot(environment: ProcessInfo.processInfo.environment),
                 maxBytes: loraCacheMaxBytes, maxAdapterBytes: maxAdapterBytes, downloadTimeout: adapterDownloadTimeout, s3PageSize: s3ListPageSize
             ),
-            maxCPULoras: maxCpuLoras, blockSize: blockSize, kvCacheBytes: kvCacheBytes, numKVBlocks: numKvBlocks, kvCacheType: try Self.kvCacheType(kvCacheDtype),
+            engine: try engineKind(), maxCPULoras: maxCpuLoras, blockSize: blockSize, kvCacheBytes: kvCacheBytes, numKVBlocks: numKvBlocks, kvCacheType: try Self.kvCacheType(kvCacheDtype),
             maxBatchedTokens: maxNumBatchedTokens,
             maxSequences: maxNumSeqs, threads: threads, heartbeatInterval: heartbeatInterval,
             workerID: WorkerID(workerID ?? defaultProcessID(role: "worker"))
@@ -207,6 +229,32 @@ struct ServeCommand: AsyncParsableCommand {
             throw ExitCode.failure
         }
         try await worker.run()
+    }
+
+    /// `--engine` and the options that go with it.
+    func engineKind() throws -> EngineKind {
+        switch engine {
+        case "patchwork":
+            guard engineUrl == nil, engineKvEvents == nil, engineKvReplay == nil else {
+                throw ValidationError("--engine-url, --engine-kv-events and --engine-kv-replay go with --engine vllm")
+            }
+            return .patchwork
+        case "vllm":
+            guard let engineUrl else { throw ValidationError("--engine vllm needs --engine-url http://HOST:PORT") }
+            do { _ = try VLLMClient(url: engineUrl) } catch { throw ValidationError("--engine-url: \(error.message)") }
+            for (flag, endpoint) in [("--engine-kv-events", engineKvEvents), ("--engine-kv-replay", engineKvReplay)] {
+                // ZeroMQ endpoints: tcp://HOST:PORT across hosts, ipc://PATH on one.
+                if let endpoint, !(endpoint.hasPrefix("ipc://") && endpoint.count > 6) {
+                    do { _ = try Endpoint(parsing: endpoint) } catch { throw ValidationError("\(flag): \(error.description) (or ipc://PATH)") }
+                }
+            }
+            guard engineKvReplay == nil || engineKvEvents != nil else { throw ValidationError("--engine-kv-replay goes with --engine-kv-events") }
+            guard quantize == nil, !dequantize else { throw ValidationError("--quantize and --dequantize are for --engine patchwork (vLLM holds the weights)") }
+            guard engineStartupTimeout > 0 else { throw ValidationError("--engine-startup-timeout must be positive") }
+            return .vllm(VLLMSettings(url: engineUrl, kvEvents: engineKvEvents, kvReplay: engineKvReplay, startupTimeout: engineStartupTimeout))
+        default:
+            throw ValidationError("--engine takes patchwork or vllm, not '\(engine)'")
+        }
     }
 
     /// The type `--quantize` names (q8_0, q4_0; any case).
@@ -250,8 +298,10 @@ struct WorkerSettings: Sendable {
     var lora: LoRACapabilities
     var sourcePolicy: SourcePolicy
     var cache: AdapterCache.Settings
+    var engine: EngineKind
     var maxCPULoras: Int
-    var blockSize: Int
+    /// nil: the engine's default (16 for Patchwork's, vLLM's own for vLLM).
+    var blockSize: Int?
     var kvCacheBytes: Int
     var numKVBlocks: Int?
     /// nil: the model's default (``Model/defaultKVCacheType``).
@@ -261,4 +311,19 @@ struct WorkerSettings: Sendable {
     var threads: Int
     var heartbeatInterval: Double
     var workerID: WorkerID
+}
+
+/// Which engine runs a worker's requests.
+enum EngineKind: Sendable, Equatable {
+    case patchwork
+    case vllm(VLLMSettings)
+}
+
+/// `--engine vllm`'s settings.
+struct VLLMSettings: Sendable, Equatable {
+    var url: String
+    /// vLLM's KV-event publisher and replay endpoints; nil: no events are relayed.
+    var kvEvents: String?
+    var kvReplay: String?
+    var startupTimeout: Double
 }

