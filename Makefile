@@ -69,10 +69,12 @@ run: release model
 ## test: every test, unit and end to end (starts real processes on free loopback ports). Unit
 ## tests run in the debug build; the end-to-end tests drive the release executables, as deployed
 ## (a debug engine is slow enough under CPU contention to turn timing checks into noise).
-test: deps venv model check-deps llama-references release
+## The vLLM tests run a real vLLM (make vllm-venv, hf-model: minutes and 3.5 GB the first time).
+test: deps venv model check-deps llama-references vllm-venv hf-model release
 	swift build $(SWIFT_FLAGS) --build-tests
 	PATCHWORK_TEST_BIN_DIR="$(RELEASE_BIN_DIR)" PATCHWORK_TEST_MODEL="$(CURDIR)/$(MODEL)" \
 	  PATCHWORK_TEST_PYTHON="$(CURDIR)/$(PYTHON)" PATCHWORK_TEST_LLAMA_REFERENCES="$(CURDIR)/$(LLAMA_REFERENCES)" \
+	  PATCHWORK_TEST_VLLM="$(VLLM_VENV)/bin/vllm" PATCHWORK_TEST_HF_MODEL="$(CURDIR)/$(HF_MODEL)" \
 	  swift test $(SWIFT_FLAGS) --skip-build
 
 ## check-deps: every import declared in Package.swift, and the module graph as designed

@@ -206,6 +206,7 @@ final class VLLMEngine: EngineBackend {
                     logger.error("vLLM does not answer", metadata: ["engine.url": "\(client.baseURL)"])
                 }
             }
+            if healthy && changed { relay?.engineReturned() }
             if healthy && (changed || Date().timeIntervalSince(lastCheck) >= 10) {
                 restoreAdapters()
                 lastCheck = Date()

@@ -12,7 +12,8 @@ import Synchronization
 /// What cannot be replayed is published as `AllBlocksCleared`: the routers forget this worker's
 /// blocks rather than believe blocks it may no longer hold. The batches go out as vLLM encoded
 /// them, renumbered in this worker's sequence, and a ``KVBlockMirror`` of them answers routers
-/// that need a snapshot.
+/// that need a snapshot. A restarted vLLM (numbers start again, or it stopped answering) has an
+/// empty cache: the routers hear `AllBlocksCleared`.
 final class VLLMEventRelay: Sendable {
     private let eventsEndpoint: String
     private let replayEndpoint: String?
@@ -61,6 +62,16 @@ final class VLLMEventRelay: Sendable {
 
     var relayedBatches: Int { counts.withLock { $0.relayed } }
 
+    /// vLLM answers again after it did not: it may have restarted with an empty cache and its
+    /// numbering from 0, so the routers forget its blocks and the next batch is taken as it comes.
+    func engineReturned() {
+        state.withLock { state in
+            state.mirror.apply([.allBlocksCleared])
+            publisher.publish([.allBlocksCleared])
+            state.expected = nil
+        }
+    }
+
     /// The batches a router asks for from our `sequence` on, or a snapshot of the mirror.
     func replay(from sequence: Int64, requestID: RequestID) -> KVEventReplay {
         state.withLock { state in
@@ -76,8 +87,17 @@ final class VLLMEventRelay: Sendable {
             return
         }
         let expected = state.withLock { $0.expected }
-        if let expected, frame.sequence < expected { return }  // already relayed (a replay overtook it)
-        if let expected, frame.sequence > expected { await recover(from: expected, before: frame.sequence) }
+        // The subscription only ever sees numbers grow (replays come on their own socket): a
+        // smaller one is a restarted vLLM, whose cache starts empty.
+        if let expected, frame.sequence < expected {
+            logger.notice("vLLM's KV events start again from the beginning (vLLM restarted)", metadata: ["sequence": "\(frame.sequence)", "expected": "\(expected)"])
+            state.withLock { state in
+                state.mirror.apply([.allBlocksCleared])
+                publisher.publish([.allBlocksCleared])
+            }
+        } else if let expected, frame.sequence > expected {
+            await recover(from: expected, before: frame.sequence)
+        }
         relay(frame.payload, sequence: frame.sequence)
     }
 

@@ -112,4 +112,70 @@ extension EndToEnd {
             }
         }
     }
+
+    /// The frontend's log says which worker ran a request.
+    static func servedBy(_ frontend: Cluster.Frontend, requestID: String) async -> String? {
+        var worker: String?
+        _ = await eventually(timeout: .seconds(5)) {
+            worker = frontend.process.log.split(separator: "\n").first { $0.contains("request.id=\(requestID) ") }?
+                .split(separator: " ").first { $0.hasPrefix("worker.id=") }.map { String($0.dropFirst(10)) }
+            return worker != nil
+        }
+        return worker
+    }
+
+    /// Native and vLLM workers in one cluster: `/v1/models` lists both's adapters; a request for
+    /// an adapter only vLLM holds runs there; a prefix vLLM cached is routed back to it. vLLM
+    /// killed: its adapters leave `/v1/models` within 5 s while the native worker serves on;
+    /// restarted: the worker loads its adapters into it again and they come back.
+    @Test func nativeAndVLLMWorkersShareACluster() async throws {
+        try await withCluster { cluster in
+            let vllm = try await VLLMServer(logDirectory: cluster.logDirectory)
+            defer { vllm.stop() }
+            do {
+                let router = try await cluster.startRouter()
+                let native = try await cluster.startWorker(routers: [router], servedModelName: "smollm2")
+                let fronting = try await Self.startVLLMWorker(cluster, routers: [router], vllm: vllm)
+                let frontend = try await cluster.startFrontend(routers: [router])
+                #expect(try await Self.load(native, name: "qv", uri: Self.qv).status == 200)
+                #expect(try await Self.load(fronting, name: "uppercase", uri: Self.uppercase).status == 200)
+                let all = ["smollm2": "", "qv": "smollm2", "uppercase": "smollm2"]
+                #expect(await eventually(timeout: .seconds(10)) { (try? await Self.models(frontend)) == all })
+
+                let question: [String: Any] = [
+                    "model": "uppercase", "messages": [["role": "user", "content": "Name a colour."]], "max_tokens": 8, "temperature": 0,
+                ]
+                let ours = try await Self.postJSON(frontend.httpPort, "/v1/chat/completions", question)
+                #expect(Self.chatContent(ours) == Self.chatContent(try await Self.postJSON(vllm.port, "/v1/chat/completions", question)))
+                #expect(await Self.servedBy(frontend, requestID: ours["id"] as? String ?? "") == fronting.id)
+                #expect(try await HTTPClient.post(port: frontend.httpPort, path: "/v1/completions", json: ["model": "qv", "prompt": "Hi", "max_tokens": 2]).status == 200)
+
+                // Prompts vLLM computed (asked directly) are routed back to it through Patchwork.
+                for i in 0..<3 {
+                    let prompt = Array((2000 + 500 * i)..<(2400 + 500 * i))
+                    let before = try await Self.metric("patchwork_router_indexed_blocks", port: router.systemPort) ?? 0
+                    _ = try await Self.postJSON(vllm.port, "/v1/completions", ["model": "smollm2", "prompt": prompt, "max_tokens": 1])
+                    #expect(await eventually(timeout: .seconds(10)) { (try? await Self.metric("patchwork_router_indexed_blocks", port: router.systemPort)) ?? 0 >= before + 3 })
+                    let routed = try await Self.postJSON(frontend.httpPort, "/v1/completions", ["model": "smollm2", "prompt": prompt + [7], "max_tokens": 1])
+                    #expect(await Self.servedBy(frontend, requestID: routed["id"] as? String ?? "") == fronting.id, "prompt \(i)")
+                }
+
+                vllm.kill()
+                let gone = ContinuousClock.now
+                #expect(await eventually(timeout: .seconds(5)) { (try? await Self.models(frontend)) == ["smollm2": "", "qv": "smollm2"] })
+                print("vLLM's adapters left /v1/models \(ContinuousClock.now - gone) after it was killed")
+                let base = try await HTTPClient.post(port: frontend.httpPort, path: "/v1/completions", json: ["model": "smollm2", "prompt": "Hi", "max_tokens": 2])
+                #expect(base.status == 200, "\(base.text)")
+
+                try await vllm.restart()
+                #expect(await eventually(timeout: .seconds(30)) { (try? await Self.models(frontend)) == all })
+                #expect(try await Self.vllmModels(vllm).contains("uppercase"))
+                let again = try await Self.postJSON(frontend.httpPort, "/v1/chat/completions", question)
+                #expect(Self.chatContent(again) == Self.chatContent(ours))
+            } catch {
+                print("vLLM log:\n\(vllm.log.suffix(6000))")
+                throw error
+            }
+        }
+    }
 }
