@@ -196,7 +196,7 @@ struct ServeCommand: AsyncParsableCommand {
         guard adapterDownloadTimeout > 0 else { throw ValidationError("--adapter-download-timeout must be positive") }
         guard (1...1000).contains(s3ListPageSize) else { throw ValidationError("--s3-list-page-size must be 1...1000") }
         guard (blockSize ?? 1) >= 1 else { throw ValidationError("--block-size must be at least 1") }
-        _ = try engineKind()
+        try validateEngineOptions()
         guard kvCacheBytes > 0, (numKvBlocks ?? 1) >= 1 else { throw ValidationError("--kv-cache-bytes and --num-kv-blocks must be positive") }
         guard maxNumBatchedTokens >= 16 else { throw ValidationError("--max-num-batched-tokens must be at least 16") }
         guard maxNumSeqs >= 1, threads >= 1 else { throw ValidationError("--max-num-seqs and --threads must be at least 1") }
@@ -231,7 +231,21 @@ struct ServeCommand: AsyncParsableCommand {
         try await worker.run()
     }
 
-    /// `--engine` and the options that go with it.
+    /// Each `--engine-*` option on its own. Which go together is checked by ``engineKind()`` at
+    /// start, so each option's environment variable can be checked alone.
+    func validateEngineOptions() throws {
+        guard ["patchwork", "vllm"].contains(engine) else { throw ValidationError("--engine takes patchwork or vllm, not '\(engine)'") }
+        if let engineUrl { do { _ = try VLLMClient(url: engineUrl) } catch { throw ValidationError("--engine-url: \(error.message)") } }
+        for (flag, endpoint) in [("--engine-kv-events", engineKvEvents), ("--engine-kv-replay", engineKvReplay)] {
+            // ZeroMQ endpoints: tcp://HOST:PORT across hosts, ipc://PATH on one.
+            if let endpoint, !(endpoint.hasPrefix("ipc://") && endpoint.count > 6) {
+                do { _ = try Endpoint(parsing: endpoint) } catch { throw ValidationError("\(flag): \(error.description) (or ipc://PATH)") }
+            }
+        }
+        guard engineStartupTimeout > 0 else { throw ValidationError("--engine-startup-timeout must be positive") }
+    }
+
+    /// `--engine` and the options that go with it, checked together.
     func engineKind() throws -> EngineKind {
         switch engine {
         case "patchwork":
@@ -241,16 +255,8 @@ struct ServeCommand: AsyncParsableCommand {
             return .patchwork
         case "vllm":
             guard let engineUrl else { throw ValidationError("--engine vllm needs --engine-url http://HOST:PORT") }
-            do { _ = try VLLMClient(url: engineUrl) } catch { throw ValidationError("--engine-url: \(error.message)") }
-            for (flag, endpoint) in [("--engine-kv-events", engineKvEvents), ("--engine-kv-replay", engineKvReplay)] {
-                // ZeroMQ endpoints: tcp://HOST:PORT across hosts, ipc://PATH on one.
-                if let endpoint, !(endpoint.hasPrefix("ipc://") && endpoint.count > 6) {
-                    do { _ = try Endpoint(parsing: endpoint) } catch { throw ValidationError("\(flag): \(error.description) (or ipc://PATH)") }
-                }
-            }
             guard engineKvReplay == nil || engineKvEvents != nil else { throw ValidationError("--engine-kv-replay goes with --engine-kv-events") }
             guard quantize == nil, !dequantize else { throw ValidationError("--quantize and --dequantize are for --engine patchwork (vLLM holds the weights)") }
-            guard engineStartupTimeout > 0 else { throw ValidationError("--engine-startup-timeout must be positive") }
             return .vllm(VLLMSettings(url: engineUrl, kvEvents: engineKvEvents, kvReplay: engineKvReplay, startupTimeout: engineStartupTimeout))
         default:
             throw ValidationError("--engine takes patchwork or vllm, not '\(engine)'")
