@@ -9,7 +9,9 @@ public struct VLLMLoad: Sendable, Equatable {
     /// From `vllm:cache_config_info`: tokens per block and blocks in all.
     public var blockSize: Int?
     public var kvBlocks: Int?
-    /// From the latest `vllm:lora_requests_info` sample.
+    /// From the latest `vllm:lora_requests_info` sample (vLLM writes one once it has run a
+    /// request): its `--max-loras`, and the adapters of running and waiting requests.
+    public var maxLoRAs: Int?
     public var runningAdapters: [String] = []
     public var waitingAdapters: [String] = []
 
@@ -38,6 +40,7 @@ public struct VLLMLoad: Sendable, Equatable {
                 // The value is the sample's time; the newest one is the state now.
                 latestLoRA = sample.value
                 let list = { (key: String) in (sample.labels[key] ?? "").split(separator: ",").map { String($0) }.filter { !$0.isEmpty } }
+                maxLoRAs = sample.labels["max_lora"].flatMap { Int($0) }
                 runningAdapters = list("running_lora_adapters")
                 waitingAdapters = list("waiting_lora_adapters")
             default: break

@@ -23,6 +23,8 @@ final class VLLMEngine: EngineBackend {
     private let relay: VLLMEventRelay?
     private let logger: Logger
     private let pollInterval: Double
+    /// `--max-loras`, checked against vLLM's once vLLM reports it.
+    private let maxLoras: Int
 
     private struct State {
         /// Running requests and whether they were cancelled.
@@ -39,8 +41,9 @@ final class VLLMEngine: EngineBackend {
 
     init(
         client: VLLMClient, baseModel: String, reply: @escaping @Sendable ([UInt8], ServingMessage) -> Void, publisher: KVEventPublisher,
-        relay: VLLMEventRelay?, pollInterval: Double = 1, logger: Logger
+        relay: VLLMEventRelay?, maxLoras: Int, pollInterval: Double = 1, logger: Logger
     ) {
+        self.maxLoras = maxLoras
         self.client = client
         self.baseModel = baseModel
         self.reply = reply
@@ -90,9 +93,12 @@ final class VLLMEngine: EngineBackend {
     }
 
     func cancel(_ requestID: RequestID) {
-        state.withLock { state in
-            if state.running[requestID] != nil { state.running[requestID] = true }
+        let running = state.withLock { state in
+            guard state.running[requestID] != nil else { return false }
+            state.running[requestID] = true
+            return true
         }
+        logger.debug("cancel", metadata: ["request.id": "\(requestID)", "running": "\(running)"])
     }
 
     func install(_ record: AdapterRecord) async throws(AdapterError) {
@@ -166,8 +172,9 @@ final class VLLMEngine: EngineBackend {
                 deliver(translator.withLock { $0.translate(event) })
             }
             deliver(translator.withLock { $0.ended() })
+            logger.debug("vLLM stream ended", metadata: ["request.id": "\(id)"])
         } catch {
-            if error.kind != .cancelled {
+            if error.kind == .cancelled { logger.debug("vLLM stream closed: request cancelled", metadata: ["request.id": "\(id)"]) } else {
                 logger.warning("vLLM request failed", metadata: ["request.id": "\(id)", "error": "\(error)"])
                 reply(peer, .failure(ServingFailure(requestID: id, code: Self.code(of: error), message: error.kind == .refused ? "vLLM: \(error.message)" : error.description)))
             }
@@ -193,6 +200,7 @@ final class VLLMEngine: EngineBackend {
     private func poll() {
         var last: LoadMetrics?
         var lastCheck = Date.distantPast
+        var checkedMaxLoras = false
         while !state.withLock({ $0.stopping }) {
             let load: VLLMLoad?
             do { load = VLLMLoad(prometheus: try client.metricsText()) } catch { load = nil }
@@ -208,6 +216,12 @@ final class VLLMEngine: EngineBackend {
                 }
             }
             if healthy && changed { relay?.engineReturned() }
+            if let theirs = load?.maxLoRAs, !checkedMaxLoras {
+                checkedMaxLoras = true
+                if theirs != maxLoras {
+                    logger.warning("--max-loras differs from vLLM's; the routers place adapters by this worker's", metadata: ["configured": "\(maxLoras)", "vllm": "\(theirs)"])
+                }
+            }
             if healthy && (changed || Date().timeIntervalSince(lastCheck) >= 10) {
                 restoreAdapters()
                 lastCheck = Date()

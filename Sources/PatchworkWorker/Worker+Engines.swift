@@ -92,7 +92,7 @@ extension Worker {
             "kv_events": "\(vllm.kvEvents ?? "off")",
         ])
         let relay = vllm.kvEvents.map { VLLMEventRelay(events: $0, replay: vllm.kvReplay, publisher: publisher, logger: logger) }
-        let engine = VLLMEngine(client: client, baseModel: base.id, reply: reply, publisher: publisher, relay: relay, logger: logger)
+        let engine = VLLMEngine(client: client, baseModel: base.id, reply: reply, publisher: publisher, relay: relay, maxLoras: settings.lora.maxLoras, logger: logger)
         let assets = ModelAssets(servedModelName: card.servedModelName, chatTemplate: description.chatTemplate, tokenizer: tokenizer.data)
         return EngineSetup(card: card, assets: assets, engine: engine)
     }

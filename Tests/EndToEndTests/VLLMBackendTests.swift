@@ -11,13 +11,15 @@ extension EndToEnd {
         .appendingPathComponent("examples/adapters/uppercase").path
 
     /// Starts a worker fronting `vllm`, with its KV events relayed.
-    static func startVLLMWorker(_ cluster: Cluster, routers: [Cluster.Router], vllm: VLLMServer, arguments: [String] = []) async throws -> Cluster.Worker {
+    static func startVLLMWorker(
+        _ cluster: Cluster, routers: [Cluster.Router], vllm: VLLMServer, arguments: [String] = [], environment: [String: String] = [:]
+    ) async throws -> Cluster.Worker {
         try await cluster.startWorker(
             routers: routers, model: URL(fileURLWithPath: VLLMServer.modelDirectory ?? ""), servedModelName: vllm.servedName,
             arguments: [
                 "--engine", "vllm", "--engine-url", "http://127.0.0.1:\(vllm.port)", "--engine-kv-events", vllm.eventsEndpoint,
                 "--engine-kv-replay", vllm.replayEndpoint, "--max-loras", "4",
-            ] + arguments
+            ] + arguments, environment: environment
         )
     }
 
@@ -49,22 +51,33 @@ extension EndToEnd {
         ((answer["choices"] as? [[String: Any]])?.first?["message"] as? [String: Any])?["content"] as? String
     }
 
+    /// A sample's value on vLLM's `/metrics`, summed over its label sets.
+    static func vllmMetric(_ name: String, _ vllm: VLLMServer, labelled label: String = "") async throws -> Double {
+        let text = try await HTTPClient.get(port: vllm.port, path: "/metrics").text
+        return text.split(separator: "\n").filter { ($0.hasPrefix(name + "{") || $0.hasPrefix(name + " ")) && (label.isEmpty || $0.contains(label)) }
+            .compactMap { Double($0.split(separator: " ").last ?? "") }.reduce(0, +)
+    }
+
     static func vllmModels(_ vllm: VLLMServer) async throws -> Set<String> {
         let data = try await HTTPClient.get(port: vllm.port, path: "/v1/models").json()["data"] as? [[String: Any]] ?? []
         return Set(data.compactMap { $0["id"] as? String })
     }
 
     /// Chat and completions, streamed and whole, base and adapter, equal vLLM's own answers;
-    /// adapters go into vLLM through the worker's `/v1/loras` (and an invalid one never reaches
-    /// it); vLLM's KV events reach the router's index; an unload takes the adapter out of both.
+    /// adapters go into vLLM through the worker's `/v1/loras` from `file://` and `s3://` (moto,
+    /// signatures checked), and an invalid one never reaches it; a cancel aborts the request in
+    /// vLLM; vLLM's KV events reach the router's index; an unload takes the adapter out of both.
     @Test func aVLLMWorkerAnswersAsVLLMDoes() async throws {
+        let uppercaseFolder = URL(fileURLWithPath: String(Self.uppercase.dropFirst("file://".count)))
+        let s3 = try await S3TestServer(uploads: ["s3://adapters/team/uppercase": uppercaseFolder])
+        defer { s3.stop() }
         try await withCluster { cluster in
             let vllm = try await VLLMServer(logDirectory: cluster.logDirectory)
             defer { vllm.stop() }
             do {
                 let router = try await cluster.startRouter()
                 // The worker checks ranks against 8, below vLLM's 16: a rank-16 adapter is refused here.
-                let worker = try await Self.startVLLMWorker(cluster, routers: [router], vllm: vllm, arguments: ["--max-lora-rank", "8"])
+                let worker = try await Self.startVLLMWorker(cluster, routers: [router], vllm: vllm, arguments: ["--max-lora-rank", "8"], environment: s3.environment())
                 let frontend = try await cluster.startFrontend(routers: [router])
                 #expect(try await Self.models(frontend) == ["smollm2": ""])
 
@@ -96,6 +109,29 @@ extension EndToEnd {
                     let whole = try await Self.postJSON(frontend.httpPort, "/v1/completions", body)
                     #expect((whole["choices"] as? [[String: Any]])?.first?["text"] as? String == theirs.text)
                 }
+
+                // From S3, through the worker's cache, into vLLM.
+                let fromS3 = try await Self.load(worker, name: "s3-upper", uri: "s3://adapters/team/uppercase")
+                #expect(fromS3.status == 200, "\(fromS3.text)")
+                #expect(try await Self.vllmModels(vllm).contains("s3-upper"))
+                let s3Body = question.merging(["model": "s3-upper"]) { $1 }
+                #expect(Self.chatContent(try await Self.postJSON(frontend.httpPort, "/v1/chat/completions", s3Body)) == answers["uppercase"])
+
+                // A client that goes away cancels its request: the worker closes vLLM's stream and
+                // vLLM aborts it, long before its 1500 tokens.
+                let finishedByLength = try await Self.vllmMetric("vllm:request_success_total", vllm, labelled: #"finished_reason="length""#)
+                #expect(finishedByLength >= 4, "the completions above finished by length: \(finishedByLength)")
+                let endless: [String: Any] = ["model": "smollm2", "prompt": "Count to a thousand:", "max_tokens": 1500, "ignore_eos": true, "stream": true]
+                let client = Task {
+                    // The client gives up after 8 s and closes its connection.
+                    _ = try? await HTTPClient.request("POST", port: frontend.httpPort, path: "/v1/completions", body: try JSONSerialization.data(withJSONObject: endless), timeout: 8)
+                }
+                // vLLM renders /metrics in Python on the cores it computes with: asked 4 times a second.
+                #expect(await eventually(timeout: .seconds(8), every: .milliseconds(250)) { (try? await Self.vllmMetric("vllm:num_requests_running", vllm)) ?? 0 >= 1 })
+                await client.value
+                #expect(await eventually(timeout: .seconds(5), every: .milliseconds(250)) { (try? await Self.vllmMetric("vllm:num_requests_running", vllm)) == 0 })
+                try await Task.sleep(for: .seconds(1))
+                #expect(try await Self.vllmMetric("vllm:request_success_total", vllm, labelled: #"finished_reason="length""#) == finishedByLength)
 
                 // 300 prompt tokens fill two of vLLM's 128-token blocks: its events reach the router's index.
                 let long: [String: Any] = ["model": "smollm2", "prompt": Array(1000..<1300), "max_tokens": 1, "temperature": 0]

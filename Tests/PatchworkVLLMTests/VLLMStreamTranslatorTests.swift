@@ -83,12 +83,15 @@ struct VLLMStreamTranslatorTests {
     }
 }
 
-/// vLLM's `/metrics` page as it serves it (Tests/Fixtures/vllm/metrics.txt, idle, block size 128).
+/// vLLM's `/metrics` page as it serves it (Tests/Fixtures/vllm/metrics.txt, idle after a few
+/// requests, block size 128, `--max-loras 4`).
 struct VLLMLoadTests {
     @Test func theRecordedPageGivesLoadAndCacheGeometry() throws {
         let load = VLLMLoad(prometheus: String(decoding: try VLLMStreamTranslatorTests.fixture("metrics.txt"), as: UTF8.self))
         #expect(load.running == 0 && load.waiting == 0 && load.kvUsage == 0)
         #expect(load.blockSize == 128 && load.kvBlocks == 364)
+        // vLLM was started with --max-loras 4; no request was running.
+        #expect(load.maxLoRAs == 4 && load.runningAdapters.isEmpty && load.waitingAdapters.isEmpty)
     }
 
     @Test func requestsSumOverEnginesAndTheNewestAdapterSampleWins() {
@@ -103,7 +106,7 @@ struct VLLMLoadTests {
             vllm:odd_label{text="a \\"quoted\\", comma"} 1
             """)
         #expect(load.running == 5 && load.waiting == 4 && load.kvUsage == 0.25)
-        #expect(load.runningAdapters == ["c"] && load.waitingAdapters == ["d", "e"])
+        #expect(load.runningAdapters == ["c"] && load.waitingAdapters == ["d", "e"] && load.maxLoRAs == 4)
     }
 }
 
