@@ -97,7 +97,7 @@ let package = Package(
             name: "PatchworkWorker",
             dependencies: [
                 "PatchworkCore", "PatchworkMessaging", "PatchworkAdapters", "PatchworkFormats", "PatchworkTokenizer", "PatchworkEngine", "PatchworkRuntime",
-                "PatchworkVLLM",
+                "PatchworkVLLM", "PatchworkHTTP",
             ] + processProducts,
             swiftSettings: strict
         ),

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import PatchworkAdapters
 import PatchworkCore
+import PatchworkHTTP
 import PatchworkVLLM
 import Synchronization
 
@@ -103,30 +104,32 @@ final class VLLMEngine: EngineBackend {
 
     func install(_ record: AdapterRecord) async throws(AdapterError) {
         let client = self.client, name = record.name.rawValue, directory = record.directory
-        let result = await Self.onThread("vllm-lora-load") { () -> VLLMError? in
-            do throws(VLLMError) { try client.loadAdapter(name: name, path: directory) } catch { return error }
-            return nil
+        do {
+            try await BlockingThread.run("vllm-lora-load") { () throws(VLLMError) in try client.loadAdapter(name: name, path: directory) }
+        } catch {
+            throw Self.adapterError(error, name: name, logger: logger)
         }
-        guard let error = result else {
-            state.withLock { $0.adapters[record.name] = directory }
-            logger.info("adapter loaded into vLLM", metadata: ["adapter.name": "\(name)", "adapter.path": "\(directory)"])
-            return
-        }
+        state.withLock { $0.adapters[record.name] = directory }
+        logger.info("adapter loaded into vLLM", metadata: ["adapter.name": "\(name)", "adapter.path": "\(directory)"])
+    }
+
+    /// vLLM's refusal of an adapter, as the registry reports it.
+    private static func adapterError(_ error: VLLMError, name: String, logger: Logger) -> AdapterError {
         logger.warning("vLLM refused an adapter", metadata: ["adapter.name": "\(name)", "error": "\(error)"])
         switch error.kind {
-        case .refused where (400..<500).contains(error.status ?? 0): throw AdapterError(.invalidAdapter, "vLLM refused adapter '\(name)': \(error.message)")
-        default: throw AdapterError(.upstreamFailure, "vLLM could not load adapter '\(name)': \(error.description)")
+        case .refused where (400..<500).contains(error.status ?? 0): return AdapterError(.invalidAdapter, "vLLM refused adapter '\(name)': \(error.message)")
+        default: return AdapterError(.upstreamFailure, "vLLM could not load adapter '\(name)': \(error.description)")
         }
     }
 
     func uninstall(_ name: AdapterName) async {
         state.withLock { _ = $0.adapters.removeValue(forKey: name) }
         let client = self.client
-        let error = await Self.onThread("vllm-lora-unload") { () -> VLLMError? in
-            do throws(VLLMError) { try client.unloadAdapter(name: name.rawValue) } catch { return error }
-            return nil
+        do {
+            try await BlockingThread.run("vllm-lora-unload") { () throws(VLLMError) in try client.unloadAdapter(name: name.rawValue) }
+        } catch {
+            logger.warning("vLLM did not unload an adapter", metadata: ["adapter.name": "\(name)", "error": "\(error)"])
         }
-        if let error { logger.warning("vLLM did not unload an adapter", metadata: ["adapter.name": "\(name)", "error": "\(error)"]) }
     }
 
     /// vLLM holds the weights: nothing to hand over.
@@ -210,12 +213,12 @@ final class VLLMEngine: EngineBackend {
                 if let load { state.load = load }
                 return state.healthy != healthy
             }
-            if changed {
-                if healthy { logger.notice("vLLM answers again", metadata: ["engine.url": "\(client.baseURL)"]) } else {
-                    logger.error("vLLM does not answer", metadata: ["engine.url": "\(client.baseURL)"])
-                }
+            if changed && healthy {
+                logger.notice("vLLM answers again", metadata: ["engine.url": "\(client.baseURL)"])
+                relay?.engineReturned()
+            } else if changed {
+                logger.error("vLLM does not answer", metadata: ["engine.url": "\(client.baseURL)"])
             }
-            if healthy && changed { relay?.engineReturned() }
             if let theirs = load?.maxLoRAs, !checkedMaxLoras {
                 checkedMaxLoras = true
                 if theirs != maxLoras {
@@ -248,14 +251,6 @@ final class VLLMEngine: EngineBackend {
             } catch {
                 logger.error("cannot load an adapter again into vLLM", metadata: ["adapter.name": "\(name)", "error": "\(error)"])
             }
-        }
-    }
-
-    private static func onThread<T: Sendable>(_ name: String, _ body: @escaping @Sendable () -> T) async -> T {
-        await withCheckedContinuation { continuation in
-            let thread = Thread { continuation.resume(returning: body()) }
-            thread.name = name
-            thread.start()
         }
     }
 }

@@ -25,12 +25,9 @@ final class VLLMEventRelay: Sendable {
         /// vLLM's number of the next batch; nil before the first.
         var expected: Int64?
         var socket: MessageSocket?
-        var stopped = false
     }
 
     private let state = Mutex(State())
-    /// Batches relayed (vLLM's) and batches lost.
-    private let counts = Mutex((relayed: 0, lost: 0))
 
     init(events: String, replay: String?, publisher: KVEventPublisher, logger: Logger) {
         eventsEndpoint = events
@@ -53,23 +50,22 @@ final class VLLMEventRelay: Sendable {
     }
 
     func stop() {
-        let socket = state.withLock { state in
-            state.stopped = true
-            return state.socket
-        }
-        socket?.close()
+        state.withLock { $0.socket }?.close()
     }
-
-    var relayedBatches: Int { counts.withLock { $0.relayed } }
 
     /// vLLM answers again after it did not: it may have restarted with an empty cache and its
     /// numbering from 0, so the routers forget its blocks and the next batch is taken as it comes.
     func engineReturned() {
         state.withLock { state in
-            state.mirror.apply([.allBlocksCleared])
-            publisher.publish([.allBlocksCleared])
+            forgetBlocks(&state)
             state.expected = nil
         }
+    }
+
+    /// The routers, and the mirror, forget every block of this worker's.
+    private func forgetBlocks(_ state: inout State) {
+        state.mirror.apply([.allBlocksCleared])
+        publisher.publish([.allBlocksCleared])
     }
 
     /// The batches a router asks for from our `sequence` on, or a snapshot of the mirror.
@@ -91,10 +87,7 @@ final class VLLMEventRelay: Sendable {
         // smaller one is a restarted vLLM, whose cache starts empty.
         if let expected, frame.sequence < expected {
             logger.notice("vLLM's KV events start again from the beginning (vLLM restarted)", metadata: ["sequence": "\(frame.sequence)", "expected": "\(expected)"])
-            state.withLock { state in
-                state.mirror.apply([.allBlocksCleared])
-                publisher.publish([.allBlocksCleared])
-            }
+            state.withLock { forgetBlocks(&$0) }
         } else if let expected, frame.sequence > expected {
             await recover(from: expected, before: frame.sequence)
         }
@@ -113,7 +106,6 @@ final class VLLMEventRelay: Sendable {
             publisher.publish(encodedBatch: payload)
             state.expected = sequence + 1
         }
-        counts.withLock { $0.relayed += 1 }
     }
 
     /// Batches `first..<next` were not received: replays what vLLM still has, and clears the
@@ -127,13 +119,11 @@ final class VLLMEventRelay: Sendable {
             logger.notice("replayed vLLM KV-event batches", metadata: ["from": "\(first)", "count": "\(replayed.count)"])
             return
         }
-        counts.withLock { $0.lost += Int(next - first) }
         logger.warning("vLLM KV-event batches lost; routers forget this worker's blocks", metadata: [
             "from": "\(first)", "to": "\(next - 1)", "replayed": "\(replayed.count)",
         ])
         state.withLock { state in
-            state.mirror.apply([.allBlocksCleared])
-            publisher.publish([.allBlocksCleared])
+            forgetBlocks(&state)
             state.expected = next
         }
     }

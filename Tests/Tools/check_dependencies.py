@@ -30,7 +30,7 @@ ALLOWED = {
     "PatchworkRuntime": {"PatchworkCore"},
     "PatchworkRouter": {"PatchworkCore", "PatchworkMessaging", "PatchworkRouting", "PatchworkRuntime", "PatchworkHTTP"},
     "PatchworkWorker": {"PatchworkCore", "PatchworkMessaging", "PatchworkAdapters", "PatchworkFormats", "PatchworkTokenizer",
-                        "PatchworkEngine", "PatchworkRuntime", "PatchworkVLLM"},
+                        "PatchworkEngine", "PatchworkRuntime", "PatchworkVLLM", "PatchworkHTTP"},
     "PatchworkFrontend": {"PatchworkCore", "PatchworkMessaging", "PatchworkTokenizer", "PatchworkRuntime"},
     "PatchworkTesting": {"PatchworkCore"},
     "patchwork-router": {"PatchworkRouter", "PatchworkRuntime"},
