@@ -41,7 +41,7 @@ public struct CandidateFilter: Sendable {
     }
 
     /// Whether `member` may serve the route; for an adapter it holds, the digest of its weights.
-    public func admits(_ member: ClusterMembership.Member) -> (admitted: Bool, digest: ContentDigest?) {
+    public func admits(_ member: borrowing ClusterMembership.Member) -> (admitted: Bool, digest: ContentDigest?) {
         guard !none, member.registration.model.servedModelName == route.model,
               excluded.isEmpty || !excluded.contains(member.registration.workerID)
         else {

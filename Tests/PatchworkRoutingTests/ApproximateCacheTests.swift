@@ -24,6 +24,24 @@ struct ApproximateCacheTests {
         #expect(index.blockCount(of: a) == 0 && cache.blockCount(of: a) == 0)
     }
 
+    @Test func aPromptRoutedAgainStaysUntilItsLastTime() {
+        var cache = ApproximateCache(ttl: 10, blockSize: 2)
+        var index = PrefixIndex(blockSize: 2)
+        let prompt = [1, 2, 3, 4, 5, 6]
+        index.apply(cache.record(tokens: prompt, adapter: "x", worker: a, now: 0), from: a)
+        // Its first two blocks as a prompt of their own, then the whole prompt again at t = 8.
+        index.apply(cache.record(tokens: Array(prompt[..<4]), adapter: "x", worker: a, now: 4), from: a)
+        index.apply(cache.record(tokens: prompt, adapter: "x", worker: a, now: 8), from: a)
+        #expect(cache.blockCount(of: a) == 3)
+        #expect(cache.expire(now: 10).isEmpty)
+        #expect(index.overlap(tokens: prompt, adapter: "x") == [a: 3])
+        // The shorter prompt's time is up at 14, but the whole one still holds its blocks.
+        #expect(cache.expire(now: 14).isEmpty)
+        for (worker, events) in cache.expire(now: 18) { index.apply(events, from: worker) }
+        #expect(index.overlap(tokens: prompt, adapter: "x").isEmpty)
+        #expect(cache.blockCount(of: a) == 0 && index.blockCount(of: a) == 0)
+    }
+
     @Test func workersAreSeparate() {
         var cache = ApproximateCache(ttl: 10, blockSize: 2)
         var index = PrefixIndex(blockSize: 2)

@@ -113,8 +113,10 @@ struct PrefixIndexNamespaceTests {
         let tokens = (0..<(blocks * 16 + 7)).map { ($0 * 7919) % 70_000 - 3 }
         let keys = PrefixIndex.blockKeys(tokens, blockSize: 16)
         #expect(keys == (0..<blocks).map { PrefixIndex.contentHash(tokens[$0 * 16..<($0 + 1) * 16]) })
-        // FNV-1a 64 of the 4 bytes 01 00 00 00 (token 1), computed in Python.
-        #expect(PrefixIndex.blockKeys([1], blockSize: 1) == [0xad2a_ca77_4798_5764])
+        // The multiply–xorshift chain from its seed, computed in Python: x = (seed ^ token) ·
+        // 0x9E3779B97F4A7C15 mod 2^64, then x ^ (x >> 29), for tokens 1 then 2.
+        #expect(PrefixIndex.blockKeys([1], blockSize: 1) == [0x5a84_1912_b01a_9977])
+        #expect(PrefixIndex.blockKeys([1, 2], blockSize: 2) == [0xf1a3_6834_364e_0304])
     }
 
     /// Slots of removed workers are reused without mixing their blocks up.
