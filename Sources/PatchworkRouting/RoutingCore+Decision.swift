@@ -39,6 +39,7 @@ extension RoutingCore {
         let filter = CandidateFilter(route: route, members: members.values, sources: sources)
         var lookups = OverlapLookups(route: route)
         var candidates: [RoutingCost.Candidate] = []
+        candidates.reserveCapacity(members.count)
         // Costs are in blocks of the first candidate's size; each worker's overlap is matched in
         // its own block size (workers may differ) and converted.
         var blockSize = 0
