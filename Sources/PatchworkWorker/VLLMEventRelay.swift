@@ -14,6 +14,10 @@ import Synchronization
 /// them, renumbered in this worker's sequence, and a ``KVBlockMirror`` of them answers routers
 /// that need a snapshot. A restarted vLLM (numbers start again, or it stopped answering) has an
 /// empty cache: the routers hear `AllBlocksCleared`.
+///
+/// A worker that starts (or restarts) beside a running vLLM first asks the replay socket for
+/// every batch vLLM still keeps, so the routers learn what vLLM cached before this worker was
+/// there.
 final class VLLMEventRelay: Sendable {
     private let eventsEndpoint: String
     private let replayEndpoint: String?
@@ -24,6 +28,9 @@ final class VLLMEventRelay: Sendable {
         var mirror = KVBlockMirror()
         /// vLLM's number of the next batch; nil before the first.
         var expected: Int64?
+        /// Caught up from the replay socket and no live batch relayed since: live batches
+        /// numbered below `expected` were relayed already, not sent by a restarted vLLM.
+        var caughtUp = false
         var socket: MessageSocket?
     }
 
@@ -45,6 +52,8 @@ final class VLLMEventRelay: Sendable {
         state.withLock { $0.socket = socket }
         logger.info("relaying vLLM's KV events", metadata: ["endpoint": "\(eventsEndpoint)", "replay": "\(replayEndpoint ?? "none")"])
         Task {
+            // Live batches queue on the subscription meanwhile.
+            await self.catchUp()
             for await frames in socket.incoming { await self.received(frames) }
         }
     }
@@ -59,6 +68,7 @@ final class VLLMEventRelay: Sendable {
         state.withLock { state in
             forgetBlocks(&state)
             state.expected = nil
+            state.caughtUp = false
         }
     }
 
@@ -76,20 +86,48 @@ final class VLLMEventRelay: Sendable {
         }
     }
 
+    /// Relays every batch vLLM's replay buffer still holds, from its first. When the buffer no
+    /// longer starts at vLLM's first batch, the blocks stored before it stay unknown (the
+    /// routers learn only of blocks stored from now on).
+    private func catchUp() async {
+        guard replayEndpoint != nil else { return }
+        let batches = await fetchReplay(from: 0).sorted { $0.sequence < $1.sequence }
+        guard let last = batches.last else { return }
+        if batches.map(\.sequence) == Array(0...last.sequence) {
+            for batch in batches { relay(batch.payload, sequence: batch.sequence) }
+            logger.notice("caught up with vLLM's KV events from its replay buffer", metadata: ["batches": "\(batches.count)"])
+        } else {
+            logger.warning("vLLM's replay buffer no longer holds its first KV-event batches: blocks vLLM stored before stay unknown to the routers", metadata: [
+                "first kept": "\(batches[0].sequence)",
+            ])
+        }
+        state.withLock { state in
+            state.expected = last.sequence + 1
+            state.caughtUp = true
+        }
+    }
+
     private func received(_ frames: [[UInt8]]) async {
         let frame: KVEventFrame
         do { frame = try KVEventFrame(frames: frames) } catch {
             logger.warning("ignoring a message from vLLM's KV-event publisher", metadata: ["error": "\(error)"])
             return
         }
-        let expected = state.withLock { $0.expected }
+        let (expected, caughtUp) = state.withLock { ($0.expected, $0.caughtUp) }
         // The subscription only ever sees numbers grow (replays come on their own socket): a
-        // smaller one is a restarted vLLM, whose cache starts empty.
+        // smaller one is, right after catching up, a batch the replay buffer gave already, and
+        // otherwise a restarted vLLM, whose cache starts empty.
+        if let expected, frame.sequence < expected, caughtUp { return }
+        state.withLock { $0.caughtUp = false }
         if let expected, frame.sequence < expected {
             logger.notice("vLLM's KV events start again from the beginning (vLLM restarted)", metadata: ["sequence": "\(frame.sequence)", "expected": "\(expected)"])
             state.withLock { forgetBlocks(&$0) }
         } else if let expected, frame.sequence > expected {
             await recover(from: expected, before: frame.sequence)
+        } else if expected == nil, frame.sequence > 0, replayEndpoint != nil {
+            // The first batch seen is not vLLM's first: the ones before were published before
+            // this subscription took effect (or vLLM restarted while we looked away).
+            await recover(from: 0, before: frame.sequence)
         }
         relay(frame.payload, sequence: frame.sequence)
     }

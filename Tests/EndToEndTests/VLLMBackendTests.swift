@@ -47,6 +47,22 @@ extension EndToEnd {
         return (text, logprobs)
     }
 
+    /// A streamed chat completion's content, joined from its deltas.
+    static func streamedChat(_ port: Int, _ body: [String: Any]) async throws -> String {
+        var body = body
+        body["stream"] = true
+        let response = try await HTTPClient.post(port: port, path: "/v1/chat/completions", json: body)
+        #expect(response.status == 200, "\(response.text)")
+        var content = ""
+        for line in response.text.split(separator: "\n") where line.hasPrefix("data: {") {
+            let chunk = try JSONSerialization.jsonObject(with: Data(line.dropFirst(6).utf8)) as? [String: Any] ?? [:]
+            for choice in chunk["choices"] as? [[String: Any]] ?? [] {
+                content += (choice["delta"] as? [String: Any])?["content"] as? String ?? ""
+            }
+        }
+        return content
+    }
+
     static func chatContent(_ answer: [String: Any]) -> String? {
         ((answer["choices"] as? [[String: Any]])?.first?["message"] as? [String: Any])?["content"] as? String
     }
@@ -66,7 +82,8 @@ extension EndToEnd {
     /// Chat and completions, streamed and whole, base and adapter, equal vLLM's own answers;
     /// adapters go into vLLM through the worker's `/v1/loras` from `file://` and `s3://` (moto,
     /// signatures checked), and an invalid one never reaches it; a cancel aborts the request in
-    /// vLLM; vLLM's KV events reach the router's index; an unload takes the adapter out of both.
+    /// vLLM; vLLM's KV events reach the router's index, those from before the worker started
+    /// through vLLM's replay socket; an unload takes the adapter out of both.
     @Test func aVLLMWorkerAnswersAsVLLMDoes() async throws {
         let uppercaseFolder = URL(fileURLWithPath: String(Self.uppercase.dropFirst("file://".count)))
         let s3 = try await S3TestServer(uploads: ["s3://adapters/team/uppercase": uppercaseFolder])
@@ -75,11 +92,16 @@ extension EndToEnd {
             let vllm = try await VLLMServer(logDirectory: cluster.logDirectory)
             defer { vllm.stop() }
             do {
+                // vLLM computes a 300-token prompt (two of its 128-token blocks) before any worker
+                // listens to its events: the worker learns of them from vLLM's replay buffer.
+                _ = try await Self.postJSON(vllm.port, "/v1/completions", ["model": "smollm2", "prompt": Array(5000..<5300), "max_tokens": 1])
                 let router = try await cluster.startRouter()
                 // The worker checks ranks against 8, below vLLM's 16: a rank-16 adapter is refused here.
                 let worker = try await Self.startVLLMWorker(cluster, routers: [router], vllm: vllm, arguments: ["--max-lora-rank", "8"], environment: s3.environment())
                 let frontend = try await cluster.startFrontend(routers: [router])
                 #expect(try await Self.models(frontend) == ["smollm2": ""])
+                #expect(await eventually(timeout: .seconds(10)) { (try? await Self.metric("patchwork_router_indexed_blocks", port: router.systemPort)) ?? 0 >= 2 })
+                #expect(worker.process.log.contains("caught up with vLLM's KV events"))
 
                 let loaded = try await Self.load(worker, name: "uppercase", uri: Self.uppercase)
                 #expect(loaded.status == 200, "\(loaded.text)")
@@ -96,6 +118,8 @@ extension EndToEnd {
                     let ours = Self.chatContent(try await Self.postJSON(frontend.httpPort, "/v1/chat/completions", body))
                     let theirs = Self.chatContent(try await Self.postJSON(vllm.port, "/v1/chat/completions", body))
                     #expect(ours != nil && ours == theirs, "\(model): Patchwork \(ours ?? "-"), vLLM \(theirs ?? "-")")
+                    let streamedOurs = try await Self.streamedChat(frontend.httpPort, body), streamedTheirs = try await Self.streamedChat(vllm.port, body)
+                    #expect(!streamedOurs.isEmpty && streamedOurs == streamedTheirs && streamedOurs == theirs, "\(model) streamed: Patchwork \(streamedOurs), vLLM \(streamedTheirs)")
                     answers[model] = ours
                 }
                 // The adapter ran: it answers in capitals, the base model does not.
@@ -135,8 +159,9 @@ extension EndToEnd {
 
                 // 300 prompt tokens fill two of vLLM's 128-token blocks: its events reach the router's index.
                 let long: [String: Any] = ["model": "smollm2", "prompt": Array(1000..<1300), "max_tokens": 1, "temperature": 0]
+                let indexed = try await Self.metric("patchwork_router_indexed_blocks", port: router.systemPort) ?? 0
                 _ = try await Self.postJSON(frontend.httpPort, "/v1/completions", long)
-                #expect(await eventually(timeout: .seconds(10)) { (try? await Self.metric("patchwork_router_indexed_blocks", port: router.systemPort)) ?? 0 >= 2 })
+                #expect(await eventually(timeout: .seconds(10)) { (try? await Self.metric("patchwork_router_indexed_blocks", port: router.systemPort)) ?? 0 >= indexed + 2 })
 
                 let unloaded = try await HTTPClient.delete(port: worker.systemPort, path: "/v1/loras/uppercase")
                 #expect(unloaded.status == 200, "\(unloaded.text)")
