@@ -24,10 +24,19 @@ public struct VLLMLoad: Sendable, Equatable {
         var value: Double
     }
 
+    /// The families read; every other line (most are histogram buckets) is skipped by its
+    /// name's bytes before any parsing: the worker reads this page every second, beside a vLLM
+    /// that computes on the same cores.
+    static let families = [
+        "vllm:num_requests_running", "vllm:num_requests_waiting", "vllm:kv_cache_usage_perc", "vllm:cache_config_info", "vllm:lora_requests_info",
+    ].map { Array($0.utf8) }
+
     public init(prometheus text: String) {
         var latestLoRA = -Double.infinity
-        for line in text.split(whereSeparator: \.isNewline) where !line.hasPrefix("#") {
-            guard let sample = Self.sample(line) else { continue }
+        for bytes in text.utf8.split(separator: UInt8(ascii: "\n")) {
+            guard bytes.first == UInt8(ascii: "v"), Self.families.contains(where: { Self.names(bytes, $0) }),
+                  let sample = Self.sample(Substring(bytes))
+            else { continue }
             switch sample.name {
             // Summed over engines (data-parallel ranks).
             case "vllm:num_requests_running": running += Int(sample.value)
@@ -46,6 +55,13 @@ public struct VLLMLoad: Sendable, Equatable {
             default: break
             }
         }
+    }
+
+    /// Whether the sample line `bytes` is of the family `name`.
+    static func names(_ bytes: Substring.UTF8View, _ name: [UInt8]) -> Bool {
+        guard bytes.starts(with: name) else { return false }
+        let next = bytes.dropFirst(name.count).first
+        return next == UInt8(ascii: "{") || next == UInt8(ascii: " ")
     }
 
     static func sample(_ line: Substring) -> Sample? {

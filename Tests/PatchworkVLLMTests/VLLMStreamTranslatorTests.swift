@@ -127,4 +127,15 @@ struct VLLMCompletionBodyTests {
         #expect(json["stream"] as? Bool == true && json["return_token_ids"] as? Bool == true && json["return_tokens_as_token_ids"] as? Bool == true)
         #expect(json["stop_token_ids"] == nil && (json["stream_options"] as? [String: Bool])?["include_usage"] == true)
     }
+
+    /// vLLM computes log-probabilities only for requests whose clients asked for them.
+    @Test func logprobsOnlyWhenAsked() throws {
+        var sampling = SamplingParameters()
+        let request = { InferenceRequest(requestID: try RequestID("r"), promptIDs: [1], adapter: nil, sampling: sampling) }
+        var json = try JSONSerialization.jsonObject(with: JSONEncoder().encode(VLLMCompletionBody(try request(), model: "base"))) as? [String: Any] ?? [:]
+        #expect(json["logprobs"] == nil)
+        sampling.topLogprobs = 0
+        json = try JSONSerialization.jsonObject(with: JSONEncoder().encode(VLLMCompletionBody(try request(), model: "base"))) as? [String: Any] ?? [:]
+        #expect(json["logprobs"] as? Int == 0)
+    }
 }
