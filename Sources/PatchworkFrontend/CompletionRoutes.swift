@@ -14,6 +14,7 @@ struct CompletionRoutes: Sendable {
     let store: ClusterViewStore
     let routers: ClusterViewClient
     let connections: WorkerConnections
+    let access: AccessControl?
     let assets: ModelAssetsCache
     let maxBodyBytes: Int
     /// Times a request moves to another worker when its worker dies before it sent anything.
@@ -32,6 +33,9 @@ struct CompletionRoutes: Sendable {
         }
         let parsed = try CompletionRequest.parse(Data(body.readableBytesView), chat: chat)
         let now = Date().timeIntervalSince1970
+        let grant = RequestAccess.grant
+        // Another tenant's adapter does not exist for this key: the same 404 as an unknown name.
+        if let grant, !grant.allows(parsed.model) { throw OpenAIError.modelNotFound(parsed.model) }
         let entry = try await resolve(parsed.model)
         // Any worker of the base model can send its tokenizer; the router picks who serves.
         let senders = liveWorkers(for: entry, excluding: [])
@@ -49,6 +53,9 @@ struct CompletionRoutes: Sendable {
         }
         // `echo`: each choice's text starts with its prompt, as the tokenizer reads it back.
         let echoes = parsed.echo ? prompts.map { assets.tokenizer.decode($0) } : []
+        let admitted = try admit(grant, tokens: prompts.reduce(0) { $0 + $1.count } + parsed.sampling.maxTokens * parsed.choiceCount)
+        // Running until the answer is complete (a stream's body keeps it longer).
+        defer { withExtendedLifetime(admitted) {} }
 
         let header = CompletionResponses.Header(
             id: PatchworkCore.RequestID.fresh(prefix: chat ? "chatcmpl-" : "cmpl-"),
@@ -62,6 +69,7 @@ struct CompletionRoutes: Sendable {
         let machine = CompletionStateMachine(header: header, request: parsed, echoes: echoes, tokenizer: assets.tokenizer)
         let meter = CompletionMeter(model: parsed.model, choices: parsed.choiceCount)
         var headers = HTTPFields()
+        for (name, value) in admitted?.headers ?? [] { headers[HTTPField.Name(name)!] = value }
         headers[HTTPField.Name("x-patchwork-worker")!] = attempt.worker.workerID.rawValue
         headers[HTTPField.Name("x-request-id")!] = header.id.rawValue
         if parsed.stream {
@@ -69,6 +77,8 @@ struct CompletionRoutes: Sendable {
             headers[.cacheControl] = "no-cache"
             let logger = self.logger
             return Response(status: .ok, headers: headers, body: ResponseBody { writer in
+                // The request counts as running until its stream ends.
+                defer { withExtendedLifetime(admitted) {} }
                 try await Streamer(attempts: attempts, meter: meter, logger: logger).write(machine, from: attempt, to: &writer)
             })
         }
@@ -90,6 +100,19 @@ struct CompletionRoutes: Sendable {
         case .failure(let error): throw error
         case nil: throw OpenAIError.unavailable("the worker stopped before the completion finished")
         }
+    }
+
+    /// Charges the request to its key's limits (none without keys); 429 in OpenAI's shape, with
+    /// `Retry-After` and `x-ratelimit-*`, when a limit is reached.
+    private func admit(_ grant: APIKeyBook.Grant?, tokens: Int) throws(OpenAIError) -> AdmittedRequest? {
+        guard let grant, let access else { return nil }
+        let (refusal, headers) = access.admit(grant, tokens: tokens)
+        if let refusal {
+            var error = OpenAIError(status: .tooManyRequests, message: refusal.message, type: "requests", code: "rate_limit_exceeded")
+            error.headers = headers + [("retry-after", "\(max(1, Int(refusal.retryAfter.rounded(.up))))")]
+            throw error
+        }
+        return AdmittedRequest(access: access, grant: grant, headers: headers)
     }
 
     /// The model a request names, from this frontend's view; on a miss, from its routers' views
@@ -196,4 +219,18 @@ struct CompletionRoutes: Sendable {
         }
     }
 
+}
+
+/// A request admitted under its key's limits: it counts as running until this is released (the
+/// handler's end, or its stream's).
+final class AdmittedRequest: Sendable {
+    let access: AccessControl
+    let grant: APIKeyBook.Grant
+    let headers: RateLimiter.Headers
+
+    init(access: AccessControl, grant: APIKeyBook.Grant, headers: RateLimiter.Headers) {
+        (self.access, self.grant, self.headers) = (access, grant, headers)
+    }
+
+    deinit { access.finished(grant) }
 }

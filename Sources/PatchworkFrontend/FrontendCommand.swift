@@ -32,6 +32,9 @@ public struct FrontendCommand: EnvironmentConfigurable {
     @Option(help: "This frontend's id in router logs. Default: host name and a random suffix.")
     var frontendID: String?
 
+    @Option(help: "API keys, tenants and limits (JSON; reloaded on SIGHUP and when the file changes). Without it the API is open to anyone who reaches it.")
+    var apiKeys: String?
+
     @OptionGroup var logging: LoggingOptions
 
     public init() {}
@@ -43,6 +46,7 @@ public struct FrontendCommand: EnvironmentConfigurable {
         .init("max-request-bytes", "PATCHWORK_MAX_REQUEST_BYTES"),
         .init("max-retries", "PATCHWORK_MAX_RETRIES"),
         .init("frontend-id", "PATCHWORK_FRONTEND_ID"),
+        .init("api-keys", "PATCHWORK_API_KEYS"),
     ]
 
 
@@ -57,7 +61,16 @@ public struct FrontendCommand: EnvironmentConfigurable {
         let store = ClusterViewStore(routerCount: routerAddresses.routers.count, timeout: routerTimeout)
         let client = ClusterViewClient(frontendID: id, routers: routerAddresses.endpoints, store: store, logger: logger)
         let connections = WorkerConnections(logger: logger)
-        let router = FrontendRoutes(store: store, routers: client, connections: connections, maxBodyBytes: maxRequestBytes, maxRetries: maxRetries, logger: logger).makeRouter(registry: registry)
-        try await ProcessRunner.run(router: router, host: httpHost, port: httpPort, services: [client, connections], logger: logger)
+        let access: AccessControl?
+        if let apiKeys {
+            do { access = try AccessControl(path: apiKeys, logger: logger) } catch { throw ValidationError("--api-keys: \(error)") }
+        } else {
+            access = nil
+            logger.warning("no --api-keys: the API serves anyone who can reach it, every model and adapter")
+        }
+        let router = FrontendRoutes(
+            store: store, routers: client, connections: connections, access: access, maxBodyBytes: maxRequestBytes, maxRetries: maxRetries, logger: logger
+        ).makeRouter(registry: registry)
+        try await ProcessRunner.run(router: router, host: httpHost, port: httpPort, services: [client, connections] + (access.map { [$0] } ?? []), logger: logger)
     }
 }

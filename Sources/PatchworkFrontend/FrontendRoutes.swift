@@ -10,6 +10,7 @@ struct FrontendRoutes: Sendable {
     let store: ClusterViewStore
     let routers: ClusterViewClient
     let connections: WorkerConnections
+    let access: AccessControl?
     let maxBodyBytes: Int
     let maxRetries: Int
     let logger: Logger
@@ -17,6 +18,7 @@ struct FrontendRoutes: Sendable {
     func makeRouter(registry: PrometheusCollectorRegistry) -> Router<BasicRequestContext> {
         let router = Router()
         router.add(middleware: OpenAIErrorMiddleware(logger: logger))
+        if let access { router.add(middleware: APIKeyMiddleware(access: access)) }
         router.addSystemRoutes(registry: registry) {
             let now = Date().timeIntervalSince1970
             let reachable = store.reachableRouters(now: now)
@@ -28,7 +30,7 @@ struct FrontendRoutes: Sendable {
         }
         router.get("/v1/models") { _, _ in listModels() }
         CompletionRoutes(
-            store: store, routers: routers, connections: connections, assets: ModelAssetsCache(connections: connections, isLive: { [store] id in store.workers(now: Date().timeIntervalSince1970).contains { $0.workerID == id } }), maxBodyBytes: maxBodyBytes,
+            store: store, routers: routers, connections: connections, access: access, assets: ModelAssetsCache(connections: connections, isLive: { [store] id in store.workers(now: Date().timeIntervalSince1970).contains { $0.workerID == id } }), maxBodyBytes: maxBodyBytes,
             maxRetries: maxRetries, logger: logger
         ).add(to: router)
         router.get("/v1/models/**") { _, context in
@@ -63,8 +65,11 @@ struct FrontendRoutes: Sendable {
         enum CodingKeys: String, CodingKey { case id, object, created, owned_by, root, parent, max_model_len }
     }
 
+    /// The models the request's key may use (all without keys): another tenant's adapter is
+    /// never listed, and asked for by name it does not exist.
     private func catalog(now: Double) -> [ModelObject] {
-        ModelCatalog(workers: store.workers(now: now)).entries.map { entry in
+        let grant = RequestAccess.grant
+        return ModelCatalog(workers: store.workers(now: now)).entries.filter { grant?.allows($0.id) ?? true }.map { entry in
             ModelObject(
                 id: entry.id, created: store.firstSeen(entry.id, now: now), root: entry.root, parent: entry.parent?.rawValue,
                 max_model_len: entry.contextLength
@@ -79,6 +84,7 @@ struct FrontendRoutes: Sendable {
 
     /// One model; on a miss the routers are asked for their views first (it may be new).
     func model(_ id: String) async throws -> Response {
+        if let grant = RequestAccess.grant, !grant.allows(id) { throw OpenAIError.modelNotFound(id) }
         if let object = catalog(now: Date().timeIntervalSince1970).first(where: { $0.id == id }) { return .json(object, status: .ok) }
         await routers.refresh()
         guard let object = catalog(now: Date().timeIntervalSince1970).first(where: { $0.id == id }) else {

@@ -55,8 +55,14 @@ struct OpenAIError: Error, Encodable, Sendable {
 
     /// Logged, never sent.
     var detail: String?
+    /// Sent with the error (`Retry-After`, `x-ratelimit-*`).
+    var headers: [(name: String, value: String)] = []
 
-    var response: Response { .json(self, status: status) }
+    var response: Response {
+        var response = Response.json(self, status: status)
+        for (name, value) in headers { response.headers[HTTPField.Name(name)!] = value }
+        return response
+    }
 }
 
 /// Renders every error leaving a handler in OpenAI's shape: ``OpenAIError`` as it is, Hummingbird's

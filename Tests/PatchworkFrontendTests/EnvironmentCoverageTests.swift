@@ -9,6 +9,6 @@ struct FrontendEnvironmentTests {
         #expect(EnvironmentOption.unreachable(FrontendCommand.environment, in: FrontendCommand.self, required: [("router", "tcp://127.0.0.1:1")]) == [])
         let help = FrontendCommand.helpMessage()
         for option in FrontendCommand.environment { #expect(help.contains(option.variable), "\(option.variable)") }
-        #expect(FrontendCommand.environment.count == 8)
+        #expect(FrontendCommand.environment.count == 9)
     }
 }
