@@ -23,11 +23,11 @@ public enum HTTPClient {
     /// Sends a request to `127.0.0.1:port`.
     public static func request(
         _ method: String, port: Int, path: String, body: Data? = nil, contentType: String = "application/json",
-        timeout: Double = 30
+        headers: [String: String] = [:], timeout: Double = 30
     ) async throws -> Response {
         try await withCheckedThrowingContinuation { continuation in
             Thread {
-                continuation.resume(with: Result { try send(method, port: port, path: path, body: body, contentType: contentType, timeout: timeout) })
+                continuation.resume(with: Result { try send(method, port: port, path: path, body: body, contentType: contentType, headers: headers, timeout: timeout) })
             }.start()
         }
     }
@@ -44,7 +44,9 @@ public enum HTTPClient {
         try await request("DELETE", port: port, path: path)
     }
 
-    private static func send(_ method: String, port: Int, path: String, body: Data?, contentType: String, timeout: Double) throws -> Response {
+    private static func send(
+        _ method: String, port: Int, path: String, body: Data?, contentType: String, headers: [String: String], timeout: Double
+    ) throws -> Response {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw TestFailure("socket() failed") }
         defer { close(fd) }
@@ -68,6 +70,7 @@ public enum HTTPClient {
         guard connected else { throw TestFailure("cannot connect to 127.0.0.1:\(port)") }
         var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n"
         if let body { head += "Content-Type: \(contentType)\r\nContent-Length: \(body.count)\r\n" }
+        for (name, value) in headers.sorted(by: { $0.key < $1.key }) { head += "\(name): \(value)\r\n" }
         head += "\r\n"
         var request = Data(head.utf8)
         if let body { request.append(body) }
