@@ -22,8 +22,7 @@ public struct RouterCommand: EnvironmentConfigurable {
     @Option(help: "ZeroMQ endpoint where workers publish KV-cache events.")
     var eventsListen = "tcp://0.0.0.0:7001"
 
-    @Option(help: "Address of the HTTP server for /health, /metrics and /cluster.")
-    var systemHost = "0.0.0.0"
+    @OptionGroup var management: ManagementOptions
 
     @Option(help: "Port of that HTTP server; 0 picks a free one.")
     var systemPort = 8082
@@ -86,10 +85,9 @@ public struct RouterCommand: EnvironmentConfigurable {
 
     public init() {}
 
-    public static let environment: [EnvironmentOption] = LoggingOptions.environment + [
+    public static let environment: [EnvironmentOption] = LoggingOptions.environment + ManagementOptions.environment + [
         .init("listen", "PATCHWORK_ROUTER_LISTEN"),
         .init("events-listen", "PATCHWORK_EVENTS_LISTEN"),
-        .init("system-host", "PATCHWORK_SYSTEM_HOST"),
         .init("system-port", "PATCHWORK_SYSTEM_PORT"),
         .init("heartbeat-misses", "PATCHWORK_HEARTBEAT_MISSES"),
         .init("prefill-weight", "PATCHWORK_PREFILL_WEIGHT"),
@@ -138,6 +136,8 @@ public struct RouterCommand: EnvironmentConfigurable {
 
     public func run() async throws {
         let (registry, logger) = ProcessBootstrap.start(label: "patchwork-router", logLevel: logging.logLevel)
+        management.logPolicy(logger)
+        let adminToken = try management.adminToken()
         let id = routerID ?? defaultProcessID(role: "router")
         let service: RouterService
         do {
@@ -156,15 +156,15 @@ public struct RouterCommand: EnvironmentConfigurable {
             logger.critical("router failed to start", metadata: ["error": "\(error)"])
             throw ExitCode.failure
         }
-        let router = SystemRouter.make(registry: registry, service: service)
+        let router = SystemRouter.make(registry: registry, service: service, adminToken: adminToken)
         var services: [any Service] = [service]
         if kubernetes,
            let server = kubernetesApi ?? KubernetesAPI.inClusterServer(environment: ProcessInfo.processInfo.environment),
            let namespace = kubernetesNamespace ?? KubernetesAPI.inClusterNamespace() {
             let readable: (String) -> String? = { FileManager.default.isReadableFile(atPath: $0) ? $0 : nil }
             let api = KubernetesAPI(server: server, namespace: namespace, tokenFile: readable(kubernetesTokenFile), caFile: readable(kubernetesCaFile))
-            services.append(AdapterController(api: api, state: service.state, resync: .milliseconds(Int(kubernetesResync * 1000)), logger: logger))
+            services.append(AdapterController(api: api, state: service.state, resync: .milliseconds(Int(kubernetesResync * 1000)), adminToken: adminToken, logger: logger))
         }
-        try await ProcessRunner.run(router: router, host: systemHost, port: systemPort, services: services, logger: logger)
+        try await ProcessRunner.run(router: router, host: management.resolvedSystemHost, port: systemPort, services: services, logger: logger)
     }
 }

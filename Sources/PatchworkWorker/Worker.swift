@@ -73,6 +73,7 @@ struct Worker {
         self.adapters = adapters
         self.logger = logger
         let router = Router()
+        if let token = settings.adminToken { router.add(middleware: AdminTokenMiddleware(token: token)) }
         router.addSystemRoutes(registry: registry) {
             let connected = links.connectedRouters
             let healthy = engine.isHealthy

@@ -68,8 +68,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "ZeroMQ endpoint for serving requests (tokenizer and chat template now, inference with the batching engine).")
     var listen = "tcp://0.0.0.0:7100"
 
-    @Option(help: "Address of the HTTP server for /v1/loras, /health and /metrics.")
-    var systemHost = "0.0.0.0"
+    @OptionGroup var management: ManagementOptions
 
     @Option(help: "Port of that HTTP server; 0 picks a free one.")
     var systemPort = 8081
@@ -139,7 +138,7 @@ struct ServeCommand: AsyncParsableCommand {
 
     @OptionGroup var logging: LoggingOptions
 
-    static let environment: [EnvironmentOption] = RouterAddressOptions.environment + LoggingOptions.environment + [
+    static let environment: [EnvironmentOption] = RouterAddressOptions.environment + LoggingOptions.environment + ManagementOptions.environment + [
         .init("model", "PATCHWORK_MODEL"),
         .init("engine", "PATCHWORK_ENGINE"),
         .init("engine-url", "PATCHWORK_ENGINE_URL"),
@@ -150,7 +149,6 @@ struct ServeCommand: AsyncParsableCommand {
         .init("quantize", "PATCHWORK_QUANTIZE"),
         .init("dequantize", "PATCHWORK_DEQUANTIZE", .flag),
         .init("listen", "PATCHWORK_WORKER_LISTEN"),
-        .init("system-host", "PATCHWORK_SYSTEM_HOST"),
         .init("system-port", "PATCHWORK_SYSTEM_PORT"),
         .init("advertise-host", "PATCHWORK_ADVERTISE_HOST"),
         .init("enable-lora", "PATCHWORK_ENABLE_LORA", .flag),
@@ -206,10 +204,12 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let (registry, logger) = ProcessBootstrap.start(label: "patchwork-worker", logLevel: logging.logLevel)
+        management.logPolicy(logger)
         let settings = WorkerSettings(
             routers: routerAddresses.endpoints, listen: try Endpoint(parsing: listen), modelPath: model, servedModelName: try servedModelName.map { try ModelName($0) },
-            quantize: try Self.quantizationTarget(quantize), dequantize: dequantize, systemHost: systemHost, systemPort: systemPort,
-            advertiseHost: advertiseHost ?? Self.defaultAdvertiseHost(systemHost: systemHost),
+            quantize: try Self.quantizationTarget(quantize), dequantize: dequantize, systemHost: management.resolvedSystemHost,
+            systemPort: systemPort, adminToken: try management.adminToken(),
+            advertiseHost: advertiseHost ?? Self.defaultAdvertiseHost(systemHost: management.resolvedSystemHost),
             lora: LoRACapabilities(enabled: enableLora, maxLoras: maxLoras, maxRank: maxLoraRank),
             sourcePolicy: SourcePolicy(allowedSchemes: Set(Self.list(allowedSources)), allowedLocalDirectories: Self.list(allowedLocalDirs), maxAdapterBytes: maxAdapterBytes),
             cache: AdapterCache.Settings(
@@ -300,6 +300,8 @@ struct WorkerSettings: Sendable {
     var dequantize: Bool
     var systemHost: String
     var systemPort: Int
+    /// Set: every route but /health and /metrics asks for it.
+    var adminToken: AdminToken?
     var advertiseHost: String
     var lora: LoRACapabilities
     var sourcePolicy: SourcePolicy

@@ -14,7 +14,7 @@ struct RouterEnvironmentTests {
         #expect(EnvironmentOption.unreachable(RouterCommand.environment, in: RouterCommand.self, required: Self.required, samples: Self.samples) == [])
         let help = RouterCommand.helpMessage()
         for option in RouterCommand.environment { #expect(help.contains(option.variable), "\(option.variable)") }
-        #expect(RouterCommand.environment.count == 23)
+        #expect(RouterCommand.environment.count == 24)
     }
 
     @Test func aMisspelledOptionNameIsCaught() {

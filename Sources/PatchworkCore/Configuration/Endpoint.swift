@@ -27,6 +27,8 @@ public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
 
     /// Whether the host is a wildcard, which other hosts cannot connect to.
     public var isWildcard: Bool { host == "0.0.0.0" || host == "*" || host == "[::]" || host == "::" }
+    /// Reachable from this host only.
+    public var isLoopback: Bool { host == "localhost" || host.hasPrefix("127.") || host == "::1" || host == "[::1]" }
 }
 
 /// A flag or environment variable has a value that cannot work.

@@ -4,6 +4,7 @@ import Metrics
 import PatchworkCore
 import PatchworkHTTP
 import PatchworkRouting
+import PatchworkRuntime
 import ServiceLifecycle
 import Synchronization
 
@@ -27,8 +28,12 @@ final class AdapterController: Service {
     private let loadsSucceeded = Counter(label: "patchwork_router_declared_adapter_loads_total", dimensions: [("outcome", "success")])
     private let loadsFailed = Counter(label: "patchwork_router_declared_adapter_loads_total", dimensions: [("outcome", "failure")])
 
-    init(api: KubernetesAPI, state: RouterState, resync: Duration, logger: Logger) {
+    /// Sent to workers' `/v1/loras` (the cluster's admin token, when it has one).
+    private let adminToken: AdminToken?
+
+    init(api: KubernetesAPI, state: RouterState, resync: Duration, adminToken: AdminToken?, logger: Logger) {
         self.api = api
+        self.adminToken = adminToken
         self.state = state
         self.resync = resync
         self.logger = logger
@@ -84,7 +89,7 @@ final class AdapterController: Service {
     }
 
     private func perform(_ action: DeclarationPlan.Action) {
-        let logger = self.logger
+        let logger = self.logger, authorization = adminToken?.authorization
         switch action {
         case .load(let worker, let http, let name, let source, let objectName):
             let key = DeclarationPlan.PendingLoad(worker: worker, adapter: name)
@@ -92,7 +97,7 @@ final class AdapterController: Service {
             logger.info("loading declared adapter", metadata: ["worker.id": "\(worker)", "adapter.name": "\(name)", "adapter.source": "\(source)"])
             Task {
                 let failure = await BlockingThread.run("adapter-controller") { () -> String? in
-                    Self.call(method: "POST", url: "\(http)/v1/loras", body: try? JSONEncoder().encode(LoadRequest(lora_name: name.rawValue, source: .init(uri: source))))
+                    Self.call(method: "POST", url: "\(http)/v1/loras", authorization: authorization, body: try? JSONEncoder().encode(LoadRequest(lora_name: name.rawValue, source: .init(uri: source))))
                 }
                 self.loading.withLock { _ = $0.remove(key) }
                 self.failures.withLock { $0[objectName] = failure.map { "worker \(worker): \($0)" } }
@@ -105,7 +110,7 @@ final class AdapterController: Service {
             logger.info("unloading adapter no longer declared", metadata: ["worker.id": "\(worker)", "adapter.name": "\(name)"])
             Task {
                 let path = name.rawValue.split(separator: "/").map { $0.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? String($0) }.joined(separator: "/")
-                if let failure = await BlockingThread.run("adapter-controller", { Self.call(method: "DELETE", url: "\(http)/v1/loras/\(path)", body: nil) }) {
+                if let failure = await BlockingThread.run("adapter-controller", { Self.call(method: "DELETE", url: "\(http)/v1/loras/\(path)", authorization: authorization, body: nil) }) {
                     logger.warning("unload failed", metadata: ["worker.id": "\(worker)", "adapter.name": "\(name)", "error": "\(failure)"])
                 }
             }
@@ -120,8 +125,9 @@ final class AdapterController: Service {
     }
 
     /// One call to a worker's adapter API; nil on success, else the worker's message.
-    private static func call(method: String, url: String, body: Data?) -> String? {
-        let request = HTTPRequest(method: method, url: url, headers: [(name: "content-type", value: "application/json")], body: body)
+    private static func call(method: String, url: String, authorization: String?, body: Data?) -> String? {
+        let headers = [(name: "content-type", value: "application/json")] + (authorization.map { [(name: "authorization", value: $0)] } ?? [])
+        let request = HTTPRequest(method: method, url: url, headers: headers, body: body)
         do {
             // Downloads can take minutes: the worker answers when the adapter is loaded.
             let response = try HTTPTransfer.perform(request, to: .memory, limits: TransferLimits(connectTimeout: 5, requestTimeout: 900))
