@@ -114,7 +114,9 @@ let package = Package(
         .target(name: "PatchworkTesting", dependencies: ["PatchworkCore"], swiftSettings: strict),
 
         .testTarget(name: "PatchworkCoreTests", dependencies: ["PatchworkCore", "PatchworkTesting"], swiftSettings: strict),
-        .testTarget(name: "PatchworkRuntimeTests", dependencies: ["PatchworkRuntime"], swiftSettings: strict),
+        .testTarget(
+            name: "PatchworkRuntimeTests", dependencies: ["PatchworkRuntime", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strict
+        ),
         .testTarget(name: "PatchworkMessagingTests", dependencies: ["PatchworkMessaging"], swiftSettings: strict),
         .testTarget(
             name: "PatchworkAdaptersTests",
