@@ -22,9 +22,23 @@ public struct SourcePolicy: Sendable {
     }
 
     /// Checks a file:// folder: inside the allowed folders once symlinks are resolved (the folder
-    /// and each adapter file), and not larger than the limit. Blocking file I/O.
+    /// and each adapter file), its files regular files (a FIFO would block a load forever and
+    /// `/dev/zero` never end), and not larger than the limit. Blocking file I/O.
     public func checkLocal(directory: String, source: AdapterSource) throws(AdapterError) {
         let files = [AdapterLoader.configFile, AdapterLoader.weightsFile].map { (directory as NSString).appendingPathComponent($0) }
+        for path in files {
+            var info = stat()
+            // Missing files are reported by the loader; stat follows symlinks to what they name.
+            guard stat(path, &info) == 0, info.st_mode & S_IFMT != S_IFREG else { continue }
+            let kind = switch info.st_mode & S_IFMT {
+            case S_IFDIR: "a folder"
+            case S_IFIFO: "a FIFO"
+            case S_IFCHR, S_IFBLK: "a device"
+            case S_IFSOCK: "a socket"
+            default: "not a regular file"
+            }
+            throw AdapterError(.invalidAdapter, "\(source): \((path as NSString).lastPathComponent) is \(kind), not a regular file")
+        }
         if !allowedLocalDirectories.isEmpty {
             for path in [directory] + files {
                 guard let real = Self.realPath(path) else { continue }  // missing files are reported by the loader

@@ -78,6 +78,31 @@ struct AdapterSourceTests {
         #expect { try small.checkLocal(directory: allowed.url.path, source: inside) } throws: { ($0 as? AdapterError)?.kind == .tooLarge }
     }
 
+    /// A FIFO or a device in place of an adapter file is refused before anything reads it (a
+    /// FIFO would block the load forever, /dev/zero never end).
+    @Test func devicesAndFIFOsAreNotAdapterFiles() throws {
+        let folder = try TemporaryFolder()
+        let config = folder.url.appendingPathComponent("adapter_config.json"), weights = folder.url.appendingPathComponent("adapter_model.safetensors")
+        try Data("{}".utf8).write(to: weights)
+        #expect(mkfifo(config.path, 0o600) == 0)
+        let source = try AdapterSource(uri: "file://" + folder.url.path)
+        #expect { try SourcePolicy().checkLocal(directory: folder.url.path, source: source) } throws: {
+            ($0 as? AdapterError)?.kind == .invalidAdapter && ($0 as? AdapterError)?.message.contains("adapter_config.json is a FIFO") == true
+        }
+        try FileManager.default.removeItem(at: config)
+        try Data("{}".utf8).write(to: config)
+        try FileManager.default.removeItem(at: weights)
+        try FileManager.default.createSymbolicLink(at: weights, withDestinationURL: URL(fileURLWithPath: "/dev/zero"))
+        #expect { try SourcePolicy().checkLocal(directory: folder.url.path, source: source) } throws: {
+            ($0 as? AdapterError)?.message.contains("adapter_model.safetensors is a device") == true
+        }
+        try FileManager.default.removeItem(at: weights)
+        try FileManager.default.createDirectory(at: weights, withIntermediateDirectories: false)
+        #expect { try SourcePolicy().checkLocal(directory: folder.url.path, source: source) } throws: {
+            ($0 as? AdapterError)?.message.contains("adapter_model.safetensors is a folder") == true
+        }
+    }
+
     @Test(arguments: ["../x", "/etc/passwd", "a/../../b", "a//b", "./a", "a\\..\\b", ""])
     func relativePathsThatEscapeAreRefused(_ name: String) {
         #expect { try RelativePath.checked(name, from: "s3://b/p") } throws: { ($0 as? AdapterError)?.kind == .invalidAdapter }
