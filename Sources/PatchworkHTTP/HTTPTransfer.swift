@@ -14,6 +14,9 @@ public struct HTTPRequest: Sendable {
     public var followRedirects = false
     /// A PEM file of certificate authorities to trust instead of the system's (a cluster's CA).
     public var caFile: String?
+    /// Refuses to connect to link-local and cloud-metadata addresses, also after a redirect or a
+    /// DNS answer that leads there (adapter downloads: SSRF).
+    public var refusesLinkLocal = false
 
     public init(method: String = "GET", url: String, headers: [(name: String, value: String)] = [], body: Data? = nil, followRedirects: Bool = false, caFile: String? = nil) {
         self.method = method
@@ -44,7 +47,7 @@ public struct HTTPResponse: Sendable {
 
 /// How a transfer may fail before an HTTP status is known.
 public struct TransferError: Error, Sendable, CustomStringConvertible {
-    public enum Kind: Sendable { case transport, timeout, tooLarge, aborted, localFile }
+    public enum Kind: Sendable { case transport, timeout, tooLarge, aborted, localFile, refused }
     public var kind: Kind
     public var message: String
     public var description: String { message }
@@ -127,6 +130,7 @@ public enum HTTPTransfer {
                 _ = pw_curl_set_string(curl, CURLOPT_CUSTOMREQUEST, request.method)
             }
             if let caFile = request.caFile { _ = pw_curl_set_string(curl, CURLOPT_CAINFO, caFile) }
+            if request.refusesLinkLocal { _ = pw_curl_refuse_link_local(curl, sink.refusal) }
             _ = pw_curl_set_string(curl, CURLOPT_USERAGENT, "patchwork-worker")
             _ = pw_curl_set_long(curl, CURLOPT_NOSIGNAL, 1)
             _ = pw_curl_set_string(curl, CURLOPT_PROTOCOLS_STR, "http,https")
@@ -156,6 +160,10 @@ public enum HTTPTransfer {
         }
 
         if let failure = sink.failure { throw failure }
+        if sink.refusal.pointee != 0 {
+            let host = URLComponents(string: request.url)?.host ?? request.url
+            throw TransferError(kind: .refused, message: "\(host) (or a redirect from it) resolves to a link-local or cloud-metadata address; downloads never go there")
+        }
         guard code == CURLE_OK else {
             let buffered = errorBuffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
             let detail = buffered.isEmpty ? String(cString: curl_easy_strerror(code)) : buffered
@@ -183,6 +191,13 @@ private final class TransferSink {
     var written: Int64 = 0
     var headers: [String: String] = [:]
     var failure: TransferError?
+    /// Set by libcurl's socket opener when it refused a link-local address (it outlives the
+    /// transfer's calls into C, so it is not a Swift property's address).
+    let refusal: UnsafeMutablePointer<Int32> = {
+        let flag = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
+        flag.initialize(to: 0)
+        return flag
+    }()
     /// The status of the response being received, known once its status line has arrived.
     private var status = 0
 
@@ -191,6 +206,8 @@ private final class TransferSink {
         self.limit = limit
         self.progress = progress
     }
+
+    deinit { refusal.deallocate() }
 
     func header(_ data: UnsafeMutablePointer<CChar>, _ length: Int) -> Int {
         let line = String(decoding: UnsafeRawBufferPointer(start: data, count: length), as: UTF8.self)

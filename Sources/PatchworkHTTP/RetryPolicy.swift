@@ -30,7 +30,7 @@ public struct RetryPolicy: Sendable {
     public static func isRetriable(_ error: TransferError) -> Bool {
         switch error.kind {
         case .transport, .timeout: return true
-        case .tooLarge, .aborted, .localFile: return false
+        case .tooLarge, .aborted, .localFile, .refused: return false
         }
     }
 

@@ -109,6 +109,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Keys per S3 listing page (S3's maximum is 1000).")
     var s3ListPageSize = 1000
 
+    @Flag(help: "Let s3:// and hf:// downloads reach link-local and cloud-metadata addresses (refused by default: SSRF).")
+    var allowLinkLocalSources = false
+
     @Option(help: "Tokens per KV-cache block. Default: 16; with --engine vllm, vLLM's.")
     var blockSize: Int?
 
@@ -162,6 +165,7 @@ struct ServeCommand: AsyncParsableCommand {
         .init("allowed-local-dirs", "PATCHWORK_ALLOWED_LOCAL_DIRS"),
         .init("adapter-download-timeout", "PATCHWORK_ADAPTER_DOWNLOAD_TIMEOUT"),
         .init("s3-list-page-size", "PATCHWORK_S3_LIST_PAGE_SIZE"),
+        .init("allow-link-local-sources", "PATCHWORK_ALLOW_LINK_LOCAL_SOURCES", .flag),
         .init("block-size", "PATCHWORK_BLOCK_SIZE"),
         .init("kv-cache-bytes", "PATCHWORK_KV_CACHE_BYTES"),
         .init("num-kv-blocks", "PATCHWORK_NUM_KV_BLOCKS"),
@@ -205,6 +209,11 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         let (registry, logger) = ProcessBootstrap.start(label: "patchwork-worker", logLevel: logging.logLevel)
         management.logPolicy(logger)
+        var cacheSettings = AdapterCache.Settings(
+            root: loraPath.map { URL(fileURLWithPath: $0) } ?? CacheLayout.defaultRoot(environment: ProcessInfo.processInfo.environment),
+            maxBytes: loraCacheMaxBytes, maxAdapterBytes: maxAdapterBytes, downloadTimeout: adapterDownloadTimeout, s3PageSize: s3ListPageSize
+        )
+        cacheSettings.allowsLinkLocal = allowLinkLocalSources
         let settings = WorkerSettings(
             routers: routerAddresses.endpoints, listen: try Endpoint(parsing: listen), modelPath: model, servedModelName: try servedModelName.map { try ModelName($0) },
             quantize: try Self.quantizationTarget(quantize), dequantize: dequantize, systemHost: management.resolvedSystemHost,
@@ -212,10 +221,7 @@ struct ServeCommand: AsyncParsableCommand {
             advertiseHost: advertiseHost ?? Self.defaultAdvertiseHost(systemHost: management.resolvedSystemHost),
             lora: LoRACapabilities(enabled: enableLora, maxLoras: maxLoras, maxRank: maxLoraRank),
             sourcePolicy: SourcePolicy(allowedSchemes: Set(Self.list(allowedSources)), allowedLocalDirectories: Self.list(allowedLocalDirs), maxAdapterBytes: maxAdapterBytes),
-            cache: AdapterCache.Settings(
-                root: loraPath.map { URL(fileURLWithPath: $0) } ?? CacheLayout.defaultRoot(environment: ProcessInfo.processInfo.environment),
-                maxBytes: loraCacheMaxBytes, maxAdapterBytes: maxAdapterBytes, downloadTimeout: adapterDownloadTimeout, s3PageSize: s3ListPageSize
-            ),
+            cache: cacheSettings,
             engine: try engineKind(), maxCPULoras: maxCpuLoras, blockSize: blockSize, kvCacheBytes: kvCacheBytes, numKVBlocks: numKvBlocks, kvCacheType: try Self.kvCacheType(kvCacheDtype),
             maxBatchedTokens: maxNumBatchedTokens,
             maxSequences: maxNumSeqs, threads: threads, heartbeatInterval: heartbeatInterval,

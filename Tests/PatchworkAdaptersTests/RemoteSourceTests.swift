@@ -188,6 +188,23 @@ import Testing
 
     /// Two different URIs download at the same time (each on its own thread): both make
     /// progress before either finishes.
+    /// A store configured at a link-local or cloud-metadata address is refused (403) before any
+    /// connection, for S3 and the Hub, unless the worker allows it.
+    @Test func storesAtMetadataAddressesAreRefused() async throws {
+        for (uri, environment) in [
+            ("s3://adapters/qv", ["AWS_ENDPOINT_URL": "http://169.254.169.254", "AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b", "AWS_REGION": "us-east-1", "AWS_ALLOW_HTTP": "true"]),
+            ("hf://someone/adapter", ["HF_ENDPOINT": "http://169.254.169.254"]),
+        ] {
+            let folder = try TemporaryFolder()
+            let cache = Self.cache(folder, environment: environment)
+            try cache.prepare()
+            await #expect { try await cache.fetch(try AdapterSource(uri: uri), validate: Self.validate) } throws: { error in
+                guard let error = error as? AdapterError else { return false }
+                return error.kind == .forbidden && error.message.contains("link-local or cloud-metadata")
+            }
+        }
+    }
+
     @Test func differentSourcesDownloadInParallel() async throws {
         let qv = TestPaths.adapter(Self.adapter)
         let hub = try await HubTestServer(repositories: [

@@ -82,6 +82,32 @@ import Testing
     }
 
     /// Redirects are followed when asked; credentials go to the original host only.
+    /// Downloads that refuse link-local addresses never open a connection there: not asked
+    /// directly, not in IPv4-mapped form, not after a redirect; loopback still works.
+    @Test func linkLocalAndMetadataAddressesAreRefused() throws {
+        func refused(_ target: String) -> Bool {
+            var request = HTTPRequest(url: target, followRedirects: true)
+            request.refusesLinkLocal = true
+            do {
+                _ = try HTTPTransfer.perform(request, to: .memory, limits: TransferLimits(connectTimeout: 20))
+                return false
+            } catch {
+                return error.kind == .refused && error.message.contains("link-local or cloud-metadata")
+            }
+        }
+        let started = ContinuousClock.now
+        #expect(refused("http://169.254.169.254/latest/meta-data/"))
+        #expect(refused("http://[::ffff:169.254.169.254]/"))
+        #expect(refused("http://[fe80::1]:80/"))
+        #expect(refused("http://100.100.100.200/"))
+        #expect(refused(url("/redirect?to=" + "http://169.254.169.254/latest/meta-data/".addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)))
+        // Refused before connecting: no connect timeout was waited for.
+        #expect(ContinuousClock.now - started < .seconds(10))
+        var loopback = HTTPRequest(url: url("/redirect?to=" + url("/bytes/10").addingPercentEncoding(withAllowedCharacters: .alphanumerics)!), followRedirects: true)
+        loopback.refusesLinkLocal = true
+        #expect(try HTTPTransfer.perform(loopback, to: .memory, limits: TransferLimits()).body.count == 10)
+    }
+
     @Test func redirectsKeepCredentialsToTheirHost() throws {
         let sameHost = url("/redirect?to=" + (url("/headers")).addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)
         let otherHost = url("/redirect?to=" + (url("/headers", host: "localhost")).addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)

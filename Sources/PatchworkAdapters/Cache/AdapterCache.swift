@@ -29,6 +29,9 @@ public actor AdapterCache {
         public var downloadTimeout: Double
         /// `max-keys` of S3 listings.
         public var s3PageSize: Int
+        /// `--allow-link-local-sources`: downloads may reach link-local and cloud-metadata
+        /// addresses (a store really served there); refused by default.
+        public var allowsLinkLocal = false
 
         public init(root: URL, maxBytes: Int64, maxAdapterBytes: Int64, downloadTimeout: Double = 600, s3PageSize: Int = 1000) {
             self.root = root

@@ -27,11 +27,13 @@ struct FetchJob: Sendable {
             var client = S3Client(configuration: try S3Configuration.fromEnvironment(environment))
             client.retry = retry
             client.pageSize = settings.s3PageSize
+            client.refusesLinkLocal = !settings.allowsLinkLocal
             client.onRetry = onRetry
             return try fetchS3(location, client: client, deadline: deadline)
         case .hf(let location):
             var client = HubClient(environment: environment)
             client.retry = retry
+            client.refusesLinkLocal = !settings.allowsLinkLocal
             client.onRetry = onRetry
             return try fetchHub(location, client: client, deadline: deadline)
         }

@@ -7,6 +7,7 @@ extension AdapterError {
         switch error.kind {
         case .tooLarge: self.init(.tooLarge, "\(what) is larger than --max-adapter-bytes allows")
         case .localFile: self.init(.internalFailure, "\(what): \(error.message)")
+        case .refused: self.init(.forbidden, "\(what): \(error.message)")
         case .aborted: self.init(.upstreamFailure, "\(what): download cancelled")
         case .timeout: self.init(.upstreamFailure, "\(what): timed out talking to \(endpoint) (\(error.message))")
         case .transport: self.init(.upstreamFailure, "\(what): cannot reach \(endpoint): \(error.message)")

@@ -16,6 +16,9 @@ struct HubClient: Sendable {
     var token: String?
     var retry = RetryPolicy()
     var limits = TransferLimits()
+    /// Never connect to link-local or cloud-metadata addresses, also after the Hub's redirects
+    /// (SSRF); off only when configured.
+    var refusesLinkLocal = true
     var onRetry: @Sendable (String) -> Void = { _ in }
 
     init(environment: [String: String]) {
@@ -74,7 +77,9 @@ struct HubClient: Sendable {
             response = try retry.run(deadline: deadline, onRetry: { attempt, reason in onRetry("\(what): attempt \(attempt) failed (\(reason)), retrying") }) { left throws(TransferError) in
                 var attemptLimits = limits
                 attemptLimits.requestTimeout = limits.requestTimeout > 0 ? min(limits.requestTimeout, left) : left
-                return try HTTPTransfer.perform(HTTPRequest(url: url, headers: headers, followRedirects: true), to: destination, limits: attemptLimits, progress: progress)
+                var request = HTTPRequest(url: url, headers: headers, followRedirects: true)
+                request.refusesLinkLocal = refusesLinkLocal
+                return try HTTPTransfer.perform(request, to: destination, limits: attemptLimits, progress: progress)
             }
         } catch {
             throw AdapterError(transfer: error, what: what, endpoint: endpoint)

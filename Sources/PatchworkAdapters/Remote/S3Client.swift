@@ -17,6 +17,8 @@ struct S3Client: Sendable {
     var limits = TransferLimits()
     /// `max-keys` of each listing page (S3's own maximum is 1000).
     var pageSize = 1000
+    /// Never connect to link-local or cloud-metadata addresses (SSRF); off only when configured.
+    var refusesLinkLocal = true
     var now: @Sendable () -> Date = { Date() }
     var onRetry: @Sendable (String) -> Void = { _ in }
 
@@ -64,7 +66,9 @@ struct S3Client: Sendable {
             let signer = SigV4Signer(credentials: credentials, region: configuration.region, service: "s3")
             headers += signer.sign(method: "GET", path: path, query: query, headers: headers, payloadHash: SigV4Signer.emptyPayloadHash, date: date)
         }
-        return HTTPRequest(method: "GET", url: url, headers: headers.map { (name: $0.0, value: $0.1) })
+        var request = HTTPRequest(method: "GET", url: url, headers: headers.map { (name: $0.0, value: $0.1) })
+        request.refusesLinkLocal = refusesLinkLocal
+        return request
     }
 
     /// Downloads one object into `file`; returns its size.
