@@ -16,6 +16,9 @@ final class RouterService: Service {
     private let logger: Logger
     private let eventBatches = Counter(label: "patchwork_router_kv_event_batches_total")
     private let eventErrors = Counter(label: "patchwork_router_kv_event_errors_total")
+    /// Control messages of other than one frame (RouterState counts the undecodable ones under
+    /// the same name).
+    private let refusedFrames = Counter(label: "patchwork_router_refused_messages_total")
     /// DEALER sockets to workers' serving endpoints, for snapshots.
     private let snapshotSockets = Mutex<[String: MessageSocket]>([:])
     private let (newSnapshotSockets, newSnapshotSocketsContinuation) = AsyncStream.makeStream(of: (WorkerID, MessageSocket).self)
@@ -61,7 +64,8 @@ final class RouterService: Service {
         for await frames in control.incoming {
             // ROUTER sockets prefix each message with the sender's routing id.
             guard frames.count == 2 else {
-                logger.warning("dropping control message with \(frames.count) frames")
+                refusedFrames.increment()
+                logger.warning("refusing control message of \(frames.count - 1) frames (one is expected)")
                 continue
             }
             let output = await state.receive(frames[1], from: frames[0], now: Date().timeIntervalSince1970)

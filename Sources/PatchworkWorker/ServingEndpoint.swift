@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Metrics
 import PatchworkAdapters
 import PatchworkCore
 import PatchworkMessaging
@@ -19,6 +20,8 @@ final class ServingEndpoint: Service {
     /// Requests waiting for their adapter to load, and whether they were cancelled meanwhile
     /// (the engine does not know them yet, so it cannot take the cancel).
     private let awaitingAdapter = Mutex<[RequestID: Bool]>([:])
+    /// Messages refused: not one payload frame, not a serving message, or not one a worker takes.
+    private let refusedMessages = Counter(label: "patchwork_worker_refused_messages_total")
 
     init(socket: MessageSocket, assets: ModelAssets, engine: any EngineBackend, adapters: AdapterRegistry, logger: Logger) throws {
         self.socket = socket
@@ -41,7 +44,11 @@ final class ServingEndpoint: Service {
         engine.start()
         await cancelWhenGracefulShutdown {
             for await frames in self.socket.incoming {
-                guard frames.count == 2 else { continue }
+                guard frames.count == 2 else {
+                    self.refusedMessages.increment()
+                    self.logger.warning("refusing serving message of \(frames.count - 1) frames (one is expected)")
+                    continue
+                }
                 self.handle(frames[1], from: frames[0])
             }
         }
@@ -79,11 +86,13 @@ final class ServingEndpoint: Service {
                 socket.send([peer, ServingMessage.modelAssetsReply(requestID: requestID, encodedAssets: encodedAssets)])
                 return
             case let other:
+                refusedMessages.increment()
                 reply = .failure(ServingFailure(requestID: nil, code: .badRequest, message: "a worker does not take '\(other.typeName)' messages"))
             }
         } catch {
             // Answer under the request's id when the body names one, so its client is not left waiting.
             let requestID = (try? MessagePackValue(decoding: payload))?["body"]?["requestID"]?.stringValue.flatMap { try? RequestID($0) }
+            refusedMessages.increment()
             logger.warning("refusing serving message", metadata: ["request.id": "\(requestID?.rawValue ?? "-")", "error": "\(error)"])
             reply = .failure(ServingFailure(requestID: requestID, code: .badRequest, message: error.description))
         }
