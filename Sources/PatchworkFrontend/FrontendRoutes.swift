@@ -28,6 +28,7 @@ struct FrontendRoutes: Sendable {
                 details: ["routers_reachable": "\(reachable)", "workers": "\(workers)"]
             )
         }
+        router.addOpenAPI(FrontendOpenAPI.document)
         router.get("/v1/models") { _, _ in listModels() }
         CompletionRoutes(
             store: store, routers: routers, connections: connections, access: access, assets: ModelAssetsCache(connections: connections, isLive: { [store] id in store.workers(now: Date().timeIntervalSince1970).contains { $0.workerID == id } }), maxBodyBytes: maxBodyBytes,

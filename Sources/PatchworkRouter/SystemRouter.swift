@@ -13,6 +13,7 @@ enum SystemRouter {
             let view = await service.state.view
             return HealthReport(healthy: true, status: "ok", details: ["workers": "\(view.workers.count)", "router_id": view.routerID])
         }
+        router.addOpenAPI(RouterOpenAPI.document)
         router.get("/cluster") { _, _ -> Response in
             .json(await service.state.view, status: .ok)
         }

@@ -7,12 +7,12 @@ private struct ManagementFailure: Encodable {
     var message: String
 }
 
-/// Guards every route but `/health` and `/metrics` with the ``AdminToken``: 401 without
+/// Guards every route but `/health`, `/metrics` and `/openapi.json` with the ``AdminToken``: 401 without
 /// `Authorization: Bearer`, 403 with another token, in the seed's error shape.
 public struct AdminTokenMiddleware<Context: RequestContext>: RouterMiddleware {
     public let token: AdminToken
     /// Routes anyone may read: probes and scrapers hold no token.
-    public static var openPaths: Set<String> { ["/health", "/metrics"] }
+    public static var openPaths: Set<String> { ["/health", "/metrics", "/openapi.json"] }
 
     public init(token: AdminToken) { self.token = token }
 

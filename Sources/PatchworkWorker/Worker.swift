@@ -82,6 +82,7 @@ struct Worker {
                 details: ["worker_id": "\(workerID)", "model": card.servedModelName.rawValue, "routers_connected": "\(connected)/\(settings.routers.count)"]
             )
         }
+        router.addOpenAPI(WorkerOpenAPI.document)
         LoRARoutes(adapters: adapters, routersApplied: { await links.waitUntilRoutersApplied() }, logger: logger).add(to: router)
         self.router = router
     }
