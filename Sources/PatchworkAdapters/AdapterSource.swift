@@ -22,8 +22,10 @@ public enum AdapterSource: Sendable, Hashable, CustomStringConvertible {
         switch scheme {
         case "file":
             // file:///abs/path (empty authority) or file://localhost/abs/path.
-            let path = rest.hasPrefix("localhost/") ? String(rest.dropFirst("localhost".count)) : rest
-            guard path.hasPrefix("/") else {
+            let path = rest.utf8.starts(with: "localhost/".utf8) ? String(rest.dropFirst("localhost".count)) : rest
+            // By bytes: a `/` followed by a combining mark or an emoji modifier is one Character
+            // that does not start with "/", yet the path is absolute.
+            guard path.utf8.first == UInt8(ascii: "/") else {
                 throw AdapterError(.badRequest, "source URI '\(uri)' must name an absolute path (file:///path/to/adapter)")
             }
             guard let decoded = path.removingPercentEncoding, !decoded.contains("\0") else {

@@ -68,14 +68,18 @@ extension CompletionRequest {
             input = .prompts(try Self.prompts(body.prompt))
         }
         var sampling = SamplingParameters()
+        // Each one given must be valid, even the one that yields to the other.
+        for (name, value) in [("max_tokens", body.max_tokens), ("max_completion_tokens", body.max_completion_tokens)] {
+            if let value, value.value < 1 { throw .invalidRequest("'\(name)' must be at least 1, got \(value.value)", param: name) }
+        }
         sampling.maxTokens = body.max_completion_tokens?.value ?? body.max_tokens?.value ?? 16
-        sampling.temperature = Float(body.temperature ?? 1)
-        sampling.topP = Float(body.top_p ?? 1)
+        sampling.temperature = Self.float(body.temperature ?? 1)
+        sampling.topP = Self.float(body.top_p ?? 1)
         sampling.topK = body.top_k?.value ?? 0
-        sampling.minP = Float(body.min_p ?? 0)
-        sampling.presencePenalty = Float(body.presence_penalty ?? 0)
-        sampling.frequencyPenalty = Float(body.frequency_penalty ?? 0)
-        sampling.repetitionPenalty = Float(body.repetition_penalty ?? 1)
+        sampling.minP = Self.float(body.min_p ?? 0)
+        sampling.presencePenalty = Self.float(body.presence_penalty ?? 0)
+        sampling.frequencyPenalty = Self.float(body.frequency_penalty ?? 0)
+        sampling.repetitionPenalty = Self.float(body.repetition_penalty ?? 1)
         if let seed = body.seed?.value { sampling.seed = UInt64(bitPattern: Int64(seed)) }
         sampling.ignoreEOS = body.ignore_eos ?? false
         sampling.stop = body.stop?.strings ?? []
@@ -121,6 +125,15 @@ extension CompletionRequest {
     }
 
     /// `prompt` of a text completion, one entry per prompt (each answered by `n` choices).
+    /// A JSON number as a sampling parameter: a positive (or negative) one too small for a
+    /// Float stays the smallest of its sign rather than becoming 0, which a bound such as
+    /// `top_p > 0` would then refuse.
+    static func float(_ value: Double) -> Float {
+        let single = Float(value)
+        guard single == 0, value != 0 else { return single }
+        return value > 0 ? .leastNonzeroMagnitude : -.leastNonzeroMagnitude
+    }
+
     private static func prompts(_ prompt: CompletionBody.Prompt?) throws(OpenAIError) -> [Prompt] {
         switch prompt {
         case nil:

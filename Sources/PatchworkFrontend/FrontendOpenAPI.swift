@@ -4,7 +4,8 @@ import PatchworkRuntime
 enum FrontendOpenAPI {
     static let model = "SmolLM2-135M-Instruct"
 
-    static var document: OpenAPIDocument {
+    /// - Parameter secured: the frontend asks for API keys.
+    static func document(secured: Bool) -> OpenAPIDocument {
         let errors: [String: Any] = [
             "400": OpenAPIDocument.json("Invalid request; the error names the parameter", ref: "Error"),
             "401": OpenAPIDocument.json("Missing or unknown API key (with --api-keys)", ref: "Error"),
@@ -19,23 +20,35 @@ enum FrontendOpenAPI {
                 "description": "The completion; with `stream: true`, server-sent events of chunks ending in `data: [DONE]`",
                 "content": [
                     "application/json": ["schema": ["$ref": "#/components/schemas/\(response)"]],
-                    "text/event-stream": ["schema": ["type": "string"]],
+                    "text/event-stream": ["schema": [
+                        "description": "Each event's data is a chunk object as JSON, and `[DONE]` last",
+                        "type": "object", "required": ["data"], "properties": ["data": ["type": "string"], "event": ["type": "string"]],
+                    ]],
                 ],
             ]
             return ["post": OpenAPIDocument.operation(id, summary, body: OpenAPIDocument.body(ref: request, example: example), responses: responses, bearer: true)]
         }
         let sampling: [String: Any] = [
-            "model": ["type": "string"],
+            "model": ["type": "string", "minLength": 1],
             "max_tokens": ["type": ["integer", "null"], "minimum": 1], "max_completion_tokens": ["type": ["integer", "null"], "minimum": 1],
             "temperature": ["type": ["number", "null"], "minimum": 0, "maximum": 2], "top_p": ["type": ["number", "null"], "exclusiveMinimum": 0, "maximum": 1],
             "top_k": ["type": ["integer", "null"]], "min_p": ["type": ["number", "null"], "minimum": 0, "maximum": 1],
             "presence_penalty": ["type": ["number", "null"], "minimum": -2, "maximum": 2], "frequency_penalty": ["type": ["number", "null"], "minimum": -2, "maximum": 2],
             "repetition_penalty": ["type": ["number", "null"], "exclusiveMinimum": 0], "seed": ["type": ["integer", "null"]],
-            "ignore_eos": ["type": ["boolean", "null"]], "n": ["type": ["integer", "null"], "minimum": 1],
+            "ignore_eos": ["type": ["boolean", "null"]], "n": ["type": ["integer", "null"], "minimum": 1, "maximum": 16],
             "stop": ["oneOf": [["type": "string"], ["type": "array", "items": ["type": "string"]], ["type": "null"]]],
             "stream": ["type": ["boolean", "null"]],
             "stream_options": ["type": ["object", "null"], "properties": ["include_usage": ["type": "boolean"]]],
             "user": ["type": ["string", "null"]],
+        ]
+        // As OpenAI checks them: stream_options only when streaming; alternatives only with logprobs.
+        let streamOptionsNeedStream: [String: Any] = [
+            "if": ["required": ["stream_options"], "properties": ["stream_options": ["type": "object"]]],
+            "then": ["required": ["stream"], "properties": ["stream": ["const": true]]],
+        ]
+        let alternativesNeedLogprobs: [String: Any] = [
+            "if": ["required": ["top_logprobs"], "properties": ["top_logprobs": ["type": "integer", "minimum": 1]]],
+            "then": ["required": ["logprobs"], "properties": ["logprobs": ["const": true]]],
         ]
         let usage: [String: Any] = [
             "type": "object", "required": ["prompt_tokens", "completion_tokens", "total_tokens"],
@@ -61,21 +74,22 @@ enum FrontendOpenAPI {
                 "properties": ["object": ["const": "list"], "data": ["type": "array", "items": ["$ref": "#/components/schemas/Model"]]],
             ],
             "ChatCompletionRequest": [
-                "type": "object", "required": ["model", "messages"],
+                "type": "object", "required": ["model", "messages"], "allOf": [streamOptionsNeedStream, alternativesNeedLogprobs],
                 "properties": sampling.merging([
                     "messages": ["type": "array", "minItems": 1, "items": [
                         "type": "object", "required": ["role"],
-                        "properties": ["role": ["type": "string"], "content": ["oneOf": [["type": "string"], ["type": "array"], ["type": "null"]]]],
+                        "properties": ["role": ["enum": ["system", "user", "assistant", "tool"]], "content": ["oneOf": [["type": "string"], ["type": "array"], ["type": "null"]]]],
                     ]],
                     "logprobs": ["type": ["boolean", "null"]], "top_logprobs": ["type": ["integer", "null"], "minimum": 0, "maximum": 20],
                 ]) { $1 },
             ],
             "CompletionRequest": [
-                "type": "object", "required": ["model", "prompt"],
+                "type": "object", "required": ["model", "prompt"], "allOf": [streamOptionsNeedStream],
                 "properties": sampling.merging([
                     "prompt": ["oneOf": [
-                        ["type": "string"], ["type": "array", "items": ["type": "string"]], ["type": "array", "items": ["type": "integer"]],
-                        ["type": "array", "items": ["type": "array", "items": ["type": "integer"]]],
+                        ["type": "string", "minLength": 1], ["type": "array", "minItems": 1, "items": ["type": "string", "minLength": 1]],
+                        ["type": "array", "minItems": 1, "items": ["type": "integer", "minimum": 0]],
+                        ["type": "array", "minItems": 1, "items": ["type": "array", "minItems": 1, "items": ["type": "integer", "minimum": 0]]],
                     ]],
                     "logprobs": ["type": ["integer", "null"], "minimum": 0, "maximum": 20], "echo": ["type": ["boolean", "null"]],
                 ]) { $1 },
@@ -109,7 +123,7 @@ enum FrontendOpenAPI {
         var modelResponses = errors.filter { ["401", "404"].contains($0.key) }
         modelResponses["200"] = OpenAPIDocument.json("The model", ref: "Model")
         return OpenAPIDocument(
-            title: "patchwork-frontend", summary: "OpenAI-compatible API over Patchwork's cluster",
+            title: "patchwork-frontend", summary: "OpenAI-compatible API over Patchwork's cluster", secured: secured,
             paths: [
                 "/v1/models": ["get": OpenAPIDocument.operation("listModels", "Base models and adapters the key may use", responses: [
                     "200": OpenAPIDocument.json("The models", ref: "ModelList"), "401": errors["401"]!,

@@ -18,6 +18,7 @@ struct FrontendRoutes: Sendable {
     func makeRouter(registry: PrometheusCollectorRegistry) -> Router<BasicRequestContext> {
         let router = Router()
         router.add(middleware: OpenAIErrorMiddleware(logger: logger))
+        router.addOpenAPI(FrontendOpenAPI.document(secured: access != nil))
         if let access { router.add(middleware: APIKeyMiddleware(access: access)) }
         router.addSystemRoutes(registry: registry) {
             let now = Date().timeIntervalSince1970
@@ -28,7 +29,6 @@ struct FrontendRoutes: Sendable {
                 details: ["routers_reachable": "\(reachable)", "workers": "\(workers)"]
             )
         }
-        router.addOpenAPI(FrontendOpenAPI.document)
         router.get("/v1/models") { _, _ in listModels() }
         CompletionRoutes(
             store: store, routers: routers, connections: connections, access: access, assets: ModelAssetsCache(connections: connections, isLive: { [store] id in store.workers(now: Date().timeIntervalSince1970).contains { $0.workerID == id } }), maxBodyBytes: maxBodyBytes,

@@ -84,7 +84,10 @@ struct OpenAIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             let message = error.status == .notFound
                 ? "Unknown request URL: \(request.method) \(request.uri.path)"
                 : (error.body ?? error.status.reasonPhrase)
-            return OpenAIError(status: error.status, message: message, type: type, code: error.status == .notFound ? "unknown_url" : nil).response
+            var response = OpenAIError(status: error.status, message: message, type: type, code: error.status == .notFound ? "unknown_url" : nil).response
+            // `Allow` of a 405, and any other header the error carries.
+            for field in error.headers { response.headers.append(field) }
+            return response
         } catch {
             logger.error("request failed", metadata: ["http.path": "\(request.uri.path)", "error": "\(error)"])
             return OpenAIError(status: .internalServerError, message: "The server had an error while processing your request", type: "server_error").response

@@ -8,23 +8,32 @@ import NIOCore
 /// that it reads like the document it produces; a test calls every operation it lists.
 public struct OpenAPIDocument: Sendable {
     public let json: Data
+    /// The methods of each documented path (`{name}` segments stand for the rest of the path).
+    public let methods: [String: Set<String>]
 
     /// - Parameters:
     ///   - paths: OpenAPI path items, by path.
     ///   - schemas: `components.schemas`, by name.
-    ///   - security: a bearer scheme named `bearer` is declared; operations opt in.
-    public init(title: String, summary: String, paths: [String: Any], schemas: [String: Any] = [:]) {
-        let system: [String: Any] = [
-            "/health": ["get": Self.operation("health", "200 when the process is healthy, 503 when not", responses: [
-                "200": Self.json("Healthy", ref: "Health"), "503": Self.json("Not healthy", ref: "Health"),
-            ])],
-            "/metrics": ["get": Self.operation("metrics", "Prometheus text format", responses: [
-                "200": ["description": "Metrics", "content": ["text/plain": ["schema": ["type": "string"]]]],
-            ])],
-            "/openapi.json": ["get": Self.operation("openapi", "This document", responses: [
-                "200": ["description": "OpenAPI 3.1", "content": ["application/json": ["schema": ["type": "object"]]]],
-            ])],
-        ]
+    ///   - secured: the process asks for a bearer token: operations marked `bearer` say so;
+    ///     otherwise they are open, as the process serves them.
+    public init(title: String, summary: String, secured: Bool, paths: [String: Any], schemas: [String: Any] = [:]) {
+        var paths = paths.merging(Self.systemPaths) { own, _ in own }
+        for (path, item) in paths {
+            guard var item = item as? [String: Any] else { continue }
+            for (method, operation) in item {
+                guard var operation = operation as? [String: Any], let bearer = operation.removeValue(forKey: "x-bearer") as? Bool else { continue }
+                if bearer && secured { operation["security"] = [["bearer": [String]()]] }
+                if !secured, var responses = operation["responses"] as? [String: Any] {
+                    responses["401"] = nil
+                    responses["403"] = nil
+                    operation["responses"] = responses
+                }
+                item[method] = operation
+            }
+            paths[path] = item
+        }
+        let allPaths = paths
+        methods = allPaths.mapValues { Set((($0 as? [String: Any]) ?? [:]).keys.map { $0.uppercased() }) }
         let health: [String: Any] = [
             "type": "object", "required": ["healthy", "status", "details"],
             "properties": [
@@ -35,13 +44,28 @@ public struct OpenAPIDocument: Sendable {
         let document: [String: Any] = [
             "openapi": "3.1.0",
             "info": ["title": title, "version": "1", "summary": summary],
-            "paths": paths.merging(system) { own, _ in own },
+            "paths": allPaths,
             "components": [
                 "schemas": schemas.merging(["Health": health]) { own, _ in own },
                 "securitySchemes": ["bearer": ["type": "http", "scheme": "bearer"]],
             ],
         ]
         json = (try? JSONSerialization.data(withJSONObject: document, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+    }
+
+    /// `/health`, `/metrics` and `/openapi.json`, which every process serves openly.
+    static var systemPaths: [String: Any] {
+        [
+            "/health": ["get": Self.operation("health", "200 when the process is healthy, 503 when not", responses: [
+                "200": Self.json("Healthy", ref: "Health"), "503": Self.json("Not healthy", ref: "Health"),
+            ])],
+            "/metrics": ["get": Self.operation("metrics", "Prometheus text format", responses: [
+                "200": ["description": "Metrics", "content": ["text/plain": ["schema": ["type": "string"]]]],
+            ])],
+            "/openapi.json": ["get": Self.operation("openapi", "This document", responses: [
+                "200": ["description": "OpenAPI 3.1", "content": ["application/json": ["schema": ["type": "object"]]]],
+            ])],
+        ]
     }
 
     /// An operation: its id, summary, responses, and optionally a body and bearer security.
@@ -51,7 +75,8 @@ public struct OpenAPIDocument: Sendable {
         var operation: [String: Any] = ["operationId": id, "summary": summary, "responses": responses]
         if !parameters.isEmpty { operation["parameters"] = parameters }
         if let body { operation["requestBody"] = body }
-        if bearer { operation["security"] = [["bearer": [String]()]] }
+        // Declared as security by ``init(title:summary:secured:paths:schemas:)`` when the process has a token.
+        operation["x-bearer"] = bearer
         return operation
     }
 
@@ -66,14 +91,46 @@ public struct OpenAPIDocument: Sendable {
     }
 
     /// A path parameter (names may hold `/`: it is the rest of the path).
-    public static func pathParameter(_ name: String, example: String) -> [String: Any] {
-        ["name": name, "in": "path", "required": true, "schema": ["type": "string"], "example": example]
+    public static func pathParameter(_ name: String, example: String, schema: [String: Any] = ["type": "string"]) -> [String: Any] {
+        ["name": name, "in": "path", "required": true, "schema": schema, "example": example]
+    }
+}
+
+extension OpenAPIDocument {
+    /// The methods the document lists for `path`, if it lists the path (a `{name}` segment
+    /// matches the rest of the path: names may hold `/`).
+    public func methods(of path: String) -> Set<String>? {
+        if let exact = methods[path] { return exact }
+        for (template, methods) in methods {
+            guard let brace = template.firstIndex(of: "{") else { continue }
+            let prefix = template[..<brace]
+            if path.hasPrefix(prefix), path.count > prefix.count { return methods }
+        }
+        return nil
+    }
+}
+
+/// 405 with `Allow` for a method the document does not list on a path it lists (a client's
+/// mistake, not a missing route).
+public struct MethodNotAllowedMiddleware<Context: RequestContext>: RouterMiddleware {
+    public let document: OpenAPIDocument
+
+    public init(document: OpenAPIDocument) { self.document = document }
+
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if let allowed = document.methods(of: request.uri.path), !allowed.contains(request.method.rawValue) {
+            var headers = HTTPFields()
+            headers[.allow] = allowed.sorted().joined(separator: ", ")
+            throw HTTPError(.methodNotAllowed, headers: headers, message: "\(request.method.rawValue) is not allowed on \(request.uri.path); use \(allowed.sorted().joined(separator: ", "))")
+        }
+        return try await next(request, context)
     }
 }
 
 extension Router where Context == BasicRequestContext {
-    /// `GET /openapi.json`.
+    /// `GET /openapi.json`, and 405 for methods it does not list on paths it lists.
     public func addOpenAPI(_ document: OpenAPIDocument) {
+        add(middleware: MethodNotAllowedMiddleware(document: document))
         get("/openapi.json") { _, _ -> Response in
             var headers = HTTPFields()
             headers[.contentType] = "application/json"

@@ -25,16 +25,19 @@ extension Worker {
         let model = settings.dequantize ? loaded.dequantized() : loaded
         let description = model.description
         let blockSize = settings.blockSize ?? KVBlock.defaultSize
+        // `--max-model-len` caps the context: every sequence, and what the card announces.
+        var config = model.config
+        config.contextLength = min(config.contextLength, settings.maxModelLen ?? .max)
         let card = ModelCard(
             servedModelName: settings.servedModelName ?? Self.defaultName(description: description, path: settings.modelPath),
-            architecture: description.architecture, contextLength: description.contextLength, kvBlockSize: blockSize,
+            architecture: description.architecture, contextLength: config.contextLength, kvBlockSize: blockSize,
             dimensions: description.dimensions, lora: settings.lora, hasChatTemplate: description.chatTemplate != nil
         )
         let kvCacheType = settings.kvCacheType ?? model.defaultKVCacheType
         let blockBytes = PagedKVStorage.bytesPerBlock(config: model.config, blockSize: blockSize, type: kvCacheType)
         let blockCount = settings.numKVBlocks ?? max(1, settings.kvCacheBytes / blockBytes)
         let scheduler = BatchScheduler(
-            transformer: Transformer(config: model.config, weights: model.weights), tokenizer: model.tokenizer,
+            transformer: Transformer(config: config, weights: model.weights), tokenizer: model.tokenizer,
             blockSize: blockSize, blockCount: blockCount, maxBatchTokens: settings.maxBatchedTokens,
             maxSequences: settings.maxSequences, maxLoRARank: settings.lora.maxRank, modelIdentity: "\(card.servedModelName)@\(settings.modelPath)",
             kvCacheType: kvCacheType
@@ -83,7 +86,7 @@ extension Worker {
         }
         let card = ModelCard(
             servedModelName: settings.servedModelName ?? (try? ModelName(base.id)) ?? Self.defaultName(description: description, path: settings.modelPath),
-            architecture: description.architecture, contextLength: base.max_model_len ?? description.contextLength, kvBlockSize: blockSize,
+            architecture: description.architecture, contextLength: min(base.max_model_len ?? description.contextLength, settings.maxModelLen ?? .max), kvBlockSize: blockSize,
             dimensions: description.dimensions, lora: settings.lora, hasChatTemplate: description.chatTemplate != nil
         )
         logger.info("serving through vLLM", metadata: [

@@ -73,6 +73,7 @@ struct Worker {
         self.adapters = adapters
         self.logger = logger
         let router = Router()
+        router.addOpenAPI(WorkerOpenAPI.document(secured: settings.adminToken != nil, schemes: settings.sourcePolicy.allowedSchemes))
         if let token = settings.adminToken { router.add(middleware: AdminTokenMiddleware(token: token)) }
         router.addSystemRoutes(registry: registry) {
             let connected = links.connectedRouters
@@ -82,7 +83,6 @@ struct Worker {
                 details: ["worker_id": "\(workerID)", "model": card.servedModelName.rawValue, "routers_connected": "\(connected)/\(settings.routers.count)"]
             )
         }
-        router.addOpenAPI(WorkerOpenAPI.document)
         LoRARoutes(adapters: adapters, routersApplied: { await links.waitUntilRoutersApplied() }, logger: logger).add(to: router)
         self.router = router
     }

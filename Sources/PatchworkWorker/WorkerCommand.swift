@@ -106,6 +106,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Seconds one adapter download may take, retries included.")
     var adapterDownloadTimeout = 600.0
 
+    @Option(help: "Longest sequence (prompt and completion) in tokens, at most the model's context length. Default: the model's.")
+    var maxModelLen: Int?
+
     @Option(help: "Keys per S3 listing page (S3's maximum is 1000).")
     var s3ListPageSize = 1000
 
@@ -165,6 +168,7 @@ struct ServeCommand: AsyncParsableCommand {
         .init("allowed-local-dirs", "PATCHWORK_ALLOWED_LOCAL_DIRS"),
         .init("adapter-download-timeout", "PATCHWORK_ADAPTER_DOWNLOAD_TIMEOUT"),
         .init("s3-list-page-size", "PATCHWORK_S3_LIST_PAGE_SIZE"),
+        .init("max-model-len", "PATCHWORK_MAX_MODEL_LEN"),
         .init("allow-link-local-sources", "PATCHWORK_ALLOW_LINK_LOCAL_SOURCES", .flag),
         .init("block-size", "PATCHWORK_BLOCK_SIZE"),
         .init("kv-cache-bytes", "PATCHWORK_KV_CACHE_BYTES"),
@@ -197,6 +201,7 @@ struct ServeCommand: AsyncParsableCommand {
         guard loraCacheMaxBytes > 0, maxAdapterBytes > 0 else { throw ValidationError("--lora-cache-max-bytes and --max-adapter-bytes must be positive") }
         guard adapterDownloadTimeout > 0 else { throw ValidationError("--adapter-download-timeout must be positive") }
         guard (1...1000).contains(s3ListPageSize) else { throw ValidationError("--s3-list-page-size must be 1...1000") }
+        guard (maxModelLen ?? 1) >= 1 else { throw ValidationError("--max-model-len must be at least 1") }
         guard (blockSize ?? 1) >= 1 else { throw ValidationError("--block-size must be at least 1") }
         try validateEngineOptions()
         guard kvCacheBytes > 0, (numKvBlocks ?? 1) >= 1 else { throw ValidationError("--kv-cache-bytes and --num-kv-blocks must be positive") }
@@ -222,7 +227,7 @@ struct ServeCommand: AsyncParsableCommand {
             lora: LoRACapabilities(enabled: enableLora, maxLoras: maxLoras, maxRank: maxLoraRank),
             sourcePolicy: SourcePolicy(allowedSchemes: Set(Self.list(allowedSources)), allowedLocalDirectories: Self.list(allowedLocalDirs), maxAdapterBytes: maxAdapterBytes),
             cache: cacheSettings,
-            engine: try engineKind(), maxCPULoras: maxCpuLoras, blockSize: blockSize, kvCacheBytes: kvCacheBytes, numKVBlocks: numKvBlocks, kvCacheType: try Self.kvCacheType(kvCacheDtype),
+            engine: try engineKind(), maxModelLen: maxModelLen, maxCPULoras: maxCpuLoras, blockSize: blockSize, kvCacheBytes: kvCacheBytes, numKVBlocks: numKvBlocks, kvCacheType: try Self.kvCacheType(kvCacheDtype),
             maxBatchedTokens: maxNumBatchedTokens,
             maxSequences: maxNumSeqs, threads: threads, heartbeatInterval: heartbeatInterval,
             workerID: WorkerID(workerID ?? defaultProcessID(role: "worker"))
@@ -313,6 +318,8 @@ struct WorkerSettings: Sendable {
     var sourcePolicy: SourcePolicy
     var cache: AdapterCache.Settings
     var engine: EngineKind
+    /// `--max-model-len`: caps the model's context length.
+    var maxModelLen: Int?
     var maxCPULoras: Int
     /// nil: the engine's default (16 for Patchwork's, vLLM's own for vLLM).
     var blockSize: Int?

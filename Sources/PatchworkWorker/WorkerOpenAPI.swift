@@ -2,7 +2,24 @@ import PatchworkRuntime
 
 /// The worker's system routes as OpenAPI 3.1 (`/openapi.json`): the seed's adapter API.
 enum WorkerOpenAPI {
-    static var document: OpenAPIDocument {
+    /// An adapter name as ``AdapterName`` takes it: `/`-separated segments, none empty, `.` or
+    /// `..`, without control characters or backslashes (64 characters keep it within its 256
+    /// bytes).
+    static let namePattern = #"^(?:[^\u0000-\u001f\u007f-\u009f\\/.][^\u0000-\u001f\u007f-\u009f\\/]*|\.[^\u0000-\u001f\u007f-\u009f\\/.][^\u0000-\u001f\u007f-\u009f\\/]*|\.\.[^\u0000-\u001f\u007f-\u009f\\/]+)(?:/(?:[^\u0000-\u001f\u007f-\u009f\\/.][^\u0000-\u001f\u007f-\u009f\\/]*|\.[^\u0000-\u001f\u007f-\u009f\\/.][^\u0000-\u001f\u007f-\u009f\\/]*|\.\.[^\u0000-\u001f\u007f-\u009f\\/]+))*$"#
+
+    /// Source URIs of the schemes this worker allows.
+    static func sourcePattern(_ schemes: Set<String>) -> String {
+        let forms = schemes.sorted().map { scheme in
+            scheme == "file" ? #"file:///[^\u0000-\u001f\u007f%]*"# : "\(scheme)://[^\\u0000-\\u001f\\u007f]+"
+        }
+        return "^(?:" + forms.joined(separator: "|") + ")$"
+    }
+
+    /// - Parameters:
+    ///   - secured: the worker asks for an admin token.
+    ///   - schemes: the adapter sources it allows (`--allowed-sources`).
+    static func document(secured: Bool, schemes: Set<String>) -> OpenAPIDocument {
+        let name: [String: Any] = ["type": "string", "minLength": 1, "maxLength": 64, "pattern": namePattern]
         let failure = { (description: String) in OpenAPIDocument.json(description, ref: "Failure") }
         let guarded: [String: Any] = ["401": failure("No admin token (with --admin-token-file)"), "403": failure("Another token")]
         let outcome: [String: Any] = [
@@ -18,7 +35,7 @@ enum WorkerOpenAPI {
             ],
         ]
         return OpenAPIDocument(
-            title: "patchwork-worker", summary: "A worker's adapters: load, list, inspect, unload",
+            title: "patchwork-worker", summary: "A worker's adapters: load, list, inspect, unload", secured: secured,
             paths: [
                 "/v1/loras": [
                     "get": OpenAPIDocument.operation("listAdapters", "The adapters this worker holds", responses: guarded.merging([
@@ -41,12 +58,16 @@ enum WorkerOpenAPI {
                 "/v1/loras/{name}": [
                     "get": OpenAPIDocument.operation(
                         "getAdapter", "One adapter, with its download's progress while it loads",
-                        parameters: [OpenAPIDocument.pathParameter("name", example: "example")],
-                        responses: guarded.merging(["200": OpenAPIDocument.json("The adapter", ref: "Details"), "404": failure("No such adapter")]) { $1 }, bearer: true
+                        parameters: [OpenAPIDocument.pathParameter("name", example: "example", schema: name)],
+                        responses: guarded.merging([
+                            "200": OpenAPIDocument.json("The adapter", ref: "Details"), "400": failure("Not a valid adapter name"), "404": failure("No such adapter"),
+                        ]) { $1 }, bearer: true
                     ),
                     "delete": OpenAPIDocument.operation(
-                        "unloadAdapter", "Unload an adapter", parameters: [OpenAPIDocument.pathParameter("name", example: "example")],
-                        responses: guarded.merging(["200": OpenAPIDocument.json("Unloaded", ref: "Outcome"), "404": failure("No such adapter")]) { $1 }, bearer: true
+                        "unloadAdapter", "Unload an adapter", parameters: [OpenAPIDocument.pathParameter("name", example: "example", schema: name)],
+                        responses: guarded.merging([
+                            "200": OpenAPIDocument.json("Unloaded", ref: "Outcome"), "400": failure("Not a valid adapter name"), "404": failure("No such adapter"),
+                        ]) { $1 }, bearer: true
                     ),
                 ],
             ],
@@ -58,8 +79,8 @@ enum WorkerOpenAPI {
                 "LoadRequest": [
                     "type": "object", "required": ["lora_name", "source"],
                     "properties": [
-                        "lora_name": ["type": "string"], "pinned": ["type": "boolean"],
-                        "source": ["type": "object", "required": ["uri"], "properties": ["uri": ["type": "string"]]],
+                        "lora_name": name, "pinned": ["type": "boolean"],
+                        "source": ["type": "object", "required": ["uri"], "properties": ["uri": ["type": "string", "pattern": sourcePattern(schemes)]]],
                     ],
                 ],
                 "Outcome": outcome,
