@@ -72,7 +72,9 @@ public struct ApproximateCache: Sendable {
         for worker in Array(routed.keys) {
             guard var entry = routed.removeValue(forKey: worker) else { continue }
             var expired: [KVBlockHash] = []
-            for (leaf, chain) in entry.chains where chain.expiry <= now {
+            // Found first, removed after: removing while iterating would copy the dictionary.
+            let due = entry.chains.filter { $0.value.expiry <= now }
+            for (leaf, chain) in due {
                 entry.chains[leaf] = nil
                 for block in chain.hashes {
                     let left = (entry.references[block] ?? 1) - 1
