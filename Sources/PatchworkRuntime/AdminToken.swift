@@ -37,10 +37,7 @@ public struct AdminToken: Sendable {
     }
 
     public func verdict(authorization header: String?) -> Verdict {
-        guard let header, header.count > 7, header.prefix(7).lowercased() == "bearer " else { return .missing }
-        let presented = SHA256.hash(Array(header.dropFirst(7).trimmingCharacters(in: .whitespaces).utf8))
-        var difference: UInt8 = 0
-        for (a, b) in zip(presented, digest) { difference |= a ^ b }
-        return difference == 0 ? .allowed : .wrong
+        guard let presented = BearerCredential.digest(authorization: header) else { return .missing }
+        return BearerCredential.constantTimeEqual(presented, digest) ? .allowed : .wrong
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import PatchworkCore
+import PatchworkRuntime
 
 /// The frontend's API keys (`--api-keys FILE`): who may call it, as which tenant, for which
 /// models, within which limits. The file, written by operators and their tools:
@@ -101,19 +102,11 @@ struct APIKeyBook: Sendable {
 
     /// The grant of the key an `Authorization` header presents (`Bearer KEY`), if any.
     func grant(authorization: String?) -> Grant? {
-        guard let authorization, authorization.count > 7, authorization.prefix(7).lowercased() == "bearer " else { return nil }
-        let digest = SHA256.hash(Array(authorization.dropFirst(7).trimmingCharacters(in: .whitespaces).utf8))
+        guard let digest = BearerCredential.digest(authorization: authorization) else { return nil }
         // Every entry is compared in full: the time does not depend on which one (if any) matches.
         var found: Grant?
-        for entry in entries where Self.constantTimeEqual(entry.digest, digest) { found = entry.grant }
+        for entry in entries where BearerCredential.constantTimeEqual(entry.digest, digest) { found = entry.grant }
         return found
-    }
-
-    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        guard a.count == b.count else { return false }
-        var difference: UInt8 = 0
-        for i in a.indices { difference |= a[i] ^ b[i] }
-        return difference == 0
     }
 
     private static func reason(_ error: any Error) -> String {
